@@ -1,0 +1,70 @@
+"""Backend registry (installed as ``crossloss.backends``).
+
+A backend is one module exposing ``OPS`` (an ``crossloss.ops.Ops`` instance) and ``NATIVE``
+(loss name -> fused kernel with the spec's semantics). Modules are imported lazily, so
+``import crossloss`` imports no framework.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from crossloss.errors import BackendUnavailableError, LossValueError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    module: str      # module with OPS and NATIVE
+    framework: str   # top-level package it needs
+    extra: str | None = None  # pip extra that installs it
+
+
+_backends: dict[str, BackendInfo] = {}
+_aliases = {"np": "numpy", "pt": "torch", "pytorch": "torch", "tf": "tensorflow"}
+_loaded: dict[str, object] = {}
+
+
+def register_backend(name: str, module: str, framework: str, extra: str | None = None) -> None:
+    """Register a (third-party) backend: ``module`` must define ``OPS`` and may define ``NATIVE``."""
+    _backends[name] = BackendInfo(name, module, framework, extra)
+    _loaded.pop(name, None)
+
+
+register_backend("numpy", "crossloss.backends.numpy", "numpy")
+register_backend("torch", "crossloss.backends.torch", "torch", extra="torch")
+register_backend("tensorflow", "crossloss.backends.tensorflow", "tensorflow", extra="tensorflow")
+
+
+def canonical(name: str) -> str:
+    key = _aliases.get(name, name) if isinstance(name, str) else name
+    if key not in _backends:
+        raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}")
+    return key
+
+
+def available_backends() -> list[str]:
+    """Backends whose framework is installed (found without importing it)."""
+    return sorted(n for n, b in _backends.items() if importlib.util.find_spec(b.framework) is not None)
+
+
+def known_backends() -> list[BackendInfo]:
+    return list(_backends.values())
+
+
+def load(name: str):
+    """The backend module (with ``OPS`` and ``NATIVE``), importing its framework now."""
+    name = canonical(name)
+    module = _loaded.get(name)
+    if module is None:
+        info = _backends[name]
+        try:
+            importlib.import_module(info.framework)
+        except ImportError as error:
+            hint = f"pip install 'crossloss[{info.extra}]'" if info.extra else f"pip install {info.framework}"
+            raise BackendUnavailableError(
+                f"backend '{name}' expected the package '{info.framework}' to be installed; got "
+                f"ImportError ({error}). Install it with: {hint}") from error
+        module = _loaded[name] = importlib.import_module(info.module)
+    return module

@@ -1,0 +1,78 @@
+"""NumPy backend: the op table on ``numpy.ndarray``. No fused kernels: NumPy has none."""
+from __future__ import annotations
+
+import numpy as np
+
+from crossloss.ops import Ops
+
+
+class NumpyOps(Ops):
+    name = "numpy"
+
+    def is_tensor(self, x):
+        return isinstance(x, (np.ndarray, np.generic))
+
+    def asarray(self, x, like=None, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    def dtype_name(self, x):
+        return x.dtype.name
+
+    def cast(self, x, dtype):
+        return np.asarray(x).astype(dtype, copy=False)
+
+    def shape(self, x):
+        return x.shape
+
+    def reshape(self, x, shape):
+        return np.reshape(x, shape)
+
+    def finfo_max(self, dtype):
+        return float(np.finfo(dtype).max)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def where(self, condition, a, b):
+        return np.where(condition, a, b)
+
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    abs = staticmethod(np.abs)
+    square = staticmethod(np.square)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
+
+    ones_like = staticmethod(np.ones_like)
+
+    def arange(self, n, like):
+        return np.arange(n, dtype=np.int64)
+
+    def take_along_axis(self, x, index, axis):
+        return np.take_along_axis(x, index, axis)
+
+    def segment_sum(self, values, ids, num_segments):
+        return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)
+
+    def placement(self, x):
+        return "cpu"
+
+    def value_range(self, x, force=False):
+        if x.size == 0:
+            return None
+        return float(np.min(x)), float(np.max(x))
+
+    def quiet(self):
+        """The derived ops compute 0*inf and inf-inf in branches that ``where`` discards."""
+        return np.errstate(all="ignore")
+
+
+OPS = NumpyOps()
+NATIVE: dict = {}

@@ -1,0 +1,130 @@
+"""The input contract, checked once for every loss: shapes, dtypes and values.
+
+Shapes are never broadcast silently. Values are checked where reading them is free
+(see ``crossloss.options``); on accelerators and in traced graphs nothing is read back.
+"""
+from __future__ import annotations
+
+from .errors import bad_type, bad_value
+from .spec import DENSE_OR_LABELS, LABELS, PROBABILITIES
+
+# float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
+_COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
+_INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+class Call:
+    """What a loss's math sees: ``ops``, the bound parameters as attributes, and the layout.
+
+    ``axis``: the class axis (non-negative) or None; ``labels``: y_true holds integer labels;
+    ``num_classes``: size of the class axis; ``dtype``: the compute dtype.
+    """
+
+    def __init__(self, ops, params: dict, dtype: str):
+        self.__dict__.update(params)
+        self.ops = ops
+        self.dtype = dtype
+        self.axis_param = params.get("axis")
+        self.axis = None
+        self.labels = False
+        self.num_classes = None
+
+
+def compute_dtype(loss: str, ops, y_pred) -> str:
+    name = ops.dtype_name(y_pred)
+    dtype = _COMPUTE_DTYPE.get(name)
+    if dtype is None:
+        if name not in _INTEGER:
+            raise bad_type(loss, "y_pred", "a real (float, integer or bool) tensor", f"dtype {name}")
+        dtype = "float32"
+    return dtype
+
+
+def layout(loss: str, spec, call: Call, y_true, y_pred):
+    """Check shapes; return y_true aligned to y_pred (labels without their class axis)."""
+    ops = call.ops
+    true_shape, pred_shape = ops.shape(y_true), ops.shape(y_pred)
+    if spec.class_axis and call.axis_param is not None:
+        rank = len(pred_shape)
+        if not -rank <= call.axis_param < rank:
+            raise bad_value(loss, "axis", f"an axis of y_pred, which has shape {pred_shape}", repr(call.axis_param))
+        call.axis = call.axis_param % rank
+        call.num_classes = pred_shape[call.axis]
+        if spec.y_true in (LABELS, DENSE_OR_LABELS):
+            call.labels = spec.y_true == LABELS or true_shape != pred_shape
+            if call.labels:
+                return _labels_layout(loss, call, y_true, true_shape, pred_shape)
+    if true_shape == pred_shape:
+        return y_true
+    if not spec.class_axis and _aligned(true_shape, pred_shape):
+        return ops.reshape(y_true, pred_shape)
+    expected = f"the shape of y_pred, {pred_shape}"
+    if not spec.class_axis:
+        expected += " (or it with or without a trailing axis of size 1)"
+    raise bad_value(loss, "y_true", expected, f"shape {true_shape}")
+
+
+def _aligned(a: tuple, b: tuple) -> bool:
+    """(B,) against (B, 1), either way round: the same values, never broadcast to (B, B)."""
+    if len(a) < len(b):
+        a, b = b, a
+    return len(a) == len(b) + 1 and a[-1] == 1 and a[:-1] == b
+
+
+def _labels_layout(loss, call, y_true, true_shape, pred_shape):
+    axis = call.axis
+    label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
+    if true_shape == label_shape:
+        return y_true
+    if true_shape == pred_shape[:axis] + (1,) + pred_shape[axis + 1:]:
+        return call.ops.reshape(y_true, label_shape)
+    raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape {pred_shape} "
+                    f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
+
+
+def check_values(loss: str, spec, call: Call, y_true, y_pred, mode: str) -> None:
+    """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed."""
+    if mode == "never":
+        return
+    force = mode == "always"
+    ops = call.ops
+    if spec.prediction_kind(call.__dict__) == PROBABILITIES:
+        _check_range(loss, "y_pred", ops.value_range(y_pred, force), 0.0, 1.0, "probabilities in [0, 1]")
+    if call.labels:
+        _check_labels(loss, call, y_true, force)
+    elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
+        _check_range(loss, "y_true", ops.value_range(y_true, force), 0.0, 1.0, "probabilities in [0, 1]")
+
+
+def _check_range(loss, argument, found, lo, hi, expected):
+    if found is not None and not (lo <= found[0] and found[1] <= hi):  # NaN fails too
+        raise bad_value(loss, argument, expected, f"values from {found[0]:.6g} to {found[1]:.6g}")
+
+
+def _check_labels(loss, call, y_true, force):
+    ops = call.ops
+    found = ops.value_range(y_true, force)
+    if found is None:
+        return
+    ignore = getattr(call, "ignore_index", None)
+    expected = f"integer labels in [0, {call.num_classes})" + (f" or ignore_index={ignore}" if ignore is not None else "")
+    if not 0 <= found[0] <= found[1] < call.num_classes and ignore is not None:
+        found = ops.value_range(ops.where(y_true == ignore, 0, y_true), force)  # ignored labels are fine
+    _check_range(loss, "y_true", found, 0, call.num_classes - 1, expected)
+    if ops.dtype_name(y_true) not in _INTEGER:
+        fractional = ops.value_range(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), ops.dtype_name(y_true))), force)
+        if fractional is not None and fractional[1] != 0:
+            raise bad_value(loss, "y_true", expected, "labels with a fractional part")
+
+
+def weight_for(loss: str, ops, sample_weight, values, like):
+    """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape."""
+    weight = sample_weight if ops.is_tensor(sample_weight) else ops.asarray(sample_weight, like=like)
+    weight = ops.cast(weight, ops.dtype_name(values))
+    shape, target = ops.shape(weight), ops.shape(values)
+    while len(shape) > len(target) and shape[-1] == 1:
+        shape = shape[:-1]
+    if shape != target[:len(shape)]:
+        raise bad_value(loss, "sample_weight", f"a scalar or an array whose shape is a prefix of the "
+                        f"unreduced loss's shape {target}", f"shape {ops.shape(weight)}")
+    return ops.reshape(weight, shape + (1,) * (len(target) - len(shape)))

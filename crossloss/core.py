@@ -1,0 +1,168 @@
+"""A loss bound to its parameters: ``get(name, backend=None, **params)(y_true, y_pred, sample_weight)``.
+
+The one place where a call is checked, dispatched, promoted, reduced and weighted; the
+loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype only.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from . import backends as _backends
+from . import contract, dispatch, registry
+from .errors import bad_value
+from .options import get_options
+from .spec import LossSpec, Terms
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss:
+    """A callable loss. Argument order is Keras's: ``loss(y_true, y_pred, sample_weight=None)``.
+
+    Returns a tensor of the inputs' framework, on their device, differentiable.
+    """
+
+    def __init__(self, spec: LossSpec, params: dict, reduction: str, backend: str | None):
+        self.spec = spec
+        self.params = params
+        self.reduction = reduction
+        self.backend = backend
+        self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
+        self._converted: dict = {}
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
+        args = [repr(self.spec.name)] + [f"{k}={v!r}" for k, v in changed.items()]
+        if self.reduction != "mean":
+            args.append(f"reduction={self.reduction!r}")
+        if self.backend:
+            args.append(f"backend={self.backend!r}")
+        return f"crossloss.get({', '.join(args)})"
+
+    def get_config(self) -> dict:
+        """Everything needed to rebuild this loss with ``crossloss.get(**config)``."""
+        return {"name": self.spec.name, "backend": self.backend, "reduction": self.reduction, **self.params}
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        name = self.spec.name
+        backend = _backends.load(self.backend or dispatch.infer_backend(name, y_true, y_pred, sample_weight))
+        ops = backend.OPS
+        y_true, y_pred = _as_tensors(ops, y_true, y_pred)
+        dtype = contract.compute_dtype(name, ops, y_pred)
+        call = contract.Call(ops, self._params_for(ops, y_pred, dtype), dtype)
+        y_true = contract.layout(name, self.spec, call, y_true, y_pred)
+        contract.check_values(name, self.spec, call, y_true, y_pred, get_options().value_checks)
+        self._check_per_class(call, ops.shape(y_pred))
+        if ops.dtype_name(y_pred) != dtype:
+            y_pred = ops.cast(y_pred, dtype)
+        y_true = ops.cast(y_true, "int64") if call.labels else (
+            y_true if ops.dtype_name(y_true) == dtype else ops.cast(y_true, dtype))
+        quiet = getattr(ops, "quiet", None)
+        with quiet() if quiet else contextlib.nullcontext():
+            if sample_weight is None and get_options().native_kernels:
+                native = backend.NATIVE.get(name)
+                result = native(call, y_true, y_pred, self.reduction) if native else None
+                if result is not None:
+                    return result
+            terms = self.spec.compute(call, y_true, y_pred)
+            return _reduce(name, ops, terms, sample_weight, self.reduction, like=y_pred)
+
+    def _params_for(self, ops, like, dtype) -> dict:
+        """Parameters, with per-class arrays converted once per framework, device and dtype."""
+        if not self._per_class:
+            return self.params
+        place = ops.placement(like)
+        key = (ops.name, place, dtype)
+        params = self._converted.get(key) if place is not None else None
+        if params is None:
+            params = dict(self.params)
+            for k in self._per_class:
+                params[k] = ops.asarray(self.params[k], like=like, dtype=dtype)
+            if place is not None:
+                self._converted[key] = params
+        return params
+
+    def _check_per_class(self, call, pred_shape):
+        for k in self._per_class:
+            size = getattr(self.params[k], "size", 1)
+            if size == 1:
+                continue
+            axis = call.axis if call.axis is not None else len(pred_shape) - 1
+            if not pred_shape or pred_shape[axis] != size:
+                raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
+                                f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")
+
+
+def _as_tensors(ops, y_true, y_pred):
+    """Bring NumPy arrays and Python numbers to the framework of the other input, on its device."""
+    if not ops.is_tensor(y_pred):
+        y_pred = ops.asarray(y_pred, like=y_true if ops.is_tensor(y_true) else None)
+    if not ops.is_tensor(y_true):
+        y_true = ops.asarray(y_true, like=y_pred)
+    return y_true, y_pred
+
+
+def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
+    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0."""
+    values = terms.values
+    if sample_weight is not None and not terms.weighted_by_sample:
+        raise bad_value(loss, "sample_weight", "None: this loss's unreduced values are not per sample "
+                        f"(shape {ops.shape(values)})", sample_weight)
+    if sample_weight is not None:
+        values = values * contract.weight_for(loss, ops, sample_weight, values, like)
+    if reduction == "none":
+        return values
+    total = ops.sum(values)
+    if reduction == "sum":
+        return total
+    if terms.count is None:
+        count = _numel(ops.shape(values))
+        return total / count if count else total  # an empty sum is 0: its mean is 0 too
+    return total / ops.where(terms.count == 0, 1.0, terms.count)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(a != b) if not hasattr(a, "shape") else True
+    except ValueError:
+        return True
+
+
+def get(name: str, backend: str | None = None, *, reduction: str = "mean", **params) -> Loss:
+    """The loss ``name`` with its parameters bound and validated now.
+
+    ``backend``: "numpy" | "torch" | "tensorflow" (or None: inferred per call from the inputs).
+    ``reduction``: "mean" (default) | "sum" | "none".
+    """
+    spec = registry.lookup(name)
+    if reduction not in REDUCTIONS:
+        raise bad_value(spec.name, "reduction", "one of 'mean', 'sum', 'none'", repr(reduction))
+    if backend is not None:
+        backend = _backends.canonical(backend)
+    return Loss(spec, bind(spec, params), reduction, backend)
+
+
+def bind(spec: LossSpec, params: dict) -> dict:
+    """Validated parameters with defaults filled in; unknown names get a hint."""
+    known = {p.name: p for p in spec.params}
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        choices = ", ".join(["reduction", "backend", *known]) or "none"
+        raise bad_value(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})", f"{unknown[0]}={params[unknown[0]]!r}")
+    bound = {}
+    for p in spec.params:
+        value = params.get(p.name, p.default)
+        if p.check is not None:
+            try:
+                value = p.check(value)
+            except ValueError as error:
+                raise bad_value(spec.name, p.name, str(error), repr(value)) from None
+        bound[p.name] = value
+    return bound

@@ -1,0 +1,46 @@
+"""Which backend runs a call: ``backend=`` if given, else the inputs' framework.
+
+Only frameworks already imported (in ``sys.modules``) are asked about a type, and the
+answer is cached per type, so dispatch never imports torch or TensorFlow.
+"""
+from __future__ import annotations
+
+import numbers
+import sys
+
+import numpy as np
+
+from . import backends as _backends_pkg  # crossloss.backends: loads backend modules lazily
+from .errors import LossTypeError, bad_type
+
+_PLAIN = (np.ndarray, np.generic, numbers.Number, list, tuple)
+_type_cache: dict[type, str] = {}
+
+
+def _backend_of(value) -> str | None:
+    kind = type(value)
+    name = _type_cache.get(kind)
+    if name is None:
+        for info in _backends_pkg.known_backends():
+            if info.name != "numpy" and info.framework in sys.modules:
+                if _backends_pkg.load(info.name).OPS.is_tensor(value):
+                    name = _type_cache[kind] = info.name
+                    break
+    return name
+
+
+def infer_backend(loss: str, y_true, y_pred, sample_weight=None) -> str:
+    """The backend of the framework tensors among the inputs; NumPy if there are none."""
+    found = found_arg = None
+    for argument, value in (("y_pred", y_pred), ("y_true", y_true), ("sample_weight", sample_weight)):
+        if value is None or isinstance(value, _PLAIN):
+            continue
+        name = _backend_of(value)
+        if name is None:
+            raise bad_type(loss, argument, "a NumPy array, a Python number or a tensor of a "
+                           "registered framework", f"an object of type {type(value).__module__}.{type(value).__name__}")
+        if found is not None and name != found:
+            raise LossTypeError(f"{loss}: argument '{argument}' expected a {found} tensor like "
+                                f"'{found_arg}' (frameworks cannot be mixed); got a {name} tensor")
+        found, found_arg = name, argument
+    return found or "numpy"

@@ -1,0 +1,7 @@
+"""The built-in losses: each module lists its specs in ``SPECS``; importing registers them."""
+from ..registry import register
+from . import crossentropy, dice, divergence, regression
+
+for _module in (regression, crossentropy, divergence, dice):
+    for _spec in _module.SPECS:
+        register(_spec)

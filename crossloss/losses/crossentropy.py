@@ -1,0 +1,115 @@
+"""Cross-entropies: binary, categorical (dense targets) and sparse (integer labels)."""
+from __future__ import annotations
+
+from ..spec import (LABELS, PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean,
+                    integer_or_none, unit_interval, weights_or_none)
+
+
+def _prediction(params):
+    return VALUES if params["from_logits"] else PROBABILITIES
+
+
+def along_class_axis(c, weights, rank):
+    """A per-class weight vector shaped to broadcast along the class axis of a rank-``rank`` tensor."""
+    return c.ops.reshape(weights, tuple(-1 if i == c.axis else 1 for i in range(rank)))
+
+
+def log_probabilities(c, y_pred):
+    """log q: log-softmax of logits along the class axis, or the floored log of probabilities."""
+    return c.ops.log_softmax(y_pred, c.axis) if c.from_logits else c.ops.floored_log(y_pred)
+
+
+def weighted_sum(c, weights, log_q):
+    """sum over the class axis of weights * log q; a zero weight contributes 0 even at log q = -inf."""
+    products = c.ops.mul_no_nan(weights, log_q) if c.from_logits else weights * log_q
+    return c.ops.sum(products, axis=c.axis)
+
+
+def _binary(c, y_true, y_pred):
+    ops = c.ops
+    y = y_true
+    if c.label_smoothing:
+        y = y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing
+    positive = y if c.pos_weight is None else c.pos_weight * y
+    negative = 1.0 - y if c.neg_weight is None else c.neg_weight * (1.0 - y)
+    if c.from_logits:
+        loss = ops.mul_no_nan(positive, ops.log_sigmoid(y_pred)) + ops.mul_no_nan(negative, ops.log_sigmoid(-y_pred))
+    else:
+        loss = positive * ops.floored_log(y_pred) + negative * ops.maximum(ops.log1p(-y_pred), -100.0)
+    return Terms(-loss)
+
+
+def _categorical(c, y_true, y_pred):
+    y = y_true
+    if c.label_smoothing:
+        y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.num_classes
+    if c.class_weight is not None:
+        y = y * along_class_axis(c, c.class_weight, len(c.ops.shape(y_pred)))
+    return Terms(-weighted_sum(c, y, log_probabilities(c, y_pred)))
+
+
+def _sparse(c, labels, y_pred):
+    ops = c.ops
+    pred_shape = ops.shape(y_pred)
+    ignored = None if c.ignore_index is None else labels == c.ignore_index
+    if ignored is not None:
+        labels = ops.where(ignored, 0, labels)
+    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(pred_shape)))
+    if c.from_logits or c.label_smoothing:
+        log_q = log_probabilities(c, y_pred)
+        picked = ops.take_along_axis(log_q, index, c.axis)
+    else:  # gather first: only the labelled probability is logged
+        picked = ops.floored_log(ops.take_along_axis(y_pred, index, c.axis))
+    loss = -ops.reshape(picked, ops.shape(labels))
+    weight = None
+    if c.class_weight is not None:
+        weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
+        loss = weight * loss
+    if c.label_smoothing:  # as torch: (1 - e) w_t (-log q_t) + e/K sum_c w_c (-log q_c)
+        if c.class_weight is None:
+            spread = -ops.sum(log_q, axis=c.axis)
+        else:
+            spread = -weighted_sum(c, along_class_axis(c, c.class_weight, len(pred_shape)), log_q)
+        loss = (1.0 - c.label_smoothing) * loss + (c.label_smoothing / c.num_classes) * spread
+    if ignored is None:
+        return Terms(loss, count=None if weight is None else ops.sum(weight))
+    kept = 1.0 - ops.cast(ignored, c.dtype) if weight is None else ops.where(ignored, 0.0, weight)
+    return Terms(ops.where(ignored, 0.0, loss), count=ops.sum(kept))
+
+
+_LOGITS = Param("from_logits", False, "y_pred are logits (log-sigmoid / log-softmax forms) instead of probabilities", boolean)
+_SMOOTHING = "label smoothing e in [0, 1]"
+_AXIS = Param("axis", -1, "the class axis of y_pred", axis)
+_CLASS_WEIGHT = Param("class_weight", None, "one weight per class (>= 0)", weights_or_none, per_class=True)
+
+SPECS = [
+    LossSpec(
+        "binary_crossentropy", _binary, aliases=("bce", "weighted_binary_crossentropy"),
+        y_true=PROBABILITIES, y_pred=_prediction, none_shape="y_pred's shape: one value per element",
+        params=(_LOGITS,
+                Param("label_smoothing", 0.0, _SMOOTHING + ": y -> y (1 - e) + 0.5 e", unit_interval),
+                Param("pos_weight", None, "weight of the positive term: a scalar or one per entry of the "
+                      "last axis (with logits, torch's pos_weight)", weights_or_none, per_class=True),
+                Param("neg_weight", None, "weight of the negative term: a scalar or one per entry of the last axis",
+                      weights_or_none, per_class=True)),
+        formula="l = -[w_pos y log p + w_neg (1 - y) log(1 - p)], logs floored at -100; "
+                "from_logits: log p = log_sigmoid(x), log(1 - p) = log_sigmoid(-x)"),
+    LossSpec(
+        "categorical_crossentropy", _categorical, aliases=("cce",), class_axis=True,
+        y_true=PROBABILITIES, y_pred=_prediction, none_shape="y_pred's shape without the class axis",
+        params=(_LOGITS, Param("label_smoothing", 0.0, _SMOOTHING + ": y -> y (1 - e) + e / K", unit_interval),
+                _CLASS_WEIGHT, _AXIS),
+        formula="l = -sum_c w_c y_c log q_c over the class axis; q = p (log floored at -100, never "
+                "renormalised) or softmax(x)"),
+    LossSpec(
+        "sparse_categorical_crossentropy", _sparse, aliases=("scce",), class_axis=True,
+        y_true=LABELS, y_pred=_prediction, none_shape="the labels' shape (ignored entries are 0)",
+        params=(_LOGITS,
+                Param("ignore_index", None, "a label value that contributes nothing and is not counted",
+                      integer_or_none),
+                Param("label_smoothing", 0.0, _SMOOTHING + ", computed as torch does with class weights",
+                      unit_interval),
+                _CLASS_WEIGHT, _AXIS),
+        formula="l = (1 - e) w_t (-log q_t) + (e / K) sum_c w_c (-log q_c) for label t; "
+                "mean = sum(l) / sum(w_t) over non-ignored labels (0 if none)"),
+]

@@ -1,0 +1,105 @@
+"""Soft Dice loss, with dense targets or integer labels (never expanded to a one-hot)."""
+from __future__ import annotations
+
+from ..errors import bad_value
+from ..spec import (DENSE_OR_LABELS, PROBABILITIES, VALUES, LossSpec, Param, Terms, boolean,
+                    integer_or_none, non_negative, one_of)
+
+
+def _prediction(params):
+    return PROBABILITIES if params["activation"] is None else VALUES
+
+
+def _check(c, y_true, y_pred):
+    rank = len(c.ops.shape(y_pred))
+    if c.axis == 0 and rank > 1 or c.axis_param is not None and rank < 2:
+        raise bad_value("dice", "axis", "a class axis other than the batch axis 0 of y_pred "
+                        f"(shape {c.ops.shape(y_pred)})", repr(c.axis_param))
+    if c.axis is None and (c.activation == "softmax" or not c.include_background):
+        what = "activation='softmax'" if c.activation == "softmax" else "include_background=False"
+        raise bad_value("dice", "axis", f"a class axis for {what}", "None")
+    if c.ignore_index is not None and not c.labels:
+        raise bad_value("dice", "ignore_index", "integer-label targets (y_pred's shape without the "
+                        "class axis)", f"dense targets of shape {c.ops.shape(y_true)}")
+
+
+def _dense_sums(c, t, p):
+    """I = sum(p t), P = sum(p) or sum(p^2), T likewise, over every axis but batch and class."""
+    ops = c.ops
+    rank = len(ops.shape(p))
+    spatial = tuple(i for i in range(1, rank) if i != c.axis) or None
+    if spatial is None:  # nothing to sum over: each entry is its own region
+        return p * t, ops.square(p) if c.squared else p, ops.square(t) if c.squared else t
+    reduce = (lambda x: ops.sum(x, axis=spatial))
+    return (reduce(p * t), reduce(ops.square(p) if c.squared else p), reduce(ops.square(t) if c.squared else t))
+
+
+def _label_sums(c, labels, p):
+    """The same sums for integer labels via a gather and segment sums over (sample, class)."""
+    ops = c.ops
+    shape = ops.shape(p)
+    batch, classes = shape[0], c.num_classes
+    spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
+    kept = None
+    if c.ignore_index is not None:
+        ignored = labels == c.ignore_index
+        labels = ops.where(ignored, 0, labels)
+        kept = 1.0 - ops.cast(ignored, c.dtype)
+    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(shape)))
+    picked = ops.reshape(ops.take_along_axis(p, index, c.axis), (-1,))
+    first = ops.reshape(ops.arange(batch, p) * classes, (batch,) + (1,) * (len(shape) - 2))
+    segments = ops.reshape(labels + first, (-1,))
+    ones = ops.reshape(kept, (-1,)) if kept is not None else ops.ones_like(picked)
+    if kept is not None:
+        picked = picked * ones
+        p = p * ops.reshape(kept, ops.shape(index))
+    size = batch * classes
+    intersection = ops.reshape(ops.segment_sum(picked, segments, size), (batch, classes))
+    targets = ops.reshape(ops.segment_sum(ones, segments, size), (batch, classes))  # t^2 = t
+    predicted = ops.sum(ops.square(p) if c.squared else p, axis=spatial) if spatial else (ops.square(p) if c.squared else p)
+    return intersection, predicted, targets
+
+
+def _dice(c, y_true, y_pred):
+    ops = c.ops
+    _check(c, y_true, y_pred)
+    p = y_pred
+    if c.activation == "sigmoid":
+        p = ops.sigmoid(p)
+    elif c.activation == "softmax":
+        p = ops.softmax(p, c.axis)
+    intersection, predicted, targets = (_label_sums if c.labels else _dense_sums)(c, y_true, p)
+    if c.axis is not None:  # sums are (batch, class) now
+        if not c.include_background:
+            intersection, predicted, targets = intersection[:, 1:], predicted[:, 1:], targets[:, 1:]
+        if not c.per_class:
+            intersection, predicted, targets = (ops.sum(x, axis=1) for x in (intersection, predicted, targets))
+    if c.batch:
+        intersection, predicted, targets = (ops.sum(x, axis=0) for x in (intersection, predicted, targets))
+    loss = 1.0 - (2.0 * intersection + c.smooth_nr) / (predicted + targets + c.smooth_dr)
+    return Terms(loss, weighted_by_sample=not c.batch)
+
+
+SPECS = [
+    LossSpec(
+        "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction,
+        none_shape="(batch, classes); (batch,) with per_class=False or axis=None; (classes,) with "
+                   "batch=True; () with batch=True and per_class=False",
+        params=(
+            Param("activation", None, "applied to y_pred first: None, 'sigmoid' or 'softmax' (over the class axis)",
+                  one_of(None, "sigmoid", "softmax")),
+            Param("smooth_nr", 1e-5, "added to the numerator (>= 0)", non_negative),
+            Param("smooth_dr", 1e-5, "added to the denominator (>= 0)", non_negative),
+            Param("squared", False, "sums of squares in the denominator (the V-Net form)", boolean),
+            Param("per_class", True, "one Dice per class; False pools the classes of a sample", boolean),
+            Param("batch", False, "sum over the batch too (one Dice per class for the whole batch)", boolean),
+            Param("include_background", True, "keep class 0; False drops it", boolean),
+            Param("ignore_index", None, "with integer labels: pixels with this label count nowhere", integer_or_none),
+            Param("axis", -1, "the class axis of y_pred (not 0, the batch axis); None: no class axis",
+                  integer_or_none),
+        ),
+        formula="for each sample b and class c, over the other axes: I = sum(p t), P = sum(p) "
+                "(sum(p^2) if squared), T = sum(t) (sum(t^2) if squared); "
+                "l = 1 - (2 I + smooth_nr) / (P + T + smooth_dr); the mean over samples and classes",
+        doc="y_true is y_pred's shape (one-hot, masks, soft targets) or integer labels without the class axis."),
+]

@@ -1,0 +1,86 @@
+"""The op table: the closed vocabulary that loss math is written in.
+
+A backend subclasses ``Ops`` and implements the primitives (each a one-line call of the
+framework). The derived ops below are written once, here, from the primitives; a backend
+may replace one with a native kernel only where the kernel computes the same thing,
+including at +-inf (the conformance tests run both).
+
+Arithmetic and comparisons use Python operators on tensors, which all frameworks share.
+"""
+from __future__ import annotations
+
+from .spec import LOG_FLOOR
+
+
+class Ops:
+    name: str = "abstract"
+
+    # ---- primitives: tensors ------------------------------------------------------------
+    def is_tensor(self, x) -> bool: raise NotImplementedError
+    def asarray(self, x, like=None, dtype=None): raise NotImplementedError
+    def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
+    def cast(self, x, dtype: str): raise NotImplementedError
+    def shape(self, x) -> tuple: raise NotImplementedError
+    def reshape(self, x, shape): raise NotImplementedError
+    def finfo_max(self, dtype: str) -> float: raise NotImplementedError
+
+    # ---- primitives: math ---------------------------------------------------------------
+    def sum(self, x, axis=None, keepdims=False): raise NotImplementedError
+    def mean(self, x, axis=None, keepdims=False): raise NotImplementedError
+    def max(self, x, axis=None, keepdims=False): raise NotImplementedError
+    def where(self, condition, a, b): raise NotImplementedError  # a, b may be Python numbers
+    def maximum(self, x, y): raise NotImplementedError
+    def minimum(self, x, y): raise NotImplementedError
+    def abs(self, x): raise NotImplementedError
+    def square(self, x): raise NotImplementedError
+    def exp(self, x): raise NotImplementedError
+    def log(self, x): raise NotImplementedError
+    def log1p(self, x): raise NotImplementedError
+    def take_along_axis(self, x, index, axis: int): raise NotImplementedError
+    def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
+    def ones_like(self, x): raise NotImplementedError
+    def segment_sum(self, values, ids, num_segments: int):
+        """out[k] = sum of values[i] over i with ids[i] == k (1-D inputs); never a dense one-hot."""
+        raise NotImplementedError
+
+    # ---- primitives: host-side facts (never read device memory) -------------------------
+    def placement(self, x):
+        """A hashable key of x's device, or None inside a trace (its constants are graph-local)."""
+        raise NotImplementedError
+
+    def value_range(self, x, force: bool = False):
+        """(min, max) as Python floats where reading them costs no device sync, else None.
+
+        ``force`` reads eager accelerator tensors too. Traced and meta tensors give None.
+        """
+        raise NotImplementedError
+
+    # ---- derived ops (one definition; native overrides must match at +-inf) ------------
+    def log_sigmoid(self, x):
+        """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); 0 at +inf, -inf at -inf."""
+        return self.minimum(x, 0.0) - self.log1p(self.exp(-self.abs(x)))
+
+    def sigmoid(self, x):
+        return self.exp(self.log_sigmoid(x))
+
+    def log_softmax(self, x, axis: int):
+        """x - logsumexp(x) along ``axis``, with the limits at infinite logits.
+
+        Shifting by the row maximum m keeps exp in range; entries equal to m shift to 0
+        exactly, so a row with k entries at +inf gives -log k there and -inf elsewhere, and
+        a row of all -inf gives the uniform -log C, where x - m alone would give NaN.
+        """
+        m = self.max(x, axis=axis, keepdims=True)
+        shifted = self.where(x == m, 0.0, x - m)
+        return shifted - self.log(self.sum(self.exp(shifted), axis=axis, keepdims=True))
+
+    def softmax(self, x, axis: int):
+        return self.exp(self.log_softmax(x, axis))
+
+    def floored_log(self, p):
+        """max(log p, -100): the log of a probability, finite at p = 0."""
+        return self.maximum(self.log(p), LOG_FLOOR)
+
+    def mul_no_nan(self, weight, value):
+        """weight * value, exactly 0 where weight == 0 even if value is +-inf."""
+        return self.where(weight == 0, 0.0, weight * value)

@@ -1,0 +1,66 @@
+"""Process-wide settings: when values are checked, and whether native kernels are used.
+
+``value_checks``:
+  ``"auto"`` (default) checks input values only where it costs no device synchronisation:
+  NumPy arrays and eager CPU tensors. ``"always"`` also reads values back from accelerators
+  in eager mode (a host round trip per call, for debugging). ``"never"`` turns checks off.
+  Traced code (``torch.compile``, ``tf.function``) and ``meta`` tensors are never checked:
+  there are no values to read.
+``native_kernels``:
+  ``True`` (default) lets a backend use a framework's fused loss kernel where its semantics
+  equal the spec's; ``False`` forces the generic formula (the conformance harness compares both).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+
+from .errors import bad_value
+
+_CHECK_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Options:
+    value_checks: str = "auto"
+    native_kernels: bool = True
+
+
+_current = Options()
+
+
+def get_options() -> Options:
+    return _current
+
+
+def set_options(**changes) -> Options:
+    """Change settings for the whole process; returns the previous settings."""
+    global _current
+    previous = _current
+    _current = _validated(replace(_current, **_known(changes)))
+    return previous
+
+
+@contextlib.contextmanager
+def options(**changes):
+    """Change settings inside a ``with`` block only."""
+    previous = set_options(**changes)
+    try:
+        yield _current
+    finally:
+        set_options(value_checks=previous.value_checks, native_kernels=previous.native_kernels)
+
+
+def _known(changes: dict) -> dict:
+    unknown = set(changes) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise bad_value("options", sorted(unknown)[0], f"one of {sorted(Options.__dataclass_fields__)}", "an unknown setting")
+    return changes
+
+
+def _validated(opts: Options) -> Options:
+    if opts.value_checks not in _CHECK_MODES:
+        raise bad_value("options", "value_checks", f"one of {_CHECK_MODES}", repr(opts.value_checks))
+    if not isinstance(opts.native_kernels, bool):
+        raise bad_value("options", "native_kernels", "True or False", repr(opts.native_kernels))
+    return opts

@@ -1,0 +1,55 @@
+"""The registry of loss specs: canonical names, aliases, lookup with nearest-name hints."""
+from __future__ import annotations
+
+import difflib
+
+from .errors import LossValueError, UnknownLossError
+from .spec import LossSpec
+
+_specs: dict[str, LossSpec] = {}
+_names: dict[str, str] = {}  # canonical names and aliases -> canonical name
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
+    """Add a loss. Its name and aliases must be new unless ``replace=True``."""
+    if not isinstance(spec, LossSpec):
+        raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
+    keys = [_key(spec.name), *map(_key, spec.aliases)]
+    if not replace:
+        taken = [k for k in keys if k in _names]
+        if taken:
+            raise LossValueError(f"register: argument 'spec' expected a new name; got '{taken[0]}', "
+                                 f"already taken by '{_names[taken[0]]}' (pass replace=True to override)")
+    elif spec.name in _specs:
+        unregister(spec.name)
+    _specs[spec.name] = spec
+    for k in keys:
+        _names[k] = spec.name
+    return spec
+
+
+def unregister(name: str) -> None:
+    spec = lookup(name)
+    del _specs[spec.name]
+    for k in [k for k, v in _names.items() if v == spec.name]:
+        del _names[k]
+
+
+def lookup(name: str) -> LossSpec:
+    if not isinstance(name, str):
+        raise UnknownLossError(f"get: argument 'name' expected a loss name (str); got {type(name).__name__}")
+    canonical = _names.get(_key(name))
+    if canonical is None:
+        near = difflib.get_close_matches(_key(name), list(_names), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(_names[n]) if _names[n] == n else f'{n!r} ({_names[n]})' for n in near)}?" if near else ""
+        raise UnknownLossError(f"get: argument 'name' expected a registered loss name; got {name!r}{hint} "
+                               f"(crossloss.list_losses() lists them)")
+    return _specs[canonical]
+
+
+def list_losses() -> list[str]:
+    return sorted(_specs)

@@ -1,0 +1,166 @@
+"""How a loss is described once: its parameters, input contract, formula and math.
+
+A ``LossSpec`` is data plus one function, ``compute(call, y_true, y_pred) -> Terms``, written
+against the op table ``call.ops``. Everything around the math (argument checks, dispatch,
+dtype promotion, shape and value checks, sample weights, reduction) lives in ``crossloss.core``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+# Every log of a probability is floored here (torch's BCE clamp): exp(-100) ~ 3.7e-44 is
+# below the smallest normal float32, so the floor only changes p = 0 (and float32 subnormals).
+LOG_FLOOR = -100.0
+
+# Input kinds of y_true / y_pred, checked by crossloss.core.
+VALUES = "values"                # any real number
+PROBABILITIES = "probabilities"  # each value in [0, 1]
+LABELS = "labels"                # integer class indices in [0, C), or ignore_index
+DENSE_OR_LABELS = "dense or labels"  # y_pred's shape (values in [0, 1]) or integer labels
+
+
+@dataclass(frozen=True)
+class Param:
+    """A loss parameter. ``check(value) -> value`` normalises or raises ``ValueError(expected)``."""
+
+    name: str
+    default: Any
+    doc: str
+    check: Callable[[Any], Any] | None = None
+    per_class: bool = False  # an array laid along the class axis: converted to the inputs' framework
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a loss's math returns: unreduced values and the count its mean divides by.
+
+    ``count`` is None for "number of entries of ``values``", else a tensor (e.g. the number of
+    non-ignored labels, or the sum of their class weights). Ignored entries of ``values`` are 0.
+    """
+
+    values: Any
+    count: Any = None
+    weighted_by_sample: bool = True  # False: entries are not per sample, sample_weight is refused
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss, specified once for every backend.
+
+    y_true / y_pred kinds: ``VALUES``, ``PROBABILITIES``, ``LABELS``, ``DENSE_OR_LABELS``;
+    ``y_pred`` may be a function of the bound parameters (e.g. logits when ``from_logits``).
+    ``class_axis``: the loss has a class axis given by its ``axis`` parameter.
+    """
+
+    name: str
+    compute: Callable[..., Terms]
+    formula: str
+    none_shape: str
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    y_true: str = VALUES
+    y_pred: str | Callable[[dict], str] = VALUES
+    class_axis: bool = False
+    doc: str = ""
+    reference: Callable | None = None  # float64 NumPy reference, for user-registered losses
+    extra: dict = field(default_factory=dict)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def prediction_kind(self, params: dict) -> str:
+        return self.y_pred(params) if callable(self.y_pred) else self.y_pred
+
+    def describe(self) -> str:
+        lines = [f"{self.name}" + (f" (aliases: {', '.join(self.aliases)})" if self.aliases else "")]
+        if self.doc:
+            lines.append(self.doc)
+        lines.append(f"formula: {self.formula}")
+        lines.append(f"reduction='none' returns: {self.none_shape}")
+        lines.append("parameters:")
+        lines.append("  reduction = 'mean': 'mean' | 'sum' | 'none'")
+        lines += [f"  {p.name} = {p.default!r}: {p.doc}" for p in self.params]
+        return "\n".join(lines)
+
+    __str__ = describe
+
+
+# --- parameter validators: each returns the normalised value or raises ValueError(expected) ---
+
+def real(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError("a finite real number")
+    return float(value)
+
+
+def positive(value) -> float:
+    if real(value) <= 0:
+        raise ValueError("a number > 0")
+    return float(value)
+
+
+def non_negative(value) -> float:
+    if real(value) < 0:
+        raise ValueError("a number >= 0")
+    return float(value)
+
+
+def unit_interval(value) -> float:
+    if not 0.0 <= real(value) <= 1.0:
+        raise ValueError("a number in [0, 1]")
+    return float(value)
+
+
+def boolean(value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError("True or False")
+    return bool(value)
+
+
+def one_of(*choices) -> Callable[[Any], Any]:
+    def check(value):
+        if value not in choices:
+            raise ValueError("one of " + ", ".join(repr(c) for c in choices))
+        return value
+    return check
+
+
+def integer_or_none(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError("an integer or None")
+    return int(value)
+
+
+def axis(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError("an integer axis")
+    return int(value)
+
+
+def weights_or_none(value):
+    """None, a non-negative scalar, or a 1-D array of non-negative finite weights (kept as float64)."""
+    if value is None:
+        return None
+    array = _as_numpy(value)
+    if array.ndim > 1 or array.size == 0 or array.dtype.kind not in "biuf":
+        raise ValueError("None, a number or a non-empty 1-D array of numbers")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError("finite weights >= 0")
+    return float(array) if array.ndim == 0 else array
+
+
+def _as_numpy(value) -> np.ndarray:
+    """A parameter given as a tensor is read once, at ``get()``, never in the loss path."""
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # tensorflow eager
+        value = value.numpy()
+    return np.asarray(value)
