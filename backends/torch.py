@@ -98,9 +98,6 @@ class TorchOps(Ops):
 
 OPS = TorchOps()
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
 def _mse(call, y_true, y_pred, reduction):
     return F.mse_loss(y_pred, y_true, reduction=reduction)
 
@@ -126,11 +123,18 @@ def _bce(call, y_true, y_pred, reduction):
     return F.binary_cross_entropy(y_pred, y_true, reduction=reduction)
 
 
+def _nonempty(kernel):
+    """torch's fused 'mean' of zero elements is NaN; the spec's is 0 (the generic path)."""
+    def run(call, y_true, y_pred, reduction):
+        return kernel(call, y_true, y_pred, reduction) if y_pred.numel() else None
+    return run
+
+
 # Fused kernels whose values equal the spec's formula everywhere (the tests compare both).
-NATIVE = {
+NATIVE = {name: _nonempty(kernel) for name, kernel in {
     "mean_squared_error": _mse,
     "mean_absolute_error": _mae,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "binary_crossentropy": _bce,
-}
+}.items()}

@@ -1,0 +1,169 @@
+"""Peak extra memory of sparse cross-entropy and Dice with integer labels, against the native
+or one-hot approach, in the same run.
+
+Inputs: y_pred of shape SHAPE = (4, 21, 256, 256) float32 (class axis 1, so ``axis=1``) and
+integer labels of shape (4, 256, 256). Reported: the peak of bytes allocated during the call
+beyond what was allocated before it, divided by the bytes of y_pred (0.5 = half of y_pred's
+size in temporaries; a one-hot float32 target alone is 1.0).
+
+Method:
+  * torch (CPU): ``torch.profiler.profile(profile_memory=True)`` records every allocation and
+    free of the CPU allocator as a "[memory]" event with its signed byte count and time; the
+    peak is the maximum of their running sum. "fwd" is ``loss(y_true, y_pred)``; "fwd+bwd" is
+    ``loss(...).backward()`` with y_pred a leaf that requires grad, so it includes y_pred's
+    gradient (1.0) and the tensors autograd saves. Each call is run once untimed before.
+  * NumPy: ``tracemalloc`` (NumPy reports its array buffers to it): peak minus the traced
+    memory just before the call, after ``tracemalloc.reset_peak()``. Forward only.
+
+    python benchmarks/memory.py [--backends torch,numpy]
+
+Writes benchmarks/results/memory.json.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+import crossloss
+from speed import (LOG_FLOOR, RESULTS, environment, np_dice, np_log_softmax, np_one_hot, np_softmax,
+                   np_sparse_logits, np_sparse_probs, torch_dice, torch_one_hot, torch_sparse_probs)
+
+SHAPE = (4, 21, 256, 256)  # (batch, classes, H, W)
+
+# (loss, variant, crossloss parameters, y_pred kind)
+CASES = [
+    ("sparse_categorical_crossentropy", "probabilities", {"axis": 1}, "probabilities"),
+    ("sparse_categorical_crossentropy", "from_logits", {"axis": 1, "from_logits": True}, "logits"),
+    ("dice", "activation=None", {"axis": 1}, "probabilities"),
+    ("dice", "activation=softmax", {"axis": 1, "activation": "softmax"}, "logits"),
+]
+
+
+def torch_natives():
+    """{variant: [(name, fn(labels, y_pred))]}: what one writes in plain torch."""
+    import torch
+    import torch.nn.functional as F
+
+    def one_hot_dice(t, p):
+        return torch_dice(torch_one_hot(t, p.shape[1]), p)
+
+    return {
+        "probabilities": [("F.nll_loss(log p)", lambda t, p: F.nll_loss(torch.log(p).clamp_min(LOG_FLOOR), t)),
+                          ("-log(p.gather(label)).mean()", torch_sparse_probs)],
+        "from_logits": [("F.cross_entropy", lambda t, x: F.cross_entropy(x, t))],
+        "activation=None": [("F.one_hot + dice formula", one_hot_dice)],
+        "activation=softmax": [("softmax + F.one_hot + dice", lambda t, x: one_hot_dice(t, torch.softmax(x, 1)))],
+    }
+
+
+def numpy_natives():
+    def one_hot_dice(t, p):
+        return np_dice(np_one_hot(t, p.shape[1], axis=1), p)
+
+    return {
+        "probabilities": [("-mean(log take_along_axis(p))", np_sparse_probs),
+                          ("-mean(take(log p))", lambda t, p: -np.mean(np.take_along_axis(
+                              np.maximum(np.log(p), LOG_FLOOR), np.expand_dims(t, 1), 1)))],
+        "from_logits": [("-mean(take_along_axis(log_softmax))", np_sparse_logits)],
+        "activation=None": [("np.eye one-hot + dice formula", one_hot_dice)],
+        "activation=softmax": [("softmax + one-hot + dice", lambda t, x: one_hot_dice(t, np_softmax(x, 1)))],
+    }
+
+
+def make_inputs(kind: str):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(SHAPE, dtype=np.float32)
+    labels = rng.integers(0, SHAPE[1], SHAPE[:1] + SHAPE[2:])
+    return labels, (np_softmax(x, 1) if kind == "probabilities" else x)
+
+
+def torch_peak(fn) -> int:
+    """Peak bytes allocated beyond the starting point while fn() runs."""
+    from torch.profiler import ProfilerActivity, profile
+    gc.collect()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    running = peak = 0
+    for e in events:
+        running += e.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def numpy_peak(fn) -> int:
+    """Peak bytes traced beyond the starting point while fn() runs."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def measure_torch(call, labels_np, pred_np) -> dict:
+    """Peaks of call(labels, y_pred): forward on a plain tensor; forward+backward on a leaf."""
+    import torch
+    labels, pred = torch.from_numpy(labels_np), torch.from_numpy(pred_np)
+    leaf = torch.from_numpy(pred_np).requires_grad_(True)
+
+    def forward():
+        call(labels, pred)
+
+    def forward_backward():
+        call(labels, leaf).backward()
+
+    forward(), forward_backward()  # warm-up
+    leaf.grad = None
+    return {"fwd": torch_peak(forward), "fwd+bwd": torch_peak(forward_backward)}
+
+
+def measure_numpy(call, labels, pred) -> dict:
+    call(labels, pred)  # warm-up
+    return {"fwd": numpy_peak(lambda: call(labels, pred))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="torch,numpy")
+    parser.add_argument("--out", default=str(RESULTS / "memory.json"))
+    args = parser.parse_args(argv)
+    args.quick, args.budget = False, None  # for speed.environment
+    rows = []
+    print(f"{'loss':<32} {'variant':<19} {'backend':<7} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
+    for backend in args.backends.split(","):
+        natives = torch_natives() if backend == "torch" else numpy_natives()
+        for loss_name, variant, params, kind in CASES:
+            labels, pred = make_inputs(kind)
+            loss = crossloss.get(loss_name, **params)
+            for method, fn in [("crossloss", None)] + natives[variant]:
+                row = {"loss": loss_name, "variant": variant, "backend": backend, "method": method,
+                       "shape": list(SHAPE), "y_pred_bytes": pred.nbytes}
+                measure = measure_torch if backend == "torch" else measure_numpy
+                peaks = measure(fn or loss, labels, pred)
+                for k, v in peaks.items():
+                    row[f"{k}_bytes"], row[f"{k}_ratio"] = v, v / pred.nbytes
+                rows.append(row)
+                both = f"{row['fwd+bwd_ratio']:>8.2f}" if "fwd+bwd_ratio" in row else f"{'-':>8}"
+                print(f"{loss_name:<32} {variant:<19} {backend:<7} {method:<36} {row['fwd_ratio']:>6.2f} {both}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = environment(args)
+    env["method"] = {"torch": "torch.profiler profile_memory: max running sum of CPU allocator events",
+                     "numpy": "tracemalloc peak minus traced memory before the call"}
+    out.write_text(json.dumps({"environment": env, "results": rows}, indent=1))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Inputs the harness runs every loss on: seeded random cases from each loss's input domain
+and a named edge catalogue per family. Everything is float64 NumPy; the harness casts.
+
+Random inputs are derived from the spec's declared kinds (values, probabilities, labels), so
+a user-registered loss gets cases too. Built-in losses add representative parameter sets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import crossloss
+from crossloss.spec import DENSE_OR_LABELS, LABELS, PROBABILITIES
+
+SEED = 20261121
+
+
+@dataclass(frozen=True)
+class Case:
+    loss: str
+    label: str
+    params: dict
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    sample_weight: np.ndarray | None = None
+    edge: bool = False
+    tags: tuple = field(default=())
+
+    @property
+    def name(self) -> str:
+        shown = {k: (np.asarray(v).round(3).tolist() if isinstance(v, np.ndarray) else v) for k, v in self.params.items()}
+        args = ", ".join(f"{k}={v}" for k, v in shown.items())
+        return f"{self.loss}({args}) {self.label}"
+
+
+_WEIGHTS5 = np.array([0.5, 1.0, 2.0, 0.0, 1.5])
+_WEIGHTS4 = np.array([1.0, 2.0, 0.25, 1.0])
+
+# Representative parameter sets of the built-in losses (every parameter appears in one).
+PARAMETERS: dict[str, list[dict]] = {
+    "mean_squared_error": [{}],
+    "mean_absolute_error": [{}],
+    "huber": [{}, {"delta": 0.3}, {"delta": 2.5}],
+    "smooth_l1": [{}, {"beta": 0.4}, {"beta": 0.0}],
+    "binary_crossentropy": [
+        {}, {"from_logits": True},
+        {"label_smoothing": 0.2, "pos_weight": 2.0, "neg_weight": 0.5},
+        {"from_logits": True, "pos_weight": _WEIGHTS5, "label_smoothing": 0.1},
+    ],
+    "categorical_crossentropy": [
+        {}, {"from_logits": True}, {"label_smoothing": 0.1, "class_weight": _WEIGHTS5},
+        {"from_logits": True, "axis": 1, "label_smoothing": 0.05},
+    ],
+    "sparse_categorical_crossentropy": [
+        {}, {"from_logits": True}, {"ignore_index": -100, "class_weight": _WEIGHTS5},
+        {"from_logits": True, "ignore_index": 2, "label_smoothing": 0.1, "class_weight": _WEIGHTS5},
+        {"axis": 1, "label_smoothing": 0.2},
+    ],
+    "kl_divergence": [{}, {"from_logits": True}, {"axis": 1}],
+    "dice": [
+        {}, {"activation": "sigmoid", "squared": True}, {"activation": "softmax", "include_background": False},
+        {"per_class": False, "smooth_nr": 0.0, "smooth_dr": 1e-3}, {"batch": True},
+        {"axis": 1, "labels": True}, {"axis": 1, "labels": True, "ignore_index": 255, "per_class": False},
+        {"axis": 1, "labels": True, "activation": "softmax", "batch": True, "squared": True},
+        {"axis": None},
+    ],
+}
+
+
+def parameter_sets(loss: str) -> list[dict]:
+    return PARAMETERS.get(loss, [{}])
+
+
+def _class_axis(spec, params):
+    return params.get("axis", -1) if spec.class_axis else None
+
+
+def _shape(spec, params, batch=6):
+    axis = _class_axis(spec, params)
+    if spec.name == "dice":
+        return (3, 8) if axis is None else (2, 4, 3, 3) if axis == 1 else (2, 3, 3, 4)
+    return (2, 5, 3, 2) if axis == 1 else (batch, 5)
+
+
+def _distribution(rng, shape, axis):
+    z = rng.normal(size=shape) * 1.5
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def random_inputs(spec, params, rng, shape=None, labels=False):
+    """(y_true, y_pred) drawn from the loss's input domain."""
+    shape = shape or _shape(spec, params)
+    axis = _class_axis(spec, params)
+    kind = spec.prediction_kind({**spec.defaults(), **params})
+    if kind == PROBABILITIES:
+        y_pred = _distribution(rng, shape, axis) if axis is not None and spec.name != "dice" else rng.uniform(0.02, 0.98, shape)
+    else:
+        y_pred = rng.normal(size=shape) * 2.0
+    classes = shape[axis] if axis is not None else None
+    label_shape = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:] if axis is not None else None
+    if spec.y_true == LABELS or (spec.y_true == DENSE_OR_LABELS and labels):
+        y_true = rng.integers(0, classes, label_shape).astype(np.int64)
+        ignore = params.get("ignore_index")
+        if ignore is not None:
+            y_true[rng.uniform(size=label_shape) < 0.25] = ignore
+    elif spec.y_true == PROBABILITIES and axis is not None:
+        y_true = _distribution(rng, shape, axis)
+    elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
+        y_true = (rng.uniform(size=shape) < 0.4).astype(np.float64)
+        if spec.y_true == PROBABILITIES:  # a few soft targets
+            soft = rng.uniform(size=shape) < 0.2
+            y_true[soft] = rng.uniform(size=int(soft.sum()))
+    else:
+        y_true = rng.normal(size=shape)
+    return y_true, y_pred
+
+
+def random_cases(loss: str, seed: int = SEED) -> list[Case]:
+    spec = crossloss.spec(loss)
+    rng = np.random.default_rng([seed, sum(map(ord, loss))])
+    cases = []
+    for params in parameter_sets(spec.name):
+        params = dict(params)
+        labels = params.pop("labels", False)
+        y_true, y_pred = random_inputs(spec, params, rng, labels=labels)
+        cases.append(Case(spec.name, "random", params, y_true, y_pred))
+        weights = rng.uniform(0.0, 2.0, y_pred.shape[0])
+        if not params.get("batch"):
+            cases.append(Case(spec.name, "random, sample_weight", params, y_true, y_pred, weights))
+    return cases
+
+
+def edge_cases(loss: str) -> list[Case]:
+    """The named edge catalogue of the loss's family."""
+    spec = crossloss.spec(loss)
+    params_list = parameter_sets(spec.name)
+    cases: list[Case] = []
+    rng = np.random.default_rng([SEED, 7])
+    for params in params_list:
+        params = dict(params)
+        labels = params.pop("labels", False)
+        kind = spec.prediction_kind({**spec.defaults(), **params})
+        shape = _shape(spec, params)
+        y_true, y_pred = random_inputs(spec, params, rng, shape, labels=labels)
+        add = lambda label, t, p, w=None: cases.append(Case(spec.name, label, params, t, p, w, edge=True))
+        # a single element and a zero-size batch
+        one = (1,) + shape[1:]
+        if spec.name != "dice" or params.get("axis", -1) is not None:
+            add("single sample", *random_inputs(spec, params, rng, one, labels=labels))
+        add("zero-size batch", *random_inputs(spec, params, rng, (0,) + shape[1:], labels=labels))
+        if kind == PROBABILITIES:
+            p = y_pred.copy()
+            flat = p.reshape(-1)
+            flat[::3], flat[1::3] = 0.0, 1.0
+            add("probabilities exactly 0 and 1", y_true, p)
+        else:
+            for big in (1e4, 1e8, np.inf):
+                x = y_pred.copy().reshape(-1)
+                x[::4], x[1::4] = big, -big
+                add(f"{'logits' if params.get('from_logits') or params.get('activation') else 'values'} +-{big:g}",
+                    y_true, x.reshape(shape))
+        per_column = any(isinstance(v, np.ndarray) for v in params.values())
+        if spec.name not in ("dice",) and not spec.class_axis and not per_column:
+            add("(B,) against (B, 1)", y_true[:, 0], y_pred[:, :1])
+            add("float16 extremes", np.clip(y_true * 6e4, -6e4, 6e4) if kind != PROBABILITIES and spec.y_true != PROBABILITIES else y_true,
+                np.full(shape, 6e-8) if kind == PROBABILITIES else np.clip(y_pred * 3e4, -6e4, 6e4))
+        if params.get("ignore_index") is not None and (spec.y_true == LABELS or labels):
+            add("all labels ignored", np.full_like(y_true, params["ignore_index"]), y_pred)
+        if spec.name == "dice":
+            add("empty masks", np.zeros_like(y_true), y_pred)
+            if params.get("activation") is None:
+                add("empty predictions", y_true, np.zeros_like(y_pred))
+    return cases
+
+
+def all_cases(loss: str, edges: bool = True) -> list[Case]:
+    return random_cases(loss) + (edge_cases(loss) if edges else [])

@@ -1,0 +1,127 @@
+"""The public API: names, aliases, specs, parameter binding and the errors users see."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import crossloss
+from crossloss import BackendUnavailableError, LossTypeError, LossValueError, UnknownLossError
+
+SEED_LOSSES = ["binary_crossentropy", "categorical_crossentropy", "dice", "huber", "kl_divergence",
+               "mean_absolute_error", "mean_squared_error", "smooth_l1", "sparse_categorical_crossentropy"]
+
+
+def test_list_losses_is_sorted_and_complete():
+    names = crossloss.list_losses()
+    assert names == sorted(names)
+    assert set(SEED_LOSSES) <= set(names)
+
+
+@pytest.mark.parametrize("alias,name", [
+    ("mse", "mean_squared_error"), ("mae", "mean_absolute_error"), ("l1", "mean_absolute_error"),
+    ("bce", "binary_crossentropy"), ("weighted_binary_crossentropy", "binary_crossentropy"),
+    ("cce", "categorical_crossentropy"), ("scce", "sparse_categorical_crossentropy"),
+    ("kld", "kl_divergence"), ("kl_div", "kl_divergence"), ("Smooth-L1", "smooth_l1")])
+def test_aliases(alias, name):
+    assert crossloss.spec(alias).name == name
+    assert crossloss.get(alias).spec.name == name
+
+
+def test_available_backends_lists_installed_frameworks():
+    found = crossloss.available_backends()
+    assert "numpy" in found and found == sorted(found)
+
+
+def test_spec_shows_parameters_defaults_docs_and_formula():
+    text = str(crossloss.spec("huber"))
+    assert "delta = 1.0" in text and "0.5 e^2" in text and "reduction" in text
+    assert crossloss.spec("dice").defaults()["smooth_nr"] == 1e-5
+
+
+@pytest.mark.parametrize("typo,suggestion", [("dise", "dice"), ("hubber", "huber"), ("mean_squared_eror", "mean_squared_error")])
+def test_unknown_names_suggest_the_nearest(typo, suggestion):
+    with pytest.raises(UnknownLossError) as info:
+        crossloss.get(typo)
+    assert isinstance(info.value, KeyError)
+    assert suggestion in str(info.value) and repr(typo) in str(info.value)
+
+
+@pytest.mark.parametrize("name,params,argument,expected", [
+    ("huber", {"delta": 0}, "delta", "> 0"),
+    ("huber", {"delta": float("nan")}, "delta", "finite"),
+    ("smooth_l1", {"beta": -1}, "beta", ">= 0"),
+    ("bce", {"label_smoothing": 1.5}, "label_smoothing", "[0, 1]"),
+    ("bce", {"from_logits": "yes"}, "from_logits", "True or False"),
+    ("bce", {"pos_weight": [1, -2]}, "pos_weight", ">= 0"),
+    ("cce", {"class_weight": [[1, 2]]}, "class_weight", "1-D"),
+    ("cce", {"axis": 1.5}, "axis", "integer"),
+    ("scce", {"ignore_index": 2.5}, "ignore_index", "integer"),
+    ("dice", {"activation": "relu"}, "activation", "'sigmoid'"),
+    ("dice", {"smooth_dr": -1}, "smooth_dr", ">= 0"),
+    ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error"),
+    ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'"),
+])
+def test_bad_parameters_are_refused_at_get(name, params, argument, expected):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get(name, **params)
+    message = str(info.value)
+    assert crossloss.spec(name).name in message and f"'{argument}'" in message and expected in message
+    assert "got" in message
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(LossValueError, match="backend"):
+        crossloss.get("mse", backend="jaxx")
+
+
+def test_missing_framework_names_the_extra_to_install():
+    crossloss.register_backend("absent", "crossloss.backends.numpy", "crossloss_no_such_framework", extra="absent")
+    try:
+        with pytest.raises(BackendUnavailableError) as info:
+            crossloss.get("mse", backend="absent")(np.ones(2), np.ones(2))
+        assert isinstance(info.value, ImportError)
+        assert "pip install 'crossloss[absent]'" in str(info.value)
+    finally:
+        crossloss.backends._backends.pop("absent")
+
+
+def test_config_and_repr_carry_every_parameter():
+    loss = crossloss.get("huber", delta=2.0, reduction="sum", backend="numpy")
+    config = loss.get_config()
+    assert config == {"name": "huber", "backend": "numpy", "reduction": "sum", "delta": 2.0}
+    assert crossloss.get(**config).get_config() == config
+    assert repr(loss) == "crossloss.get('huber', delta=2.0, reduction='sum', backend='numpy')"
+
+
+def test_options_validate_and_restore():
+    with crossloss.options(value_checks="never"):
+        assert crossloss.get_options().value_checks == "never"
+    assert crossloss.get_options().value_checks == "auto"
+    with pytest.raises(LossValueError, match="value_checks"):
+        crossloss.set_options(value_checks="sometimes")
+
+
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_loads_no_framework():
+    out = _run("import sys, crossloss; print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules))")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_numpy_call_imports_no_framework():
+    out = _run("import sys, numpy as np, crossloss\n"
+               "v = crossloss.get('dice')(np.ones((2, 3)), np.full((2, 3), 0.5))\n"
+               "print(type(v).__module__, sorted(m for m in ('torch', 'tensorflow') if m in sys.modules))")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "numpy []"
+
+
+def test_a_non_tensor_input_is_a_type_error():
+    with pytest.raises(LossTypeError, match="y_pred"):
+        crossloss.get("mse")(np.ones(3), object())
+    with pytest.raises(LossTypeError, match="y_pred"):
+        crossloss.get("mse")(np.ones(3), np.ones(3, dtype=complex))

@@ -1,0 +1,140 @@
+"""The input contract on every backend: dispatch, conversion, dtypes, shapes and value checks."""
+import numpy as np
+import pytest
+
+import crossloss
+from crossloss import LossTypeError, LossValueError
+from crossloss.conformance.frameworks import to_backend, to_numpy
+
+from conftest import BACKENDS
+
+
+def is_backend_tensor(value, backend):
+    return crossloss.backends.load(backend).OPS.is_tensor(value)
+
+
+def test_backend_is_inferred_from_the_inputs(backend):
+    y = to_backend(backend, np.array([0.0, 1.0, 2.0]), "float32")
+    out = crossloss.get("mse")(y, y * 2)
+    assert is_backend_tensor(out, backend)
+    assert float(to_numpy(out)) == pytest.approx(5 / 3)
+
+
+def test_numpy_and_numbers_join_the_tensor_framework(backend):
+    y_pred = to_backend(backend, np.array([0.5, 1.5]), "float32")
+    out = crossloss.get("huber")(np.array([0.0, 0.0]), y_pred, sample_weight=[1.0, 0.0])
+    assert is_backend_tensor(out, backend)
+    assert crossloss.backends.load(backend).OPS.dtype_name(out) == "float32"
+    assert float(to_numpy(out)) == pytest.approx(0.125 / 2)
+
+
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs two frameworks to mix")
+def test_two_frameworks_mixed_is_a_type_error():
+    import tensorflow as tf
+    import torch
+    with pytest.raises(LossTypeError, match="cannot be mixed"):
+        crossloss.get("mse")(torch.ones(2), tf.ones(2))
+
+
+@pytest.mark.parametrize("dtype,expected", [("float16", "float32"), ("bfloat16", "float32"),
+                                            ("float32", "float32"), ("float64", "float64")])
+def test_half_precision_is_computed_in_float32(backend, dtype, expected):
+    if dtype == "bfloat16" and backend == "numpy":
+        pytest.skip("NumPy has no bfloat16")
+    # float16 overflows at 65504: the squared error of 300 only fits in float32
+    y_pred = to_backend(backend, np.array([300.0, -300.0]), dtype)
+    out = crossloss.get("mse")(to_backend(backend, np.zeros(2), dtype), y_pred)
+    assert crossloss.backends.load(backend).OPS.dtype_name(out) == expected
+    assert float(to_numpy(out)) == 90000.0
+
+
+def test_integer_targets_are_cast(backend):
+    out = crossloss.get("bce")(np.array([1, 0, 1]), to_backend(backend, np.array([0.5, 0.5, 0.5]), "float64"))
+    assert float(to_numpy(out)) == pytest.approx(np.log(2))
+
+
+def test_b_against_b1_is_aligned_never_broadcast(backend):
+    y_true = to_backend(backend, np.array([1.0, 2.0, 3.0]), "float64")
+    y_pred = to_backend(backend, np.array([[1.0], [2.0], [5.0]]), "float64")
+    for a, b in ((y_true, y_pred), (y_pred, y_true)):
+        out = crossloss.get("mse", reduction="none")(a, b)
+        assert to_numpy(out).size == 3
+    assert float(to_numpy(crossloss.get("mse")(y_true, y_pred))) == pytest.approx(4 / 3)
+
+
+@pytest.mark.parametrize("true_shape,pred_shape", [((3,), (4,)), ((3, 1), (1, 3)), ((2, 3), (3,)), ((3,), (3, 2))])
+def test_mismatched_shapes_are_refused(backend, true_shape, pred_shape):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get("mse")(to_backend(backend, np.zeros(true_shape), "float32"),
+                             to_backend(backend, np.zeros(pred_shape), "float32"))
+    message = str(info.value)
+    assert "mean_squared_error" in message and "'y_true'" in message
+    assert str(pred_shape) in message and str(true_shape) in message
+
+
+@pytest.mark.parametrize("name,params,y_true,y_pred,argument", [
+    ("bce", {}, [0.0, 1.0], [0.5, 1.5], "y_pred"),
+    ("bce", {}, [0.0, 2.0], [0.5, 0.5], "y_true"),
+    ("bce", {}, [0.0, 1.0], [0.5, np.nan], "y_pred"),
+    ("bce", {"from_logits": True}, [0.0, -1.0], [3.0, -3.0], "y_true"),
+    ("cce", {}, [[1.0, 0.0]], [[1.2, -0.2]], "y_pred"),
+    ("kld", {}, [[1.5, -0.5]], [[0.5, 0.5]], "y_true"),
+    ("scce", {}, [0, 3], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
+    ("scce", {}, [0, -1], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
+    ("scce", {"ignore_index": -100}, [0, -1], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
+    ("scce", {}, [0.0, 1.5], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
+    ("dice", {}, [[0.0, 1.0]], [[0.5, 1.5]], "y_pred"),
+    ("dice", {"axis": 1}, [[0, 5]], [[[0.5, 0.5], [0.5, 0.5]]], "y_true"),
+])
+def test_values_outside_the_domain_are_refused(backend, name, params, y_true, y_pred, argument):
+    y_true, y_pred = np.array(y_true), np.array(y_pred)
+    loss = crossloss.get(name, **params)
+    with pytest.raises(LossValueError) as info:
+        loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
+    assert crossloss.spec(name).name in str(info.value) and f"'{argument}'" in str(info.value)
+    with crossloss.options(value_checks="never"):  # the switch turns crossloss's check off
+        try:
+            loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
+        except LossValueError:
+            pytest.fail("value_checks='never' still checked values")
+        except Exception:  # the framework's own failure (e.g. an index out of range) may remain
+            pass
+
+
+def test_ignored_labels_pass_the_check(backend):
+    probs = to_backend(backend, np.array([[0.5, 0.5], [0.2, 0.8]]), "float64")
+    out = crossloss.get("scce", ignore_index=-100)(to_backend(backend, np.array([1, -100]), "int64"), probs)
+    assert float(to_numpy(out)) == pytest.approx(np.log(2))
+
+
+@pytest.mark.parametrize("name,params,y_true,y_pred,sample_weight,argument", [
+    ("cce", {"class_weight": [1.0, 2.0]}, np.eye(3), np.full((3, 3), 1 / 3), None, "class_weight"),
+    ("bce", {"pos_weight": [1.0, 2.0]}, np.ones((2, 3)), np.full((2, 3), 0.5), None, "pos_weight"),
+    ("cce", {"axis": 2}, np.eye(3), np.full((3, 3), 1 / 3), None, "axis"),
+    ("scce", {}, np.zeros((3, 2)), np.full((3, 3), 1 / 3), None, "y_true"),
+    ("mse", {}, np.zeros((4, 2)), np.zeros((4, 2)), np.ones(3), "sample_weight"),
+    ("dice", {"ignore_index": 1}, np.zeros((2, 3)), np.full((2, 3), 0.5), None, "ignore_index"),
+    ("dice", {"axis": 0}, np.zeros((2, 3)), np.full((2, 3), 0.5), None, "axis"),
+    ("dice", {"axis": None, "activation": "softmax"}, np.zeros((2, 3)), np.zeros((2, 3)), None, "axis"),
+    ("dice", {"batch": True}, np.zeros((2, 3)), np.full((2, 3), 0.5), np.ones(2), "sample_weight"),
+])
+def test_bad_call_arguments_are_refused(backend, name, params, y_true, y_pred, sample_weight, argument):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get(name, **params)(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"),
+                                      sample_weight=sample_weight)
+    message = str(info.value)
+    assert crossloss.spec(name).name in message and f"'{argument}'" in message and "got" in message
+
+
+def test_labels_with_a_size1_class_axis_are_accepted(backend):
+    probs = to_backend(backend, np.array([[0.25, 0.75], [0.5, 0.5]]), "float64")
+    a = crossloss.get("scce")(to_backend(backend, np.array([1, 0]), "int64"), probs)
+    b = crossloss.get("scce")(to_backend(backend, np.array([[1], [0]]), "int64"), probs)
+    assert float(to_numpy(a)) == float(to_numpy(b)) == pytest.approx(-(np.log(0.75) + np.log(0.5)) / 2)
+
+
+def test_all_ignored_batch_gives_zero(backend):
+    probs = to_backend(backend, np.array([[0.25, 0.75], [0.5, 0.5]]), "float64")
+    labels = to_backend(backend, np.array([-1, -1]), "int64")
+    for params in ({}, {"class_weight": [1.0, 2.0]}, {"label_smoothing": 0.1}):
+        assert float(to_numpy(crossloss.get("scce", ignore_index=-1, **params)(labels, probs))) == 0.0
