@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from .spec import LOG_FLOOR
 
+_BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
+
 
 class Ops:
     name: str = "abstract"
@@ -78,8 +80,17 @@ class Ops:
         return self.exp(self.log_softmax(x, axis))
 
     def floored_log(self, p):
-        """max(log p, -100): the log of a probability, finite at p = 0."""
-        return self.maximum(self.log(p), LOG_FLOOR)
+        """max(log p, -100): the log of a probability, finite at p = 0.
+
+        The input is first raised to 3.7e-44 (just below e^-100, also as a float32
+        subnormal), so the gradient on the floor is 0 rather than 0/0 = NaN at p = 0.
+        """
+        return self.maximum(self.log(self.maximum(p, _BELOW_FLOOR)), LOG_FLOOR)
+
+    def floored_log1m(self, p):
+        """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1."""
+        below_one = p < 1.0
+        return self.where(below_one, self.maximum(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
 
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf."""

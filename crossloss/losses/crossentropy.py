@@ -35,7 +35,7 @@ def _binary(c, y_true, y_pred):
     if c.from_logits:
         loss = ops.mul_no_nan(positive, ops.log_sigmoid(y_pred)) + ops.mul_no_nan(negative, ops.log_sigmoid(-y_pred))
     else:
-        loss = positive * ops.floored_log(y_pred) + negative * ops.maximum(ops.log1p(-y_pred), -100.0)
+        loss = positive * ops.floored_log(y_pred) + negative * ops.floored_log1m(y_pred)
     return Terms(-loss)
 
 

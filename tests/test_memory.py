@@ -1,0 +1,35 @@
+"""Integer labels are never expanded to a dense one-hot of y_pred's size: the peak of
+NumPy's allocations during the call (tracemalloc sees them) stays well below y_pred's bytes.
+Timing and torch memory are measured in benchmarks/, not asserted here."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import crossloss
+
+CLASSES = 21
+
+
+def peak_extra_bytes(loss, y_true, y_pred):
+    loss(y_true, y_pred)  # warm caches outside the measurement
+    tracemalloc.start()
+    try:
+        loss(y_true, y_pred)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name,params", [
+    ("scce", {"axis": 1}), ("scce", {"axis": 1, "ignore_index": 255}),
+    ("dice", {"axis": 1}), ("dice", {"axis": 1, "squared": True, "per_class": False}),
+])
+def test_labels_are_not_one_hot_encoded(name, params):
+    rng = np.random.default_rng(0)
+    y_pred = rng.uniform(0.01, 0.99, (2, CLASSES, 64, 64)).astype(np.float32)
+    labels = rng.integers(0, CLASSES, (2, 64, 64))
+    peak = peak_extra_bytes(crossloss.get(name, **params), labels, y_pred)
+    one_hot = y_pred.nbytes  # what a dense float32 one-hot of the labels would take alone
+    # The gather's int64 index arrays take ~8/C of y_pred (0.38 at C = 21); a one-hot takes >= 1.
+    assert peak < 0.5 * one_hot, f"{name}{params}: peak {peak} bytes, y_pred {y_pred.nbytes} bytes"
