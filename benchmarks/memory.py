@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import tracemalloc
 from pathlib import Path
@@ -138,7 +139,7 @@ def main(argv=None):
     parser.add_argument("--backends", default="torch,numpy")
     parser.add_argument("--out", default=str(RESULTS / "memory.json"))
     args = parser.parse_args(argv)
-    args.quick, args.budget = False, None  # for speed.environment
+    args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()  # for speed.environment
     rows = []
     print(f"{'loss':<32} {'variant':<19} {'backend':<7} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
     for backend in args.backends.split(","):

@@ -242,8 +242,8 @@ NATIVES = {"torch": torch_natives, "numpy": numpy_natives, "tensorflow": tensorf
 
 # ---- timing -----------------------------------------------------------------------------------
 
-def interleaved_medians(a, b, budget_s: float, min_reps: int, max_reps: int):
-    """Median seconds of a() and b(), timed alternately; repeats sized to about budget_s."""
+def interleaved_times(a, b, budget_s: float, min_reps: int, max_reps: int):
+    """Seconds of each call of a() and b(), timed alternately; repeats sized to about budget_s."""
     a(), b()  # warm-up (first-call caches, lazy imports)
     start = time.perf_counter()
     a(), b()
@@ -263,7 +263,7 @@ def interleaved_medians(a, b, budget_s: float, min_reps: int, max_reps: int):
             times_b.append(t2 - t1)
     finally:
         gc.enable()
-    return statistics.median(times_a), statistics.median(times_b), reps
+    return times_a, times_b
 
 
 def environment(args) -> dict:
@@ -276,7 +276,7 @@ def environment(args) -> dict:
             pass
     env = {"python": platform.python_version(), "platform": platform.platform(),
            "processor": platform.processor(), "cpu_count": os.cpu_count(),
-           "load_average_1_5_15min_at_end": os.getloadavg(),
+           "load_average_at_start": args.load_at_start, "load_average_at_end": os.getloadavg(),
            "crossloss": crossloss.__version__, "versions": versions,
            "argv": sys.argv[1:], "quick": args.quick, "budget_s": args.budget}
     if "torch" in sys.modules:
@@ -319,10 +319,11 @@ def run_case(loss_name, variant, params, kind, backend, size, natives, args):
             rows.append(row)
             continue
         row.update(crossloss_value=ours, native_value=theirs, agree=bool(np.allclose(ours, theirs, rtol=1e-4)))
-        t_ours, t_theirs, reps = interleaved_medians(lambda: loss(y, p), lambda: native(y, p),
-                                                     args.budget, min_reps=5 if not args.quick else 3,
-                                                     max_reps=2000 if not args.quick else 300)
-        row.update(crossloss_us=t_ours * 1e6, native_us=t_theirs * 1e6, ratio=t_ours / t_theirs, repeats=reps)
+        ours_s, theirs_s = interleaved_times(lambda: loss(y, p), lambda: native(y, p), args.budget,
+                                             min_reps=3 if args.quick else 5, max_reps=300 if args.quick else 2000)
+        t_ours, t_theirs = statistics.median(ours_s), statistics.median(theirs_s)
+        row.update(crossloss_us=t_ours * 1e6, native_us=t_theirs * 1e6, ratio=t_ours / t_theirs,
+                   repeats=len(ours_s), crossloss_min_us=min(ours_s) * 1e6, native_min_us=min(theirs_s) * 1e6)
         mark = "" if row["agree"] else f"  ! values differ: {ours:.7g} vs {theirs:.7g}"
         print(f"{loss_name:<32} {variant:<11} {backend:<10} {size:>8.0e}  {native_name:<42} "
               f"{row['crossloss_us']:>12.1f} {row['native_us']:>11.1f} {row['ratio']:>6.2f}{mark}", flush=True)
@@ -332,6 +333,7 @@ def run_case(loss_name, variant, params, kind, backend, size, natives, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.load_at_start = os.getloadavg()  # 1, 5, 15 min: other processes skew timings
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     wanted = {crossloss.spec(n).name for n in args.losses.split(",")} if args.losses else None
