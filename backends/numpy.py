@@ -6,6 +6,10 @@ import numpy as np
 from crossloss.ops import Ops
 
 
+_NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                                   "uint8", "uint16", "uint32", "uint64", "bool")}
+
+
 class NumpyOps(Ops):
     name = "numpy"
 
@@ -16,7 +20,7 @@ class NumpyOps(Ops):
         return np.asarray(x, dtype=dtype)
 
     def dtype_name(self, x):
-        return x.dtype.name
+        return _NAMES.get(x.dtype) or x.dtype.name  # dtype.name is computed in Python, slowly
 
     def cast(self, x, dtype):
         return np.asarray(x).astype(dtype, copy=False)
@@ -31,7 +35,7 @@ class NumpyOps(Ops):
         return float(np.finfo(dtype).max)
 
     def sum(self, x, axis=None, keepdims=False):
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     def mean(self, x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
@@ -69,9 +73,14 @@ class NumpyOps(Ops):
             return None
         return float(np.min(x)), float(np.max(x))
 
-    def quiet(self):
-        """The derived ops compute 0*inf and inf-inf in branches that ``where`` discards."""
-        return np.errstate(all="ignore")
+    # These derived ops compute inf-inf and 0*inf in branches that ``where`` discards.
+    def log_softmax(self, x, axis):
+        with np.errstate(invalid="ignore"):
+            return super().log_softmax(x, axis)
+
+    def mul_no_nan(self, weight, value):
+        with np.errstate(invalid="ignore"):
+            return super().mul_no_nan(weight, value)
 
 
 OPS = NumpyOps()

@@ -98,20 +98,27 @@ class TorchOps(Ops):
 
 OPS = TorchOps()
 
+# torch.nn.functional's wrappers spend ~6 us per call broadcasting and warning about shapes
+# that crossloss has already checked equal; the kernels behind them are called directly.
+_NN = torch._C._nn
+_MEAN, _SUM, _NONE = 1, 2, 0
+_ENUM = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
+
+
 def _mse(call, y_true, y_pred, reduction):
-    return F.mse_loss(y_pred, y_true, reduction=reduction)
+    return _NN.mse_loss(y_pred, y_true, _ENUM[reduction])
 
 
 def _mae(call, y_true, y_pred, reduction):
-    return F.l1_loss(y_pred, y_true, reduction=reduction)
+    return _NN.l1_loss(y_pred, y_true, _ENUM[reduction])
 
 
 def _huber(call, y_true, y_pred, reduction):
-    return F.huber_loss(y_pred, y_true, reduction=reduction, delta=call.delta)
+    return _NN.huber_loss(y_pred, y_true, _ENUM[reduction], call.delta)
 
 
 def _smooth_l1(call, y_true, y_pred, reduction):
-    return F.smooth_l1_loss(y_pred, y_true, reduction=reduction, beta=call.beta)
+    return _NN.smooth_l1_loss(y_pred, y_true, _ENUM[reduction], call.beta)
 
 
 def _bce(call, y_true, y_pred, reduction):
@@ -120,7 +127,7 @@ def _bce(call, y_true, y_pred, reduction):
         return None
     if call.label_smoothing:
         y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
-    return F.binary_cross_entropy(y_pred, y_true, reduction=reduction)
+    return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
 
 
 def _nonempty(kernel):

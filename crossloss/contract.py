@@ -82,13 +82,11 @@ def _labels_layout(loss, call, y_true, true_shape, pred_shape):
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
 
-def check_values(loss: str, spec, call: Call, y_true, y_pred, mode: str) -> None:
+def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str) -> None:
     """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed."""
-    if mode == "never":
-        return
     force = mode == "always"
     ops = call.ops
-    if spec.prediction_kind(call.__dict__) == PROBABILITIES:
+    if prediction == PROBABILITIES:
         _check_range(loss, "y_pred", ops.value_range(y_pred, force), 0.0, 1.0, "probabilities in [0, 1]")
     if call.labels:
         _check_labels(loss, call, y_true, force)

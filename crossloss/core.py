@@ -5,8 +5,6 @@ loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype
 """
 from __future__ import annotations
 
-import contextlib
-
 from . import backends as _backends
 from . import contract, dispatch, registry
 from .errors import bad_value
@@ -29,6 +27,8 @@ class Loss:
         self.backend = backend
         self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
         self._converted: dict = {}
+        self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
+        self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
@@ -44,33 +44,33 @@ class Loss:
         return {"name": self.spec.name, "backend": self.backend, "reduction": self.reduction, **self.params}
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        name = self.spec.name
-        backend = _backends.load(self.backend or dispatch.infer_backend(name, y_true, y_pred, sample_weight))
+        spec = self.spec
+        backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
-        y_true, y_pred = _as_tensors(ops, y_true, y_pred)
-        dtype = contract.compute_dtype(name, ops, y_pred)
-        call = contract.Call(ops, self._params_for(ops, y_pred, dtype), dtype)
-        y_true = contract.layout(name, self.spec, call, y_true, y_pred)
-        contract.check_values(name, self.spec, call, y_true, y_pred, get_options().value_checks)
-        self._check_per_class(call, ops.shape(y_pred))
+        if not (ops.is_tensor(y_pred) and ops.is_tensor(y_true)):
+            y_true, y_pred = _as_tensors(ops, y_true, y_pred)
+        dtype = contract.compute_dtype(spec.name, ops, y_pred)
+        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype)
+        y_true = contract.layout(spec.name, spec, call, y_true, y_pred)
+        settings = get_options()
+        if settings.value_checks != "never":
+            contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
+        if self._per_class:
+            self._check_per_class(call, ops.shape(y_pred))
         if ops.dtype_name(y_pred) != dtype:
             y_pred = ops.cast(y_pred, dtype)
-        y_true = ops.cast(y_true, "int64") if call.labels else (
-            y_true if ops.dtype_name(y_true) == dtype else ops.cast(y_true, dtype))
-        quiet = getattr(ops, "quiet", None)
-        with quiet() if quiet else contextlib.nullcontext():
-            if sample_weight is None and get_options().native_kernels:
-                native = backend.NATIVE.get(name)
-                result = native(call, y_true, y_pred, self.reduction) if native else None
-                if result is not None:
-                    return result
-            terms = self.spec.compute(call, y_true, y_pred)
-            return _reduce(name, ops, terms, sample_weight, self.reduction, like=y_pred)
+        if call.labels:
+            y_true = ops.cast(y_true, "int64")
+        elif ops.dtype_name(y_true) != dtype:
+            y_true = ops.cast(y_true, dtype)
+        native = backend.NATIVE.get(spec.name) if sample_weight is None and settings.native_kernels else None
+        result = native(call, y_true, y_pred, self.reduction) if native else None
+        if result is None:
+            result = _reduce(spec.name, ops, spec.compute(call, y_true, y_pred), sample_weight, self.reduction, y_pred)
+        return result
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays converted once per framework, device and dtype."""
-        if not self._per_class:
-            return self.params
         place = ops.placement(like)
         key = (ops.name, place, dtype)
         params = self._converted.get(key) if place is not None else None

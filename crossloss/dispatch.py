@@ -15,6 +15,7 @@ from .errors import LossTypeError, bad_type
 
 _PLAIN = (np.ndarray, np.generic, numbers.Number, list, tuple)
 _type_cache: dict[type, str] = {}
+_module_of_type: dict[type, object] = {}  # fast path of backend_for
 
 
 def _backend_of(value) -> str | None:
@@ -29,8 +30,16 @@ def _backend_of(value) -> str | None:
     return name
 
 
+def backend_for(loss: str, y_true, y_pred, sample_weight=None):
+    """The backend module of the framework tensors among the inputs; NumPy if there are none."""
+    module = _module_of_type.get(type(y_pred))
+    if module is not None and type(y_true) is type(y_pred) and sample_weight is None:
+        return module  # the common case: one framework's tensors, seen before
+    return _backends_pkg.load(infer_backend(loss, y_true, y_pred, sample_weight))
+
+
 def infer_backend(loss: str, y_true, y_pred, sample_weight=None) -> str:
-    """The backend of the framework tensors among the inputs; NumPy if there are none."""
+    """The name of the backend of the framework tensors among the inputs; "numpy" if none."""
     found = found_arg = None
     for argument, value in (("y_pred", y_pred), ("y_true", y_true), ("sample_weight", sample_weight)):
         if value is None or isinstance(value, _PLAIN):
@@ -43,4 +52,7 @@ def infer_backend(loss: str, y_true, y_pred, sample_weight=None) -> str:
             raise LossTypeError(f"{loss}: argument '{argument}' expected a {found} tensor like "
                                 f"'{found_arg}' (frameworks cannot be mixed); got a {name} tensor")
         found, found_arg = name, argument
-    return found or "numpy"
+    name = found or "numpy"
+    if type(y_pred) is type(y_true) and (found or isinstance(y_pred, np.ndarray)):
+        _module_of_type[type(y_pred)] = _backends_pkg.load(name)
+    return name
