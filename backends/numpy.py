@@ -73,12 +73,15 @@ class NumpyOps(Ops):
             return None
         return float(np.min(x)), float(np.max(x))
 
-    # These derived ops compute inf-inf and 0*inf in branches that ``where`` discards.
-    def log_softmax(self, x, axis):
-        with np.errstate(invalid="ignore"):
-            return super().log_softmax(x, axis)
+    def clip(self, x, lo, hi):
+        return np.clip(x, lo, hi)
 
-    def mul_no_nan(self, weight, value):
+    def log_softmax_finite(self, x, axis):
+        with np.errstate(over="ignore"):  # -max - max is -inf: the entry's true value
+            shifted = x - np.max(x, axis=axis, keepdims=True)
+            return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+
+    def mul_no_nan(self, weight, value):  # computes 0*inf in entries that ``where`` discards
         with np.errstate(invalid="ignore"):
             return super().mul_no_nan(weight, value)
 

@@ -5,6 +5,7 @@ loss runs under ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on ac
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -76,6 +77,12 @@ class TorchOps(Ops):
     def arange(self, n, like):
         return torch.arange(n, dtype=torch.int64, device=like.device)
 
+    def clip(self, x, lo, hi):
+        return torch.clamp(x, lo, hi)
+
+    def log_softmax_finite(self, x, axis):
+        return torch.log_softmax(x, axis)
+
     def take_along_axis(self, x, index, axis):
         return torch.gather(x, axis, index)
 
@@ -122,12 +129,32 @@ def _smooth_l1(call, y_true, y_pred, reduction):
 
 
 def _bce(call, y_true, y_pred, reduction):
-    # torch clamps each log at -100 like the spec; it has no per-class weights or logits here.
-    if call.from_logits or call.pos_weight is not None or call.neg_weight is not None:
+    # torch clamps each log at -100 like the spec; it has no separate positive/negative weights.
+    if call.pos_weight is not None or call.neg_weight is not None:
         return None
     if call.label_smoothing:
         y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
     return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
+
+
+def _bce_logits(call, y_true, y_pred, reduction):
+    # The fused kernel is NaN at +-inf logits. On logits clamped to +-finfo.max it gives the
+    # limit where that is 0 and about weight * finfo.max where the limit is infinite (a
+    # positive term at an infinite logit), which the mask restores to inf.
+    if not call.from_logits or call.neg_weight is not None:
+        return None
+    if call.label_smoothing:
+        y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
+    pos_weight = call.pos_weight
+    if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
+        pos_weight = y_pred.new_tensor(pos_weight)
+    loss = F.binary_cross_entropy_with_logits(OPS._clamped(y_pred), y_true, pos_weight=pos_weight, reduction="none")
+    loss = loss.masked_fill_(torch.isinf(y_pred).logical_and_(loss > 0), math.inf)  # the kernel saves no output
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _binary(call, y_true, y_pred, reduction):
+    return (_bce_logits if call.from_logits else _bce)(call, y_true, y_pred, reduction)
 
 
 def _nonempty(kernel):
@@ -143,5 +170,5 @@ NATIVE = {name: _nonempty(kernel) for name, kernel in {
     "mean_absolute_error": _mae,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
-    "binary_crossentropy": _bce,
+    "binary_crossentropy": _binary,
 }.items()}

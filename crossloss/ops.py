@@ -9,6 +9,8 @@ Arithmetic and comparisons use Python operators on tensors, which all frameworks
 """
 from __future__ import annotations
 
+import math
+
 from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
@@ -38,7 +40,9 @@ class Ops:
     def exp(self, x): raise NotImplementedError
     def log(self, x): raise NotImplementedError
     def log1p(self, x): raise NotImplementedError
-    def take_along_axis(self, x, index, axis: int): raise NotImplementedError
+    def clip(self, x, lo: float, hi: float): raise NotImplementedError
+    def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
+    def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
     def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
     def ones_like(self, x): raise NotImplementedError
     def segment_sum(self, values, ids, num_segments: int):
@@ -68,13 +72,24 @@ class Ops:
     def log_softmax(self, x, axis: int):
         """x - logsumexp(x) along ``axis``, with the limits at infinite logits.
 
-        Shifting by the row maximum m keeps exp in range; entries equal to m shift to 0
-        exactly, so a row with k entries at +inf gives -log k there and -inf elsewhere, and
-        a row of all -inf gives the uniform -log C, where x - m alone would give NaN.
+        Frameworks' log-softmax kernels are NaN at +inf and on rows of all -inf, and so are
+        their gradients. On logits clamped to +-finfo.max they are exact wherever the result
+        is finite (k tied +inf entries give -log k, a row of all -inf the uniform -log C); an
+        entry whose true value is -inf comes out below -finfo.max / 2, which finite logits under
+        finfo.max / 2 in magnitude cannot produce, and is set back to -inf.
         """
-        m = self.max(x, axis=axis, keepdims=True)
-        shifted = self.where(x == m, 0.0, x - m)
-        return shifted - self.log(self.sum(self.exp(shifted), axis=axis, keepdims=True))
+        return self._minus_inf_restored(self.log_softmax_finite(self._clamped(x), axis))
+
+    def log_softmax_at(self, x, index, axis: int):
+        """log_softmax(x) taken at ``index`` along ``axis``: the restore runs on the gathered entries only."""
+        return self._minus_inf_restored(self.take_along_axis(self.log_softmax_finite(self._clamped(x), axis), index, axis))
+
+    def _clamped(self, x):
+        big = self.finfo_max(self.dtype_name(x))
+        return self.clip(x, -big, big)
+
+    def _minus_inf_restored(self, log_q):
+        return self.where(log_q < -0.5 * self.finfo_max(self.dtype_name(log_q)), -math.inf, log_q)
 
     def softmax(self, x, axis: int):
         return self.exp(self.log_softmax(x, axis))

@@ -55,9 +55,11 @@ def _sparse(c, labels, y_pred):
     if ignored is not None:
         labels = ops.where(ignored, 0, labels)
     index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(pred_shape)))
-    if c.from_logits or c.label_smoothing:
+    if c.label_smoothing:  # every class's log-probability is needed
         log_q = log_probabilities(c, y_pred)
         picked = ops.take_along_axis(log_q, index, c.axis)
+    elif c.from_logits:
+        picked = ops.log_softmax_at(y_pred, index, c.axis)
     else:  # gather first: only the labelled probability is logged
         picked = ops.floored_log(ops.take_along_axis(y_pred, index, c.axis))
     loss = -ops.reshape(picked, ops.shape(labels))
