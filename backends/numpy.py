@@ -10,6 +10,16 @@ _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int
                                    "uint8", "uint16", "uint32", "uint64", "bool")}
 
 
+def _buffer(t, y=None):
+    """t as the output buffer of ``t op y`` when the result fits in it, else None (allocate)."""
+    if not isinstance(t, np.ndarray) or t.ndim == 0:
+        return None
+    if y is not None and (np.ndim(y) > t.ndim or np.result_type(t, y) != t.dtype
+                          or np.broadcast_shapes(t.shape, np.shape(y)) != t.shape):
+        return None
+    return t
+
+
 class NumpyOps(Ops):
     name = "numpy"
 
@@ -58,6 +68,28 @@ class NumpyOps(Ops):
 
     def arange(self, n, like):
         return np.arange(n, dtype=np.int64)
+
+    # In place on the formula's own temporaries (a 0-d result is a NumPy scalar: no buffer).
+    def log_(self, t):
+        return np.log(t, out=_buffer(t))
+
+    def abs_(self, t):
+        return np.abs(t, out=_buffer(t))
+
+    def square_(self, t):
+        return np.square(t, out=_buffer(t))
+
+    def maximum_(self, t, y):
+        return np.maximum(t, y, out=_buffer(t, y))
+
+    def mul_(self, t, y):
+        return np.multiply(t, y, out=_buffer(t, y))
+
+    def add_(self, t, y):
+        return np.add(t, y, out=_buffer(t, y))
+
+    def sub_(self, t, y):
+        return np.subtract(t, y, out=_buffer(t, y))
 
     def take_along_axis(self, x, index, axis):
         return np.take_along_axis(x, index, axis)

@@ -77,6 +77,28 @@ class TorchOps(Ops):
     def arange(self, n, like):
         return torch.arange(n, dtype=torch.int64, device=like.device)
 
+    # In-place on the formula's own temporaries unless autograd records them (it may need them).
+    def log_(self, t):
+        return t.log_() if _free(t) else torch.log(t)
+
+    def abs_(self, t):
+        return t.abs_() if _free(t) else torch.abs(t)
+
+    def square_(self, t):
+        return t.square_() if _free(t) else torch.square(t)
+
+    def maximum_(self, t, y):
+        return t.clamp_min_(y) if _free(t) and isinstance(y, numbers.Number) else self.maximum(t, y)
+
+    def mul_(self, t, y):
+        return t.mul_(y) if _free(t) and _fits(t, y) else t * y
+
+    def add_(self, t, y):
+        return t.add_(y) if _free(t) and _fits(t, y) else t + y
+
+    def sub_(self, t, y):
+        return t.sub_(y) if _free(t) and _fits(t, y) else t - y
+
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
 
@@ -101,6 +123,18 @@ class TorchOps(Ops):
             x = x.to(torch.uint8)
         lo, hi = torch.aminmax(x.detach())
         return float(lo), float(hi)
+
+
+def _free(t) -> bool:
+    """t may be overwritten: autograd records nothing about it."""
+    return not (t.requires_grad and torch.is_grad_enabled())
+
+
+def _fits(t, y) -> bool:
+    """t op= y keeps t's shape and dtype and leaves autograd out of it."""
+    if not isinstance(y, torch.Tensor):
+        return True
+    return not (y.requires_grad and torch.is_grad_enabled()) and y.dtype == t.dtype and torch.broadcast_shapes(t.shape, y.shape) == t.shape
 
 
 OPS = TorchOps()

@@ -20,14 +20,23 @@ class Call:
     ``num_classes``: size of the class axis; ``dtype``: the compute dtype.
     """
 
-    def __init__(self, ops, params: dict, dtype: str):
+    def __init__(self, ops, params: dict, dtype: str, loss: str = "", checks: str = "never"):
         self.__dict__.update(params)
         self.ops = ops
         self.dtype = dtype
+        self.loss = loss
+        self.checks = checks
         self.axis_param = params.get("axis")
         self.axis = None
         self.labels = False
         self.num_classes = None
+
+
+    def check_probabilities(self, values, argument: str = "y_pred") -> None:
+        """For formulas that check only the values they read (LossSpec.checks_read_values)."""
+        if self.checks != "never":
+            _check_range(self.loss, argument, self.ops.value_range(values, self.checks == "always"),
+                         0.0, 1.0, "probabilities in [0, 1]")
 
 
 def compute_dtype(loss: str, ops, y_pred) -> str:
@@ -86,7 +95,7 @@ def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, m
     """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed."""
     force = mode == "always"
     ops = call.ops
-    if prediction == PROBABILITIES:
+    if prediction == PROBABILITIES and not spec.checks_read_values:
         _check_range(loss, "y_pred", ops.value_range(y_pred, force), 0.0, 1.0, "probabilities in [0, 1]")
     if call.labels:
         _check_labels(loss, call, y_true, force)

@@ -50,9 +50,10 @@ class Loss:
         if not (ops.is_tensor(y_pred) and ops.is_tensor(y_true)):
             y_true, y_pred = _as_tensors(ops, y_true, y_pred)
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
-        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype)
-        y_true = contract.layout(spec.name, spec, call, y_true, y_pred)
         settings = get_options()
+        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype,
+                             spec.name, settings.value_checks)
+        y_true = contract.layout(spec.name, spec, call, y_true, y_pred)
         if settings.value_checks != "never":
             contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
         if self._per_class:

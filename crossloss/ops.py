@@ -61,6 +61,18 @@ class Ops:
         """
         raise NotImplementedError
 
+    # ---- reuse of temporaries -----------------------------------------------------------
+    # ``t`` is a temporary the formula has just created and reads nowhere else. A backend may
+    # overwrite it (NumPy always, torch while autograd does not record it), saving a fresh
+    # allocation, which costs more than the arithmetic on large inputs. By default they allocate.
+    def log_(self, t): return self.log(t)
+    def abs_(self, t): return self.abs(t)
+    def square_(self, t): return self.square(t)
+    def maximum_(self, t, y): return self.maximum(t, y)
+    def mul_(self, t, y): return t * y
+    def add_(self, t, y): return t + y
+    def sub_(self, t, y): return t - y
+
     # ---- derived ops (one definition; native overrides must match at +-inf) ------------
     def log_sigmoid(self, x):
         """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); 0 at +inf, -inf at -inf."""
@@ -100,12 +112,12 @@ class Ops:
         The input is first raised to 3.7e-44 (just below e^-100, also as a float32
         subnormal), so the gradient on the floor is 0 rather than 0/0 = NaN at p = 0.
         """
-        return self.maximum(self.log(self.maximum(p, _BELOW_FLOOR)), LOG_FLOOR)
+        return self.maximum_(self.log_(self.maximum(p, _BELOW_FLOOR)), LOG_FLOOR)
 
     def floored_log1m(self, p):
         """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1."""
         below_one = p < 1.0
-        return self.where(below_one, self.maximum(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
+        return self.where(below_one, self.maximum_(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
 
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf."""

@@ -68,6 +68,9 @@ class LossSpec:
     class_axis: bool = False
     doc: str = ""
     reference: Callable | None = None  # float64 NumPy reference, for user-registered losses
+    # True: the formula checks the y_pred values it reads (``call.check_probabilities``)
+    # instead of the contract checking all of y_pred (sparse CE reads one class per entry).
+    checks_read_values: bool = False
     extra: dict = field(default_factory=dict)
 
     def defaults(self) -> dict:

@@ -81,6 +81,8 @@ def test_mismatched_shapes_are_refused(backend, true_shape, pred_shape):
     ("scce", {}, [0, -1], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
     ("scce", {"ignore_index": -100}, [0, -1], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
     ("scce", {}, [0.0, 1.5], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], "y_true"),
+    ("scce", {}, [0, 1], [[1.5, -0.5, 0.0], [0.2, 0.3, 0.5]], "y_pred"),
+    ("scce", {"label_smoothing": 0.1}, [0, 1], [[0.5, 0.5, 0.0], [0.2, 0.3, 1.5]], "y_pred"),
     ("dice", {}, [[0.0, 1.0]], [[0.5, 1.5]], "y_pred"),
     ("dice", {"axis": 1}, [[0, 5]], [[[0.5, 0.5], [0.5, 0.5]]], "y_true"),
 ])
@@ -136,3 +138,32 @@ def test_all_ignored_batch_gives_zero(backend):
     labels = to_backend(backend, np.array([-1, -1]), "int64")
     for params in ({}, {"class_weight": [1.0, 2.0]}, {"label_smoothing": 0.1}):
         assert float(to_numpy(crossloss.get("scce", ignore_index=-1, **params)(labels, probs))) == 0.0
+
+
+@pytest.mark.parametrize("loss", crossloss.list_losses())
+def test_inputs_are_never_modified(backend, loss):
+    """Formulas overwrite their own temporaries; never the caller's arrays."""
+    from crossloss.conformance import cases
+    for case in cases.random_cases(loss):
+        arrays = [to_backend(backend, a, "float64") if a is not None else None
+                  for a in (case.y_true, case.y_pred, case.sample_weight)]
+        before = [to_numpy(a).copy() if a is not None else None for a in arrays]
+        for reduction in ("mean", "none"):
+            crossloss.get(case.loss, reduction=reduction, **case.params)(*arrays)
+        for a, b in zip(arrays, before):
+            if a is not None:
+                np.testing.assert_array_equal(to_numpy(a), b)
+
+
+def test_python_and_0d_scalars(backend):
+    as_input = (lambda v: v) if backend == "numpy" else (lambda v: to_backend(backend, np.asarray(v), "float64"))
+    assert float(to_numpy(crossloss.get("mse")(as_input(1.0), as_input(2.0)))) == 1.0
+    assert float(to_numpy(crossloss.get("huber")(as_input(1.0), as_input(3.0)))) == 1.5
+    assert float(to_numpy(crossloss.get("bce")(as_input(1.0), as_input(0.25)))) == pytest.approx(np.log(4))
+
+
+def test_sparse_ce_checks_the_probabilities_it_reads(backend):
+    """Without label smoothing only the labelled probability enters the loss: only it is checked."""
+    probs = to_backend(backend, np.array([[0.5, 0.5, 7.0], [0.25, 0.75, -3.0]]), "float64")
+    out = crossloss.get("scce")(to_backend(backend, np.array([0, 1]), "int64"), probs)
+    assert float(to_numpy(out)) == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)

@@ -20,8 +20,9 @@ def log_probabilities(c, y_pred):
 
 
 def weighted_sum(c, weights, log_q):
-    """sum over the class axis of weights * log q; a zero weight contributes 0 even at log q = -inf."""
-    products = c.ops.mul_no_nan(weights, log_q) if c.from_logits else weights * log_q
+    """sum over the class axis of weights * log q (a temporary); a zero weight contributes 0
+    even at log q = -inf."""
+    products = c.ops.mul_no_nan(weights, log_q) if c.from_logits else c.ops.mul_(log_q, weights)
     return c.ops.sum(products, axis=c.axis)
 
 
@@ -35,8 +36,8 @@ def _binary(c, y_true, y_pred):
     if c.from_logits:
         loss = ops.mul_no_nan(positive, ops.log_sigmoid(y_pred)) + ops.mul_no_nan(negative, ops.log_sigmoid(-y_pred))
     else:
-        loss = positive * ops.floored_log(y_pred) + negative * ops.floored_log1m(y_pred)
-    return Terms(-loss)
+        loss = ops.add_(ops.mul_(ops.floored_log(y_pred), positive), ops.mul_(ops.floored_log1m(y_pred), negative))
+    return Terms(ops.mul_(loss, -1.0))
 
 
 def _categorical(c, y_true, y_pred):
@@ -56,12 +57,16 @@ def _sparse(c, labels, y_pred):
         labels = ops.where(ignored, 0, labels)
     index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(pred_shape)))
     if c.label_smoothing:  # every class's log-probability is needed
+        if not c.from_logits:
+            c.check_probabilities(y_pred)
         log_q = log_probabilities(c, y_pred)
         picked = ops.take_along_axis(log_q, index, c.axis)
     elif c.from_logits:
         picked = ops.log_softmax_at(y_pred, index, c.axis)
-    else:  # gather first: only the labelled probability is logged
-        picked = ops.floored_log(ops.take_along_axis(y_pred, index, c.axis))
+    else:  # only the labelled probability is read (and checked) and logged
+        picked = ops.take_along_axis(y_pred, index, c.axis)
+        c.check_probabilities(picked)
+        picked = ops.floored_log(picked)
     loss = -ops.reshape(picked, ops.shape(labels))
     weight = None
     if c.class_weight is not None:
@@ -106,6 +111,7 @@ SPECS = [
     LossSpec(
         "sparse_categorical_crossentropy", _sparse, aliases=("scce",), class_axis=True,
         y_true=LABELS, y_pred=_prediction, none_shape="the labels' shape (ignored entries are 0)",
+        checks_read_values=True,
         params=(_LOGITS,
                 Param("ignore_index", None, "a label value that contributes nothing and is not counted",
                       integer_or_none),

@@ -7,8 +7,8 @@ from .crossentropy import _prediction, log_probabilities
 
 def _kl(c, y_true, y_pred):
     ops = c.ops
-    gap = ops.floored_log(y_true) - log_probabilities(c, y_pred)
-    terms = ops.mul_no_nan(y_true, gap) if c.from_logits else y_true * gap  # p = 0 contributes 0
+    gap = ops.sub_(ops.floored_log(y_true), log_probabilities(c, y_pred))
+    terms = ops.mul_no_nan(y_true, gap) if c.from_logits else ops.mul_(gap, y_true)  # p = 0 contributes 0
     return Terms(ops.sum(terms, axis=c.axis))
 
 

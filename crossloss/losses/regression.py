@@ -7,17 +7,17 @@ _ELEMENTWISE = "y_pred's shape: one value per element"
 
 
 def _mse(c, y_true, y_pred):
-    return Terms(c.ops.square(y_pred - y_true))
+    return Terms(c.ops.square_(y_pred - y_true))
 
 
 def _mae(c, y_true, y_pred):
-    return Terms(c.ops.abs(y_pred - y_true))
+    return Terms(c.ops.abs_(y_pred - y_true))
 
 
 def huber_terms(ops, error, delta):
     """0.5 q^2 + delta (|e| - q) with q = min(|e|, delta): the two Huber branches in one
-    expression, exact at |e| = delta and infinite (not NaN) at |e| = inf."""
-    a = ops.abs(error)
+    expression, exact at |e| = delta and infinite (not NaN) at |e| = inf. ``error`` is a temporary."""
+    a = ops.abs_(error)
     q = ops.minimum(a, delta)
     return 0.5 * ops.square(q) + delta * (a - q)
 
@@ -29,7 +29,7 @@ def _huber(c, y_true, y_pred):
 def _smooth_l1(c, y_true, y_pred):
     error = y_pred - y_true
     if c.beta == 0:
-        return Terms(c.ops.abs(error))
+        return Terms(c.ops.abs_(error))
     return Terms(huber_terms(c.ops, error, c.beta) / c.beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
 
 
