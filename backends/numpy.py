@@ -53,6 +53,9 @@ class NumpyOps(Ops):
     def max(self, x, axis=None, keepdims=False):
         return np.max(x, axis=axis, keepdims=keepdims)
 
+    def any(self, x, axis=None):
+        return np.logical_or.reduce(x, axis=axis)
+
     def where(self, condition, a, b):
         return np.where(condition, a, b)
 

@@ -57,6 +57,9 @@ class TensorflowOps(Ops):
     def max(self, x, axis=None, keepdims=False):
         return tf.reduce_max(x, axis=axis, keepdims=keepdims)
 
+    def any(self, x, axis=None):
+        return tf.reduce_any(x, axis=axis)
+
     def where(self, condition, a, b):
         a, b = _like(a, b), _like(b, a)
         return tf.where(condition, a, b)

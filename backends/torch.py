@@ -55,6 +55,9 @@ class TorchOps(Ops):
     def max(self, x, axis=None, keepdims=False):
         return torch.amax(x) if axis is None else torch.amax(x, dim=axis, keepdim=keepdims)
 
+    def any(self, x, axis=None):
+        return torch.any(x) if axis is None else torch.any(x, dim=axis)
+
     def where(self, condition, a, b):
         return torch.where(condition, a, b)
 
@@ -172,9 +175,9 @@ def _bce(call, y_true, y_pred, reduction):
 
 
 def _bce_logits(call, y_true, y_pred, reduction):
-    # The fused kernel is NaN at +-inf logits. On logits clamped to +-finfo.max it gives the
-    # limit where that is 0 and about weight * finfo.max where the limit is infinite (a
-    # positive term at an infinite logit), which the mask restores to inf.
+    # The fused kernel is NaN at +-inf logits. On logits clamped to +-finfo.max / 4 it gives
+    # the limit where that is 0 and about weight * finfo.max / 4 where the limit is infinite
+    # (a positive term at an infinite logit), which the mask restores to inf.
     if not call.from_logits or call.neg_weight is not None:
         return None
     if call.label_smoothing:

@@ -156,6 +156,12 @@ def edge_cases(loss: str) -> list[Case]:
             flat[::3], flat[1::3] = 0.0, 1.0
             add("probabilities exactly 0 and 1", y_true, p)
         else:
+            axis = _class_axis(spec, params)
+            if axis is not None and spec.y_true == PROBABILITIES:  # zero targets next to infinite logits
+                hard = (y_true == y_true.max(axis=axis, keepdims=True)).astype(np.float64)
+                x = y_pred.copy().reshape(-1)
+                x[::3], x[1::3] = np.inf, -np.inf
+                add("one-hot targets, logits +-inf", hard, x.reshape(shape))
             for big in (1e4, 1e8, np.inf):
                 x = y_pred.copy().reshape(-1)
                 x[::4], x[1::4] = big, -big

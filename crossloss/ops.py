@@ -32,6 +32,7 @@ class Ops:
     def sum(self, x, axis=None, keepdims=False): raise NotImplementedError
     def mean(self, x, axis=None, keepdims=False): raise NotImplementedError
     def max(self, x, axis=None, keepdims=False): raise NotImplementedError
+    def any(self, x, axis=None): raise NotImplementedError
     def where(self, condition, a, b): raise NotImplementedError  # a, b may be Python numbers
     def maximum(self, x, y): raise NotImplementedError
     def minimum(self, x, y): raise NotImplementedError
@@ -85,10 +86,11 @@ class Ops:
         """x - logsumexp(x) along ``axis``, with the limits at infinite logits.
 
         Frameworks' log-softmax kernels are NaN at +inf and on rows of all -inf, and so are
-        their gradients. On logits clamped to +-finfo.max they are exact wherever the result
-        is finite (k tied +inf entries give -log k, a row of all -inf the uniform -log C); an
-        entry whose true value is -inf comes out below -finfo.max / 2, which finite logits under
-        finfo.max / 2 in magnitude cannot produce, and is set back to -inf.
+        their gradients. On logits clamped to +-finfo.max / 4 (so x - max cannot overflow) they
+        are exact wherever the result is finite (k tied +inf entries give -log k, a row of all
+        -inf the uniform -log C); an entry whose true value is -inf comes out near -finfo.max / 4,
+        below the -finfo.max / 8 that finite logits under finfo.max / 8 in magnitude can reach,
+        and is set back to -inf.
         """
         return self._minus_inf_restored(self.log_softmax_finite(self._clamped(x), axis))
 
@@ -96,12 +98,27 @@ class Ops:
         """log_softmax(x) taken at ``index`` along ``axis``: the restore runs on the gathered entries only."""
         return self._minus_inf_restored(self.take_along_axis(self.log_softmax_finite(self._clamped(x), axis), index, axis))
 
+    def weighted_log_softmax_sum(self, weights, x, axis: int):
+        """sum over ``axis`` of w_c log_softmax(x)_c for weights w >= 0 (a zero weight adds 0).
+
+        Multiplies the finite log-probabilities of the clamped logits (see ``log_softmax``), so
+        0 * -inf never arises, and marks -inf only the rows where a positive weight meets a
+        class whose log-probability is -inf: cheaper than restoring every entry.
+        """
+        log_q = self.log_softmax_finite(self._clamped(x), axis)
+        lost = self.any(self._lost(log_q) & (weights > 0), axis)
+        return self.where(lost, -math.inf, self.sum(self.mul_(log_q, weights), axis=axis))
+
     def _clamped(self, x):
-        big = self.finfo_max(self.dtype_name(x))
-        return self.clip(x, -big, big)
+        bound = 0.25 * self.finfo_max(self.dtype_name(x))
+        return self.clip(x, -bound, bound)
+
+    def _lost(self, log_q):
+        """Entries of a clamped log-softmax whose true value is -inf."""
+        return log_q < -0.125 * self.finfo_max(self.dtype_name(log_q))
 
     def _minus_inf_restored(self, log_q):
-        return self.where(log_q < -0.5 * self.finfo_max(self.dtype_name(log_q)), -math.inf, log_q)
+        return self.where(self._lost(log_q), -math.inf, log_q)
 
     def softmax(self, x, axis: int):
         return self.exp(self.log_softmax(x, axis))

@@ -26,6 +26,13 @@ def weighted_sum(c, weights, log_q):
     return c.ops.sum(products, axis=c.axis)
 
 
+def weighted_log_sum(c, weights, y_pred):
+    """sum over the class axis of weights * log q, q = softmax(logits) or the probabilities."""
+    if c.from_logits:
+        return c.ops.weighted_log_softmax_sum(weights, y_pred, c.axis)
+    return c.ops.sum(c.ops.mul_(c.ops.floored_log(y_pred), weights), axis=c.axis)
+
+
 def _binary(c, y_true, y_pred):
     ops = c.ops
     y = y_true
@@ -46,7 +53,7 @@ def _categorical(c, y_true, y_pred):
         y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.num_classes
     if c.class_weight is not None:
         y = y * along_class_axis(c, c.class_weight, len(c.ops.shape(y_pred)))
-    return Terms(-weighted_sum(c, y, log_probabilities(c, y_pred)))
+    return Terms(-weighted_log_sum(c, y, y_pred))
 
 
 def _sparse(c, labels, y_pred):

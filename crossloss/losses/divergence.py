@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from ..spec import PROBABILITIES, LossSpec, Param, Terms, axis, boolean
-from .crossentropy import _prediction, log_probabilities
+from .crossentropy import _prediction, weighted_log_sum
 
 
 def _kl(c, y_true, y_pred):
     ops = c.ops
-    gap = ops.sub_(ops.floored_log(y_true), log_probabilities(c, y_pred))
-    terms = ops.mul_no_nan(y_true, gap) if c.from_logits else ops.mul_(gap, y_true)  # p = 0 contributes 0
-    return Terms(ops.sum(terms, axis=c.axis))
+    if c.from_logits:  # sum p log p - sum p log q, the second -inf where p > 0 meets q = 0
+        entropy = ops.sum(ops.mul_(ops.floored_log(y_true), y_true), axis=c.axis)
+        return Terms(ops.sub_(entropy, weighted_log_sum(c, y_true, y_pred)))
+    gap = ops.sub_(ops.floored_log(y_true), ops.floored_log(y_pred))
+    return Terms(ops.sum(ops.mul_(gap, y_true), axis=c.axis))  # p = 0 contributes 0: the logs are finite
 
 
 SPECS = [
