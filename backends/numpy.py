@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from crossloss.ops import Ops
+from crossloss.spec import LOG_FLOOR
 
 
 _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
@@ -115,6 +116,29 @@ class NumpyOps(Ops):
         with np.errstate(over="ignore"):  # -max - max is -inf: the entry's true value
             shifted = x - np.max(x, axis=axis, keepdims=True)
             return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+
+    def bce_with_logits_finite(self, targets, logits, pos_weight):
+        # a softplus(-x) + b softplus(x) = (a + b) log1p(exp(-|x|)) + a relu(-x) + b relu(x):
+        # every term >= 0, so no cancellation (the fused torch/TF kernels have some).
+        shared = np.log1p(np.exp(-np.abs(logits)))
+        positive = targets if pos_weight is None else targets * pos_weight
+        negative = 1.0 - targets
+        loss = self.mul_(shared, positive + negative)
+        loss += positive * np.maximum(-logits, 0.0)
+        loss += negative * np.maximum(logits, 0.0)
+        return loss
+
+    isinf = staticmethod(np.isinf)
+
+    def floored_log1m(self, p):  # no autograd here: log1p(-p) floored, without the gradient guard
+        with np.errstate(divide="ignore"):
+            return self.maximum_(self.log1p(-p), LOG_FLOOR)
+
+    def masked_fill_(self, t, mask, value):
+        if _buffer(t) is None:
+            return np.where(mask, value, t)
+        np.putmask(t, mask, value)
+        return t
 
     def mul_no_nan(self, weight, value):  # computes 0*inf in entries that ``where`` discards
         with np.errstate(invalid="ignore"):

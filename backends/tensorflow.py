@@ -89,6 +89,13 @@ class TensorflowOps(Ops):
     def log_softmax_finite(self, x, axis):
         return tf.nn.log_softmax(x, axis)
 
+    isinf = staticmethod(tf.math.is_inf)
+
+    def bce_with_logits_finite(self, targets, logits, pos_weight):
+        if pos_weight is None:
+            return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+        return tf.nn.weighted_cross_entropy_with_logits(labels=targets, logits=logits, pos_weight=pos_weight)
+
     def take_along_axis(self, x, index, axis):
         """One entry per position (index has size 1 along ``axis``), by a gather: ~25x faster
         than tf.experimental.numpy.take_along_axis, whose transposes also copy x."""

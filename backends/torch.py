@@ -5,7 +5,6 @@ loss runs under ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on ac
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import torch
@@ -102,6 +101,16 @@ class TorchOps(Ops):
     def sub_(self, t, y):
         return t.sub_(y) if _free(t) and _fits(t, y) else t - y
 
+    def masked_fill_(self, t, mask, value):
+        return t.masked_fill_(mask, value) if _free(t) else t.masked_fill(mask, value)
+
+    isinf = staticmethod(torch.isinf)
+
+    def bce_with_logits_finite(self, targets, logits, pos_weight):
+        if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
+            pos_weight = logits.new_tensor(pos_weight)
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
+
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
 
@@ -167,31 +176,11 @@ def _smooth_l1(call, y_true, y_pred, reduction):
 
 def _bce(call, y_true, y_pred, reduction):
     # torch clamps each log at -100 like the spec; it has no separate positive/negative weights.
-    if call.pos_weight is not None or call.neg_weight is not None:
+    if call.from_logits or call.pos_weight is not None or call.neg_weight is not None:
         return None
     if call.label_smoothing:
         y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
     return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
-
-
-def _bce_logits(call, y_true, y_pred, reduction):
-    # The fused kernel is NaN at +-inf logits. On logits clamped to +-finfo.max / 4 it gives
-    # the limit where that is 0 and about weight * finfo.max / 4 where the limit is infinite
-    # (a positive term at an infinite logit), which the mask restores to inf.
-    if not call.from_logits or call.neg_weight is not None:
-        return None
-    if call.label_smoothing:
-        y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
-    pos_weight = call.pos_weight
-    if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
-        pos_weight = y_pred.new_tensor(pos_weight)
-    loss = F.binary_cross_entropy_with_logits(OPS._clamped(y_pred), y_true, pos_weight=pos_weight, reduction="none")
-    loss = loss.masked_fill_(torch.isinf(y_pred).logical_and_(loss > 0), math.inf)  # the kernel saves no output
-    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
-
-
-def _binary(call, y_true, y_pred, reduction):
-    return (_bce_logits if call.from_logits else _bce)(call, y_true, y_pred, reduction)
 
 
 def _nonempty(kernel):
@@ -207,5 +196,5 @@ NATIVE = {name: _nonempty(kernel) for name, kernel in {
     "mean_absolute_error": _mae,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
-    "binary_crossentropy": _binary,
+    "binary_crossentropy": _bce,
 }.items()}

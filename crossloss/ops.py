@@ -43,6 +43,8 @@ class Ops:
     def log1p(self, x): raise NotImplementedError
     def clip(self, x, lo: float, hi: float): raise NotImplementedError
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
+    def bce_with_logits_finite(self, targets, logits, pos_weight): raise NotImplementedError  # likewise
+    def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
     def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
     def ones_like(self, x): raise NotImplementedError
@@ -73,6 +75,7 @@ class Ops:
     def mul_(self, t, y): return t * y
     def add_(self, t, y): return t + y
     def sub_(self, t, y): return t - y
+    def masked_fill_(self, t, mask, value): return self.where(mask, value, t)
 
     # ---- derived ops (one definition; native overrides must match at +-inf) ------------
     def log_sigmoid(self, x):
@@ -121,7 +124,18 @@ class Ops:
         return self.where(self._lost(log_q), -math.inf, log_q)
 
     def softmax(self, x, axis: int):
-        return self.exp(self.log_softmax(x, axis))
+        """exp of the clamped log-softmax: exact, since exp of the entries near -finfo.max / 4 is 0."""
+        return self.exp(self.log_softmax_finite(self._clamped(x), axis))
+
+    def bce_with_logits(self, targets, logits, pos_weight=None):
+        """-[w y log_sigmoid(x) + (1 - y) log_sigmoid(-x)] with the limits at infinite logits.
+
+        Fused kernels are NaN at +-inf. On logits clamped to +-finfo.max / 4 they give the
+        limit where it is 0, and about weight * finfo.max / 4 where it is infinite (a positive
+        term at an infinite logit): those entries are set to inf.
+        """
+        loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight)
+        return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
     def floored_log(self, p):
         """max(log p, -100): the log of a probability, finite at p = 0.

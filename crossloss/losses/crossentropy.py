@@ -38,6 +38,8 @@ def _binary(c, y_true, y_pred):
     y = y_true
     if c.label_smoothing:
         y = y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing
+    if c.from_logits and c.neg_weight is None:  # torch's pos_weight: a fused kernel exists
+        return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight))
     positive = y if c.pos_weight is None else c.pos_weight * y
     negative = 1.0 - y if c.neg_weight is None else c.neg_weight * (1.0 - y)
     if c.from_logits:
