@@ -137,6 +137,10 @@ class Ops:
         loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight)
         return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
+    def sum_product(self, a, b, axis):
+        """sum(a * b) over ``axis`` (a tuple of axes), a and b of one shape."""
+        return self.sum(a * b, axis=axis)
+
     def floored_log(self, p):
         """max(log p, -100): the log of a probability, finite at p = 0.
 

@@ -30,8 +30,9 @@ def _dense_sums(c, t, p):
     spatial = tuple(i for i in range(1, rank) if i != c.axis) or None
     if spatial is None:  # nothing to sum over: each entry is its own region
         return p * t, ops.square(p) if c.squared else p, ops.square(t) if c.squared else t
-    reduce = (lambda x: ops.sum(x, axis=spatial))
-    return (reduce(p * t), reduce(ops.square(p) if c.squared else p), reduce(ops.square(t) if c.squared else t))
+    if c.squared:
+        return ops.sum_product(p, t, spatial), ops.sum_product(p, p, spatial), ops.sum_product(t, t, spatial)
+    return ops.sum_product(p, t, spatial), ops.sum(p, axis=spatial), ops.sum(t, axis=spatial)
 
 
 def _label_sums(c, labels, p):
@@ -56,7 +57,10 @@ def _label_sums(c, labels, p):
     size = batch * classes
     intersection = ops.reshape(ops.segment_sum(picked, segments, size), (batch, classes))
     targets = ops.reshape(ops.segment_sum(ones, segments, size), (batch, classes))  # t^2 = t
-    predicted = ops.sum(ops.square(p) if c.squared else p, axis=spatial) if spatial else (ops.square(p) if c.squared else p)
+    if not spatial:
+        predicted = ops.square(p) if c.squared else p
+    else:
+        predicted = ops.sum_product(p, p, spatial) if c.squared else ops.sum(p, axis=spatial)
     return intersection, predicted, targets
 
 
