@@ -171,6 +171,8 @@ def _huber(call, y_true, y_pred, reduction):
 
 
 def _smooth_l1(call, y_true, y_pred, reduction):
+    if call.beta == 0:  # L1 itself; smooth_l1_loss's slope at e = 0 would be -1, l1_loss's is 0
+        return _mae(call, y_true, y_pred, reduction)
     return _NN.smooth_l1_loss(y_pred, y_true, _ENUM[reduction], call.beta)
 
 

@@ -24,9 +24,14 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", type=_list, help="comma-separated (default: every installed one)")
     parser.add_argument("--losses", type=_list, help="comma-separated names or aliases (default: all)")
     parser.add_argument("--dtypes", type=_list, help="comma-separated, e.g. float32,float64 (default: all)")
-    parser.add_argument("--quick", action="store_true", help="random cases and the 'mean' reduction only")
-    parser.add_argument("--format", type=_list, default=["text"], help="text, json (several: text,json)")
-    parser.add_argument("--output", help="file for the (last non-text) format; default: standard output")
+    parser.add_argument("--quick", action="store_true",
+                        help="random cases, the 'mean' reduction, no gradient or trace checks (under 30 s)")
+    parser.add_argument("--format", type=_list, default=["text"],
+                        help="text, json, markdown, junit, html; several: text,junit,html (default: text)")
+    parser.add_argument("--output", help="a file (one non-text format) or a folder for parity.<ext> files; "
+                                         "default: standard output for one format, reports/ for several")
+    parser.add_argument("--no-gradients", action="store_true", help="skip the gradient checks")
+    parser.add_argument("--no-traces", action="store_true", help="skip torch.compile / meta / tf.function checks")
     args = parser.parse_args(argv)
 
     backends = args.backends or crossloss.available_backends()
@@ -40,24 +45,39 @@ def main(argv=None) -> int:
             print(f"\r[{done + 1}/{total}] {label:<60}", end="", file=sys.stderr, flush=True)
 
     results = harness.run(args.losses, backends, args.dtypes, reductions=("mean",) if args.quick else harness.REDUCTIONS,
-                          edges=not args.quick, progress=progress)
+                          edges=not args.quick, progress=progress, gradients=not (args.quick or args.no_gradients),
+                          traces=not (args.quick or args.no_traces))
     if interactive:
         print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
-    for fmt in args.format:
-        if fmt == "text":
-            print(report.text(results, backends))
-            print(f"({time.perf_counter() - started:.1f} s, backends: {', '.join(backends)})")
-        elif fmt == "json":
-            rendered = report.as_json(results, backends)
-            if args.output:
-                os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-                with open(args.output, "w") as handle:
-                    handle.write(rendered)
-            else:
-                print(rendered)
-        else:
-            parser.error(f"--format: expected text or json; got {fmt!r}")
+    renderers = {"json": (report.as_json, "json"), "markdown": (report.markdown, "md"),
+                 "junit": (lambda r, b: report.junit(r), "xml"), "html": (report.html_page, "html")}
+    files = [f for f in args.format if f != "text"]
+    for fmt in files:
+        if fmt not in renderers:
+            parser.error(f"--format: expected text, json, markdown, junit or html; got {fmt!r}")
+    if "text" in args.format:
+        print(report.text(results, backends))
+        print(f"({time.perf_counter() - started:.1f} s, backends: {', '.join(backends)})")
+    for fmt in files:
+        render, suffix = renderers[fmt]
+        target = _target(args.output, suffix, single=len(files) == 1)
+        if target is None:
+            print(render(results, backends))
+            continue
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(render(results, backends))
+        print(f"wrote {target}", file=sys.stderr)
     return 0 if all(r.passed for r in results) else 1
+
+
+def _target(output, suffix, single):
+    """Where a rendered format goes: None for standard output."""
+    if output is None:
+        return None if single else os.path.join("reports", f"parity.{suffix}")
+    if single and os.path.splitext(output)[1]:
+        return output
+    return os.path.join(output, f"parity.{suffix}")
 
 
 if __name__ == "__main__":

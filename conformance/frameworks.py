@@ -48,3 +48,43 @@ def to_numpy(value) -> np.ndarray:
 def quantized(backend: str, array, dtype: str):
     """The float64 values ``array`` holds once stored in ``dtype`` on ``backend``."""
     return None if array is None else to_numpy(to_backend(backend, array, dtype))
+
+
+def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None):
+    """(loss value, d sum(loss) / d y_pred) as float64 NumPy arrays; inputs already on the backend."""
+    if backend == "torch":
+        import torch
+        y_pred = y_pred.detach().clone().requires_grad_(True)
+        value = loss(y_true, y_pred, sample_weight)
+        (grad,) = torch.autograd.grad(value.sum(), y_pred, allow_unused=True)
+        return to_numpy(value), to_numpy(grad if grad is not None else torch.zeros_like(y_pred))
+    if backend == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            tape.watch(y_pred)
+            value = loss(y_true, y_pred, sample_weight)
+            total = tf.reduce_sum(value)
+        grad = tape.gradient(total, y_pred)
+        return to_numpy(value), to_numpy(grad if grad is not None else tf.zeros_like(y_pred))
+    raise ValueError(f"backend {backend!r} has no automatic differentiation")
+
+
+GRADIENT_BACKENDS = ("torch", "tensorflow")
+TRACES = {"torch": ("torch.compile(fullgraph=True)", "torch meta tensors"),
+          "tensorflow": ("tf.function(jit_compile=True)",)}
+
+
+def traced(backend: str, trace: str, loss, y_true, y_pred):
+    """The loss run under ``trace``; for 'meta', the (shape, dtype) it gives instead of values."""
+    if trace == "torch.compile(fullgraph=True)":
+        import torch
+        torch._dynamo.reset()
+        # aot_eager traces autograd too; fullgraph=True fails on any graph break (a host read)
+        return torch.compile(loss, fullgraph=True, backend="aot_eager")(y_true, y_pred)
+    if trace == "torch meta tensors":
+        out = loss(y_true.to("meta"), y_pred.to("meta"))
+        return tuple(out.shape), str(out.dtype), out.device.type
+    if trace == "tf.function(jit_compile=True)":
+        import tensorflow as tf
+        return tf.function(loss, jit_compile=True)(y_true, y_pred)
+    raise ValueError(f"unknown trace {trace!r}")

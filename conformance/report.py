@@ -1,9 +1,12 @@
 """Rendering results: a compact terminal table and JSON."""
 from __future__ import annotations
 
+import html
 import json
 import platform
 import sys
+from collections import defaultdict
+from xml.etree import ElementTree
 
 from .harness import TOLERANCES, Result, summarise
 
@@ -45,9 +48,14 @@ def text(results: list[Result], backends: list[str]) -> str:
                     cells.append(f"{'ok ' + format(row['worst'], '.2f') + ' (' + str(row['checks']) + ')':>16}")
             lines.append(f"{loss:<{width}}{dtype:<10}" + "".join(cells))
     failed = [r for r in results if not r.passed]
+    accepted = [r for r in results if r.accepted]
     lines.append("")
     lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed "
                  f"(error = worst |out - ref| / (atol + rtol |ref|); 1.00 is the tolerance)")
+    if accepted:
+        lines.append(f"{len(accepted)} of the passes are reviewed divergences (conformance/divergences.json):")
+        for reason, count in _accepted_reasons(accepted).items():
+            lines.append(f"  {count} x {reason}")
     for r in failed[:50]:
         lines.append(f"FAIL {r.loss} [{r.backend} {r.dtype} {r.reduction} {r.check}] {r.case}: {r.detail}")
     if len(failed) > 50:
@@ -63,3 +71,114 @@ def as_json(results: list[Result], backends: list[str]) -> str:
     return json.dumps({"environment": environment(), "backends": backends,
                        "tolerances": {k: list(v) for k, v in TOLERANCES.items()},
                        "summary": summary, "failures": failures, "passed": not failures}, indent=1, default=str)
+
+
+def _accepted_reasons(accepted: list[Result]) -> dict:
+    counts: dict = defaultdict(int)
+    for r in accepted:
+        counts[f"{r.loss} [{r.backend}: {r.check}]: {r.accepted}"] += 1
+    return counts
+
+
+def _cell(row) -> str:
+    if row is None:
+        return "-"
+    if row["failed"]:
+        return f"FAIL {row['failed']}/{row['checks']}"
+    return f"ok {row['worst']:.2f}" + (f" ({row['accepted']} accepted)" if row["accepted"] else "")
+
+
+def markdown(results: list[Result], backends: list[str]) -> str:
+    """A summary that fits a CI job summary: a table per dtype column, then failures."""
+    table = summarise(results)
+    losses = sorted({k[0] for k in table})
+    columns = [(b, d) for b in backends for d in TOLERANCES if any(k[1:] == (b, d) for k in table)]
+    failed = [r for r in results if not r.passed]
+    verdict = "passed" if not failed else f"**{len(failed)} failed**"
+    lines = [f"## crossloss parity report: {verdict}", "",
+             f"{len(results)} checks. Cells: worst error as a fraction of the tolerance (1.00 = at the tolerance).", "",
+             "| loss | " + " | ".join(f"{b} {d}" for b, d in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for loss in losses:
+        lines.append(f"| {loss} | " + " | ".join(_cell(table.get((loss, b, d))) for b, d in columns) + " |")
+    if failed:
+        lines += ["", "### Failures", ""]
+        lines += [f"- `{r.loss}` {r.backend} {r.dtype} {r.reduction} *{r.check}* {r.case}: {r.detail}" for r in failed[:100]]
+    accepted = [r for r in results if r.accepted]
+    if accepted:
+        lines += ["", "### Reviewed divergences", ""]
+        lines += [f"- {count} x {reason}" for reason, count in _accepted_reasons(accepted).items()]
+    env = environment()
+    lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + f"; devices: {', '.join(env['devices'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def junit(results: list[Result]) -> str:
+    """JUnit XML: a suite per loss, a test case per loss x backend x dtype x check; a case
+    fails with the list of its failing inputs, so CI systems show failures natively."""
+    groups: dict = defaultdict(list)
+    for r in results:
+        groups[(r.loss, r.backend, r.dtype, r.check)].append(r)
+    root = ElementTree.Element("testsuites", name="crossloss parity")
+    suites: dict = {}
+    for (loss, backend, dtype, check), members in sorted(groups.items()):
+        suite = suites.get(loss)
+        if suite is None:
+            suite = suites[loss] = ElementTree.SubElement(root, "testsuite", name=loss, tests="0", failures="0")
+        case = ElementTree.SubElement(suite, "testcase", classname=f"crossloss.{loss}", name=f"{backend} {dtype} {check}")
+        suite.set("tests", str(int(suite.get("tests")) + 1))
+        bad = [r for r in members if not r.passed]
+        if bad:
+            suite.set("failures", str(int(suite.get("failures")) + 1))
+            failure = ElementTree.SubElement(case, "failure", message=f"{len(bad)} of {len(members)} inputs disagree")
+            failure.text = "\n".join(f"{r.case} [{r.reduction}]: {r.detail}" for r in bad)
+        notes = sorted({r.accepted for r in members if r.accepted})
+        if notes:
+            ElementTree.SubElement(case, "system-out").text = "accepted divergence: " + "; ".join(notes)
+    root.set("tests", str(sum(int(s.get("tests")) for s in suites.values())))
+    root.set("failures", str(sum(int(s.get("failures")) for s in suites.values())))
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _colour(row) -> str:
+    if row is None:
+        return "#eee"
+    if row["failed"]:
+        return "#d73027"
+    level = min(row["worst"], 1.0)  # green (0) to amber (1, at the tolerance)
+    return f"hsl({int(120 - 80 * level)}, 65%, {int(80 - 20 * level)}%)"
+
+
+def html_page(results: list[Result], backends: list[str]) -> str:
+    """One self-contained page: a heat-map of the worst error per loss x backend x dtype,
+    the failing cases, the accepted divergences and the environment."""
+    table = summarise(results)
+    losses = sorted({k[0] for k in table})
+    columns = [(b, d) for b in backends for d in TOLERANCES if any(k[1:] == (b, d) for k in table)]
+    failed = [r for r in results if not r.passed]
+    esc = html.escape
+    head = "".join(f"<th>{esc(b)}<br>{esc(d)}</th>" for b, d in columns)
+    rows = []
+    for loss in losses:
+        cells = "".join(f"<td style='background:{_colour(table.get((loss, b, d)))}' title='{esc(str(table.get((loss, b, d))))}'>"
+                        f"{esc(_cell(table.get((loss, b, d))))}</td>" for b, d in columns)
+        rows.append(f"<tr><th>{esc(loss)}</th>{cells}</tr>")
+    failures = "".join(f"<li><code>{esc(r.loss)}</code> {esc(r.backend)} {esc(r.dtype)} {esc(r.reduction)} <i>{esc(r.check)}</i> "
+                       f"{esc(r.case)}: {esc(r.detail)}</li>" for r in failed[:500]) or "<li>none</li>"
+    accepted = "".join(f"<li>{count} x {esc(reason)}</li>"
+                       for reason, count in _accepted_reasons([r for r in results if r.accepted]).items()) or "<li>none</li>"
+    env = environment()
+    verdict = "all checks pass" if not failed else f"{len(failed)} checks fail"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>crossloss parity report</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:center}} th{{background:#f6f6f6}}</style></head>
+<body><h1>crossloss parity report: {esc(verdict)}</h1>
+<p>{len(results)} checks. A cell is the worst error among the passing checks of that loss, backend and dtype,
+as a fraction of the tolerance (green 0, amber 1.00 = at the tolerance); red cells have failures.</p>
+<table><tr><th>loss</th>{head}</tr>{''.join(rows)}</table>
+<h2>Failures</h2><ul>{failures}</ul>
+<h2>Reviewed divergences</h2><ul>{accepted}</ul>
+<h2>Environment</h2><pre>{esc(json.dumps(env, indent=1))}</pre>
+</body></html>
+"""

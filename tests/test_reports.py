@@ -1,0 +1,62 @@
+"""The parity report's formats and exit status, on a passing loss and a deliberately wrong one."""
+import json
+from xml.etree import ElementTree
+
+import pytest
+
+import crossloss
+from crossloss.conformance import harness, report
+from crossloss.conformance.__main__ import main
+from crossloss.conformance.reference import mean_squared_error
+from crossloss.spec import LossSpec, Terms
+
+
+@pytest.fixture(scope="module")
+def wrong_results():
+    spec = crossloss.register(LossSpec("off_by_a_bit", lambda c, t, p: Terms(c.ops.square(p - t) * 1.001),
+                                       formula="1.001 e^2", none_shape="y_pred's shape", reference=mean_squared_error))
+    try:
+        yield harness.run(["off_by_a_bit", "mse"], ["numpy"], ["float64"], reductions=("mean",), edges=False)
+    finally:
+        crossloss.unregister(spec.name)
+
+
+def test_junit_has_a_case_per_loss_backend_dtype_check_and_failures_with_inputs(wrong_results):
+    root = ElementTree.fromstring(report.junit(wrong_results))
+    cases = root.findall(".//testcase")
+    names = {(c.get("classname"), c.get("name")) for c in cases}
+    assert ("crossloss.off_by_a_bit", "numpy float64 value") in names
+    assert ("crossloss.mean_squared_error", "numpy float64 value") in names
+    failures = root.findall(".//failure")
+    assert len(failures) == 1 and "reference" in failures[0].text
+    assert root.get("failures") == "1" and int(root.get("tests")) == len(cases)
+
+
+def test_markdown_and_html_show_the_verdict_table_and_failures(wrong_results):
+    md = report.markdown(wrong_results, ["numpy"])
+    assert "failed" in md.splitlines()[0] and "| off_by_a_bit | FAIL" in md and "### Failures" in md
+    page = report.html_page(wrong_results, ["numpy"])
+    assert page.startswith("<!doctype html>") and "#d73027" in page and "off_by_a_bit" in page
+    assert "<script" not in page and "http" not in page  # self-contained
+
+
+def test_json_follows_its_schema(wrong_results):
+    data = json.loads(report.as_json(wrong_results, ["numpy"]))
+    assert set(data) == {"environment", "backends", "tolerances", "summary", "failures", "passed"}
+    assert data["passed"] is False and data["failures"][0]["loss"] == "off_by_a_bit"
+    assert {"loss", "backend", "dtype", "checks", "failed", "accepted", "worst"} <= set(data["summary"][0])
+    assert "numpy" in data["environment"]["versions"]
+
+
+def test_cli_exit_status_and_files(tmp_path, capsys):
+    assert main(["--losses", "mse,huber", "--backends", "numpy", "--quick"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    spec = crossloss.register(LossSpec("off_again", lambda c, t, p: Terms(c.ops.square(p - t) + 1e-3),
+                                       formula="e^2 + 0.001", none_shape="y_pred's shape", reference=mean_squared_error))
+    try:
+        code = main(["--losses", "off_again", "--backends", "numpy", "--quick", "--format", "junit,html",
+                     "--output", str(tmp_path)])
+    finally:
+        crossloss.unregister(spec.name)
+    assert code == 1
+    assert (tmp_path / "parity.xml").exists() and (tmp_path / "parity.html").exists()
