@@ -614,3 +614,16 @@ if __name__ == "__main__":
     check(dd(lab3, soft), dd(np.moveaxis(np.eye(3)[lab3], -1, 1), soft))
 
     print(f"reference.py self-test passed ({len(REFERENCE)} losses: {', '.join(REFERENCE)})")
+
+
+def from_unreduced(unreduced):
+    """A full reference (sample weights, reductions, (B,) vs (B, 1) alignment) from a float64
+    function ``unreduced(y_true, y_pred, **params)`` that returns the per-element loss."""
+
+    @functools.wraps(unreduced)
+    def full(y_true, y_pred, sample_weight=None, *, reduction="mean", **params):
+        with np.errstate(all="ignore"):
+            y_true, y_pred = _align(_f64(y_true) if np.asarray(y_true).dtype.kind == "f" else np.asarray(y_true), _f64(y_pred))
+            return _reduce(_f64(unreduced(y_true, y_pred, **params)), sample_weight, reduction)
+
+    return full

@@ -12,13 +12,13 @@ from .core import Loss, get
 from .errors import (BackendUnavailableError, CrosslossError, LossTypeError, LossValueError,
                      UnknownLossError)
 from .options import get_options, options, set_options
-from .registry import list_losses, lookup as spec, register, unregister
+from .registry import list_losses, loss, lookup as spec, register, unregister
 from .spec import LOG_FLOOR, LossSpec, Param, Terms
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "get", "spec", "list_losses", "available_backends", "register", "unregister",
+    "get", "spec", "list_losses", "available_backends", "register", "unregister", "loss",
     "register_backend", "Loss", "LossSpec", "Param", "Terms", "LOG_FLOOR",
     "options", "set_options", "get_options", "CrosslossError", "LossValueError",
     "LossTypeError", "UnknownLossError", "BackendUnavailableError",

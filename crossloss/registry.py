@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 
 from .errors import LossValueError, UnknownLossError
-from .spec import LossSpec
+from .spec import LossSpec, Terms
 
 _specs: dict[str, LossSpec] = {}
 _names: dict[str, str] = {}  # canonical names and aliases -> canonical name
@@ -53,3 +53,25 @@ def lookup(name: str) -> LossSpec:
 
 def list_losses() -> list[str]:
     return sorted(_specs)
+
+
+def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_true="values",
+         y_pred="values", class_axis=False, none_shape="y_pred's shape", doc="", replace=False):
+    """Register the decorated function as a loss: ``fn(call, y_true, y_pred)`` written against
+    ``call.ops`` (the op table), returning the unreduced values or a ``Terms``.
+
+    It then dispatches on every backend and gets reductions, sample weights, dtype rules and
+    checks from crossloss, and the conformance harness checks it against ``reference``: an
+    independent float64 NumPy ``reference(y_true, y_pred, **params)`` returning the unreduced
+    loss. Returns the ``LossSpec``.
+    """
+    def register_function(compute):
+        def as_terms(call, true, pred):
+            out = compute(call, true, pred)
+            return out if isinstance(out, Terms) else Terms(out)
+        as_terms.__doc__, as_terms.__name__ = compute.__doc__, compute.__name__
+        spec = LossSpec(name, as_terms, formula=formula, none_shape=none_shape, params=tuple(params),
+                        aliases=tuple(aliases), y_true=y_true, y_pred=y_pred, class_axis=class_axis,
+                        doc=doc or (compute.__doc__ or "").strip(), reference=reference)
+        return register(spec, replace=replace)
+    return register_function

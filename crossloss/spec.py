@@ -67,7 +67,9 @@ class LossSpec:
     y_pred: str | Callable[[dict], str] = VALUES
     class_axis: bool = False
     doc: str = ""
-    reference: Callable | None = None  # float64 NumPy reference, for user-registered losses
+    # For user-registered losses: an independent float64 NumPy function (y_true, y_pred, **params)
+    # -> the unreduced loss (what reduction="none" returns); the harness adds the reduction.
+    reference: Callable | None = None
     # True: the formula checks the y_pred values it reads (``call.check_probabilities``)
     # instead of the contract checking all of y_pred (sparse CE reads one class per entry).
     checks_read_values: bool = False

@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 
 import crossloss
+import crossloss.conformance
+import crossloss.testing
 from crossloss.conformance import cases, harness
-from crossloss.conformance.reference import mean_squared_error
 from crossloss.spec import LossSpec, Terms
+
+
+def squared_error(y_true, y_pred):
+    return (y_pred - y_true) ** 2
 
 
 def test_compare_flags_each_kind_of_disagreement():
@@ -23,7 +28,7 @@ def slightly_wrong_mse():
     def compute(c, y_true, y_pred):
         return Terms(c.ops.square(y_pred - y_true) * 1.0001)
     spec = crossloss.register(LossSpec("wrong_mse", compute, formula="(1.0001) e^2", none_shape="y_pred's shape",
-                                       reference=mean_squared_error))
+                                       reference=squared_error))
     yield spec
     crossloss.unregister(spec.name)
 
@@ -32,3 +37,28 @@ def test_a_wrong_loss_fails_the_harness(slightly_wrong_mse):
     results = harness.check_group(cases.random_cases("wrong_mse"), "numpy", "float64", ("mean",))
     assert results and not any(r.passed for r in results)
     assert "reference" in results[0].detail
+
+
+def test_assert_backends_agree_fails_with_a_readable_diff(slightly_wrong_mse):
+    with pytest.raises(AssertionError) as info:
+        crossloss.testing.assert_backends_agree("wrong_mse", backends=["numpy"])
+    message = str(info.value)
+    assert message.startswith("crossloss.testing: wrong_mse disagrees in")
+    assert "numpy" in message and "float64" in message and "reference" in message
+
+
+def test_assert_backends_agree_passes_on_a_correct_loss_with_given_inputs():
+    import numpy as np
+    passed = crossloss.testing.assert_backends_agree("huber", np.zeros((3, 2)), np.arange(6.0).reshape(3, 2), delta=2.0)
+    assert passed >= 3 * 2 * 3  # backends x dtypes x reductions, at least NumPy's
+
+
+def test_a_loss_without_reference_is_compared_with_numpy_float64():
+    def compute(c, y_true, y_pred):
+        return Terms(c.ops.abs(y_pred - y_true) ** 3)
+    crossloss.register(LossSpec("cubed_error", compute, formula="|e|^3", none_shape="y_pred's shape"))
+    try:
+        report = crossloss.conformance.check("cubed_error", quick=True)
+        assert report.passed and report.results and "cubed_error" in str(report)
+    finally:
+        crossloss.unregister("cubed_error")

@@ -1,0 +1,41 @@
+"""pytest helpers for users' own losses (and ours).
+
+    def test_my_loss():
+        crossloss.testing.assert_backends_agree("log_cosh_error")
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=None, *, backends=None,
+                          dtypes=("float64", "float32"), reductions=("mean", "sum", "none"), **params) -> int:
+    """Run the loss on every backend and dtype and compare with its float64 reference (or with
+    NumPy in float64 if it has none). Without inputs, the conformance cases of the loss are used
+    (random inputs from its domain and the edge catalogue). Raises AssertionError listing every
+    disagreement; returns the number of checks that passed."""
+    import crossloss
+    from crossloss.conformance import cases, harness
+    from crossloss.conformance.frameworks import DTYPES
+
+    spec = crossloss.spec(name)
+    if (y_true is None) != (y_pred is None):
+        raise ValueError("assert_backends_agree: pass both y_true and y_pred, or neither")
+    if y_true is None:
+        checked = [c for c in cases.all_cases(spec.name) if not params or c.params == params]
+    else:
+        checked = [cases.Case(spec.name, "given inputs", params, np.asarray(y_true), np.asarray(y_pred),
+                              None if sample_weight is None else np.asarray(sample_weight))]
+    results = []
+    for backend in backends or crossloss.available_backends():
+        for dtype in (d for d in dtypes if d in DTYPES[backend]):
+            results += harness.check_group(checked, backend, dtype, reductions)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        lines = [f"crossloss.testing: {spec.name} disagrees in {len(failed)} of {len(results)} checks"]
+        lines += [f"  {r.backend:<10} {r.dtype:<8} {r.reduction:<5} {r.check}: {r.case}: {r.detail}"
+                  + (f" (error {r.error:.3g}x the tolerance)" if np.isfinite(r.error) else "") for r in failed[:30]]
+        if len(failed) > 30:
+            lines.append(f"  ... and {len(failed) - 30} more")
+        raise AssertionError("\n".join(lines))
+    return len(results)
