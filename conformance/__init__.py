@@ -51,5 +51,5 @@ def check(*losses: str, backends=None, dtypes=None, quick: bool = False) -> Pari
     backends = backends or crossloss.available_backends()
     results = harness.run(list(losses) or None, backends, dtypes,
                           reductions=("mean",) if quick else harness.REDUCTIONS, edges=not quick,
-                          gradients=not quick, traces=not quick)
+                          gradients=not quick, traces=not quick, compat=not quick)
     return ParityReport(results, backends)

@@ -25,13 +25,14 @@ def main(argv=None) -> int:
     parser.add_argument("--losses", type=_list, help="comma-separated names or aliases (default: all)")
     parser.add_argument("--dtypes", type=_list, help="comma-separated, e.g. float32,float64 (default: all)")
     parser.add_argument("--quick", action="store_true",
-                        help="random cases, the 'mean' reduction, no gradient or trace checks (under 30 s)")
+                        help="random cases, the 'mean' reduction, no gradient, trace or compat checks (under 30 s)")
     parser.add_argument("--format", type=_list, default=["text"],
                         help="text, json, markdown, junit, html; several: text,junit,html (default: text)")
     parser.add_argument("--output", help="a file (one non-text format) or a folder for parity.<ext> files; "
                                          "default: standard output for one format, reports/ for several")
     parser.add_argument("--no-gradients", action="store_true", help="skip the gradient checks")
     parser.add_argument("--no-traces", action="store_true", help="skip torch.compile / meta / tf.function checks")
+    parser.add_argument("--no-compat", action="store_true", help="skip compat='torch' / 'keras' against the frameworks")
     args = parser.parse_args(argv)
 
     backends = args.backends or crossloss.available_backends()
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
 
     results = harness.run(args.losses, backends, args.dtypes, reductions=("mean",) if args.quick else harness.REDUCTIONS,
                           edges=not args.quick, progress=progress, gradients=not (args.quick or args.no_gradients),
-                          traces=not (args.quick or args.no_traces))
+                          traces=not (args.quick or args.no_traces), compat=not (args.quick or args.no_compat))
     if interactive:
         print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
     renderers = {"json": (report.as_json, "json"), "markdown": (report.markdown, "md"),

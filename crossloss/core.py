@@ -5,6 +5,8 @@ loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype
 """
 from __future__ import annotations
 
+import math
+
 from . import backends as _backends
 from . import contract, dispatch, registry
 from .errors import bad_value
@@ -32,16 +34,22 @@ class Loss:
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
-        args = [repr(self.spec.name)] + [f"{k}={v!r}" for k, v in changed.items()]
+        args = [repr(self.spec.extra.get("base", self.spec.name))] + [f"{k}={v!r}" for k, v in changed.items()]
         if self.reduction != "mean":
             args.append(f"reduction={self.reduction!r}")
+        if self.spec.compat:
+            args.append(f"compat={self.spec.compat!r}")
         if self.backend:
             args.append(f"backend={self.backend!r}")
         return f"crossloss.get({', '.join(args)})"
 
     def get_config(self) -> dict:
         """Everything needed to rebuild this loss with ``crossloss.get(**config)``."""
-        return {"name": self.spec.name, "backend": self.backend, "reduction": self.reduction, **self.params}
+        config = {"name": self.spec.extra.get("base", self.spec.name), "backend": self.backend,
+                  "reduction": self.reduction, **self.params}
+        if self.spec.compat:
+            config["compat"] = self.spec.compat
+        return config
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         spec = self.spec
@@ -116,9 +124,15 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     total = ops.sum(values)
     if reduction == "sum":
         return total
+    if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
+        return total / ops.shape(values)[0] if ops.shape(values) and ops.shape(values)[0] else total * math.nan
     if terms.count is None:
         count = _numel(ops.shape(values))
-        return total / count if count else total  # an empty sum is 0: its mean is 0 too
+        if count:
+            return total / count
+        return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
+    if terms.nan_if_empty:
+        return total / terms.count
     return total / ops.where(terms.count == 0, 1.0, terms.count)
 
 
@@ -136,15 +150,21 @@ def _differs(a, b) -> bool:
         return True
 
 
-def get(name: str, backend: str | None = None, *, reduction: str = "mean", **params) -> Loss:
+def get(name: str, backend: str | None = None, *, reduction: str = "mean", compat: str | None = None,
+        **params) -> Loss:
     """The loss ``name`` with its parameters bound and validated now.
 
     ``backend``: "numpy" | "torch" | "tensorflow" (or None: inferred per call from the inputs).
-    ``reduction``: "mean" (default) | "sum" | "none".
+    ``reduction``: "mean" (default) | "sum" | "none" (and "batchmean" for compat="torch" KL).
+    ``compat``: None (crossloss's semantics) | "torch" | "keras": that framework's own numbers,
+    quirks included, with its parameters (see docs/compat.md).
     """
     spec = registry.lookup(name)
-    if reduction not in REDUCTIONS:
-        raise bad_value(spec.name, "reduction", "one of 'mean', 'sum', 'none'", repr(reduction))
+    if compat is not None:
+        from . import compat as profiles
+        spec = profiles.lookup(compat, spec.name)
+    if reduction not in spec.reductions:
+        raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)), repr(reduction))
     if backend is not None:
         backend = _backends.canonical(backend)
     return Loss(spec, bind(spec, params), reduction, backend)

@@ -46,6 +46,7 @@ class Terms:
     values: Any
     count: Any = None
     weighted_by_sample: bool = True  # False: entries are not per sample, sample_weight is refused
+    nan_if_empty: bool = False  # a mean over nothing is NaN (torch's), not 0 (compat profiles)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class LossSpec:
     # True: the formula checks the y_pred values it reads (``call.check_probabilities``)
     # instead of the contract checking all of y_pred (sparse CE reads one class per entry).
     checks_read_values: bool = False
+    reductions: tuple = ("mean", "sum", "none")  # compat="torch" KL adds "batchmean"
+    compat: str | None = None  # the framework profile this spec reproduces, if any
     extra: dict = field(default_factory=dict)
 
     def defaults(self) -> dict:

@@ -1,0 +1,234 @@
+"""Compatibility profiles: ``crossloss.get(name, compat="torch" | "keras")`` reproduces that
+framework's own numbers, quirks included, for migrations. crossloss's default semantics are
+documented in docs/semantics.md; what each profile changes, and why, in docs/compat.md.
+
+torch (``torch.nn.functional``): logs clamped at -100 (as the default); cross-entropies take
+logits only, class axis 1, ``ignore_index=-100``, class-weighted means and label smoothing
+inside the weighted form (as the default); ``kl_div`` takes log-probabilities and its "mean"
+divides by the element count, "batchmean" by the batch size; a mean over nothing is NaN.
+
+keras (``keras.losses``, TensorFlow backend): probabilities clipped to [1e-7, 1 - 1e-7];
+categorical CE renormalises ``p / sum(p)`` first, sparse CE clips first and renormalises in log
+space; the loss is first averaged over the last axis per sample, so "sum" adds per-sample means;
+label smoothing uses the size of the last axis; KL clips both inputs to [1e-7, 1]; Dice sums over
+``axis`` (None: everything) with 1e-7 in the denominator.
+Infinite logits keep crossloss's limits in both profiles where the frameworks give NaN.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .errors import bad_value
+from .losses import regression
+from .registry import lookup as _builtin
+from .spec import PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean, integer_or_none
+
+KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
+
+
+def _profile(name: str, base: LossSpec, compute=None, params=None, **changes) -> LossSpec:
+    """A profile's spec of ``base``: its own formula and parameters, its name kept for configs."""
+    return replace(base, name=f"{base.name}[{name}]", compute=compute or base.compute,
+                   params=base.params if params is None else tuple(params), compat=name,
+                   extra={**base.extra, "base": base.name}, **changes)
+
+
+def _param(base: LossSpec, name: str, default=None) -> Param:
+    found = next(p for p in base.params if p.name == name)
+    return found if default is None else replace(found, default=default)
+
+
+# ---- torch -------------------------------------------------------------------------------
+
+def _torch_empty_is_nan(compute):
+    def run(c, y_true, y_pred):
+        return replace(compute(c, y_true, y_pred), nan_if_empty=True)
+    return run
+
+
+def _torch_binary(base: LossSpec):
+    compute = _torch_empty_is_nan(base.compute)
+
+    def run(c, y_true, y_pred):
+        if c.pos_weight is not None and not c.from_logits:
+            raise bad_value("binary_crossentropy", "pos_weight", "from_logits=True with compat='torch' "
+                            "(torch's binary_cross_entropy has no pos_weight)", "from_logits=False")
+        c.neg_weight, c.label_smoothing = None, 0.0
+        return compute(c, y_true, y_pred)
+    return run
+
+
+def _torch_cross_entropy(base: LossSpec):
+    compute = _torch_empty_is_nan(base.compute)
+
+    def on_logits(c, y_true, y_pred):  # torch's cross_entropy takes logits only
+        c.from_logits = True
+        return compute(c, y_true, y_pred)
+    return on_logits
+
+
+def _torch_kl(c, y_true, log_q):
+    """torch.nn.functional.kl_div(input=log q, target=p): elementwise p (log p - log q), 0 at p = 0."""
+    ops = c.ops
+    if c.log_target:
+        return Terms(ops.exp(y_true) * (y_true - log_q), nan_if_empty=True)
+    log_p = ops.where(y_true > 0, ops.log(ops.where(y_true > 0, y_true, 1.0)), 0.0)
+    return Terms(ops.mul_no_nan(y_true, log_p - log_q), nan_if_empty=True)
+
+
+def _torch_profiles() -> dict:
+    specs = {}
+    for name in ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1"):
+        base = _builtin(name)
+        specs[name] = _profile("torch", base, _torch_empty_is_nan(base.compute))
+    bce = _builtin("binary_crossentropy")
+    specs[bce.name] = _profile("torch", bce, _torch_binary(bce),
+                               params=(_param(bce, "from_logits"), _param(bce, "pos_weight")))
+    cce = _builtin("categorical_crossentropy")
+    specs[cce.name] = _profile("torch", cce, _torch_cross_entropy(cce), y_pred=VALUES,
+                               params=(_param(cce, "class_weight"), _param(cce, "label_smoothing"), _param(cce, "axis", 1)))
+    scce = _builtin("sparse_categorical_crossentropy")
+    specs[scce.name] = _profile("torch", scce, _torch_cross_entropy(scce), y_pred=VALUES,
+                                params=(_param(scce, "class_weight"), replace(_param(scce, "ignore_index"), default=-100),
+                                        _param(scce, "label_smoothing"), _param(scce, "axis", 1)))
+    kl = _builtin("kl_divergence")
+    specs[kl.name] = _profile("torch", kl, _torch_kl, y_pred=VALUES, class_axis=False,
+                              none_shape="y_pred's shape (torch's elementwise kl_div)",
+                              reductions=("mean", "sum", "none", "batchmean"),
+                              params=(Param("log_target", False, "y_true holds log-probabilities too", boolean),))
+    return specs
+
+
+# ---- keras -------------------------------------------------------------------------------
+
+def _per_sample(ops, values, last_axis=-1):
+    """Keras averages each loss over the last axis first: one value per sample."""
+    return ops.mean(values, axis=last_axis) if len(ops.shape(values)) else values
+
+
+def _keras_regression(elementwise):
+    def run(c, y_true, y_pred):
+        return Terms(_per_sample(c.ops, elementwise(c, y_true, y_pred).values))
+    return run
+
+
+def _keras_clipped(c, p):
+    return c.ops.clip(p, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+
+
+def _keras_binary(c, y_true, y_pred):
+    ops = c.ops
+    y = y_true * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing if c.label_smoothing else y_true
+    if c.from_logits:
+        elementwise = ops.bce_with_logits(y, y_pred)
+    else:
+        p = _keras_clipped(c, y_pred)
+        elementwise = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+    return Terms(ops.mean(elementwise, axis=c.axis_param) if len(ops.shape(elementwise)) else elementwise)
+
+
+def _keras_categorical(c, y_true, y_pred):
+    ops = c.ops
+    y = y_true
+    if c.label_smoothing:  # Keras divides by the size of the last axis, whatever the class axis
+        y = y * (1.0 - c.label_smoothing) + c.label_smoothing / ops.shape(y_pred)[-1]
+    if c.from_logits:
+        return Terms(-ops.weighted_log_softmax_sum(y, y_pred, c.axis))
+    p = _keras_clipped(c, y_pred / ops.sum(y_pred, axis=c.axis, keepdims=True))
+    return Terms(-ops.sum(y * ops.log(p), axis=c.axis))
+
+
+def _keras_sparse(c, labels, y_pred):
+    ops = c.ops
+    ignored = None if c.ignore_index is None else labels == c.ignore_index
+    if ignored is not None:
+        labels = ops.where(ignored, 0, labels)
+    # TensorFlow's backend clips, logs, and lets the softmax renormalise in log space
+    log_q = y_pred if c.from_logits else ops.log(_keras_clipped(c, y_pred))
+    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(ops.shape(y_pred))))
+    loss = -ops.reshape(ops.log_softmax_at(log_q, index, c.axis), ops.shape(labels))
+    if ignored is None:
+        return Terms(loss)
+    return Terms(ops.where(ignored, 0.0, loss), count=ops.sum(1.0 - ops.cast(ignored, c.dtype)))
+
+
+def _keras_kl(c, y_true, y_pred):
+    ops = c.ops
+    p, q = ops.clip(y_true, KERAS_EPSILON, 1.0), ops.clip(y_pred, KERAS_EPSILON, 1.0)
+    return Terms(ops.sum(p * ops.log(p / q), axis=-1))
+
+
+def _keras_dice(c, y_true, y_pred):
+    ops = c.ops
+    over = c.axes
+    intersection = ops.sum(y_true * y_pred, axis=over)
+    union = ops.sum(y_true, axis=over) + ops.sum(y_pred, axis=over)
+    return Terms(1.0 - 2.0 * intersection / (union + KERAS_EPSILON), weighted_by_sample=over is not None)
+
+
+def _axes(value):
+    if value is None:
+        return None
+    values = (value,) if isinstance(value, int) else tuple(value)
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ValueError("None, an axis or a tuple of axes")
+    return values
+
+
+def _keras_profiles() -> dict:
+    specs = {}
+    for name, elementwise in (("mean_squared_error", regression._mse), ("mean_absolute_error", regression._mae),
+                              ("huber", regression._huber)):
+        base = _builtin(name)
+        specs[name] = _profile("keras", base, _keras_regression(elementwise),
+                               none_shape="one value per sample (the mean over the last axis)")
+    bce = _builtin("binary_crossentropy")
+    specs[bce.name] = _profile("keras", bce, _keras_binary, checks_read_values=False,
+                               none_shape="one value per sample (the mean over `axis`)",
+                               params=(_param(bce, "from_logits"), _param(bce, "label_smoothing"),
+                                       Param("axis", -1, "the axis averaged per sample", axis)))
+    cce = _builtin("categorical_crossentropy")
+    specs[cce.name] = _profile("keras", cce, _keras_categorical,
+                               params=(_param(cce, "from_logits"), _param(cce, "label_smoothing"), _param(cce, "axis")))
+    scce = _builtin("sparse_categorical_crossentropy")
+    specs[scce.name] = _profile("keras", scce, _keras_sparse, checks_read_values=False,
+                                params=(_param(scce, "from_logits"),
+                                        Param("ignore_index", None, "Keras's ignore_class", integer_or_none),
+                                        Param("axis", -1, "the class axis (TensorFlow's kernel: the last)", _last_axis)))
+    kl = _builtin("kl_divergence")
+    specs[kl.name] = _profile("keras", kl, _keras_kl, params=(), class_axis=False, y_pred=PROBABILITIES,
+                              none_shape="one value per sample (the sum over the last axis)")
+    base = _builtin("dice")
+    specs[base.name] = _profile("keras", base, _keras_dice, y_true=PROBABILITIES, y_pred=PROBABILITIES, class_axis=False,
+                                none_shape="the sums' shape: () with axes=None, else y_pred without `axes`",
+                                params=(Param("axes", None, "the axes summed over (None: all, one value for the batch)",
+                                              _axes),))
+    return specs
+
+
+def _last_axis(value):
+    if axis(value) != -1:
+        raise ValueError("-1 (TensorFlow's sparse kernel works on the last axis)")
+    return -1
+
+
+_PROFILES: dict[str, dict] = {}
+
+
+def lookup(profile: str, name: str) -> LossSpec:
+    """The spec of loss ``name`` in ``profile``; a clear error where the framework has none."""
+    if not _PROFILES:
+        _PROFILES.update(torch=_torch_profiles(), keras=_keras_profiles())
+    if profile not in _PROFILES:
+        raise bad_value(name, "compat", "None, 'torch' or 'keras'", repr(profile))
+    spec = _PROFILES[profile].get(name)
+    if spec is None:
+        have = ", ".join(sorted(_PROFILES[profile]))
+        raise bad_value(name, "compat", f"a profile with a counterpart of {name} ({profile} has: {have})", repr(profile))
+    return spec
+
+
+def profiles() -> dict:
+    """{profile: [loss names with a counterpart]}."""
+    lookup("torch", "huber")
+    return {p: sorted(specs) for p, specs in _PROFILES.items()}

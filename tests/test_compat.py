@@ -1,0 +1,77 @@
+"""compat="torch" / compat="keras" against the real torch.nn.functional / keras.losses calls,
+random and edge cases, float64 (1e-6) and float32 (1e-5), every reduction: the harness's check."""
+import numpy as np
+import pytest
+
+import crossloss
+from crossloss import LossValueError
+from crossloss.compat import profiles
+from crossloss.conformance import harness, own
+
+from conftest import BACKENDS
+
+PAIRS = [(profile, loss) for profile, names in profiles().items() if own.FRAMEWORK[profile] in BACKENDS for loss in names]
+
+
+@pytest.mark.parametrize("profile,loss", PAIRS)
+def test_profile_equals_the_frameworks_own_loss(profile, loss):
+    results = harness.compat_checks([loss], BACKENDS) if profile == "torch" else \
+        [r for r in harness.compat_checks([loss], BACKENDS) if r.backend == "tensorflow"]
+    mine = [r for r in results if r.check.startswith(f"compat={profile}")]
+    failed = [r for r in mine if not r.passed]
+    assert mine and not failed, "\n".join(f"{r.case} [{r.dtype} {r.reduction}]: {r.detail}" for r in failed[:20])
+
+
+def test_profiles_cover_every_counterpart():
+    assert profiles() == {
+        "torch": ["binary_crossentropy", "categorical_crossentropy", "huber", "kl_divergence", "mean_absolute_error",
+                  "mean_squared_error", "smooth_l1", "sparse_categorical_crossentropy"],
+        "keras": ["binary_crossentropy", "categorical_crossentropy", "dice", "huber", "kl_divergence",
+                  "mean_absolute_error", "mean_squared_error", "sparse_categorical_crossentropy"]}
+
+
+@pytest.mark.parametrize("name,params,argument", [
+    ("smooth_l1", {"compat": "keras"}, "compat"),
+    ("dice", {"compat": "torch"}, "compat"),
+    ("mse", {"compat": "jax"}, "compat"),
+    ("bce", {"compat": "torch", "label_smoothing": 0.1}, "label_smoothing"),
+    ("bce", {"compat": "keras", "pos_weight": 2.0}, "pos_weight"),
+    ("scce", {"compat": "keras", "axis": 1}, "axis"),
+    ("kld", {"compat": "keras", "reduction": "batchmean"}, "reduction"),
+    ("kld", {"reduction": "batchmean"}, "reduction"),
+])
+def test_profiles_refuse_what_the_framework_lacks(name, params, argument):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get(name, **params)
+    assert f"'{argument}'" in str(info.value)
+
+
+def test_torch_pos_weight_needs_logits():
+    with pytest.raises(LossValueError, match="pos_weight"):
+        crossloss.get("bce", compat="torch", pos_weight=2.0)(np.ones(3), np.full(3, 0.5))
+
+
+def test_compat_config_round_trips():
+    loss = crossloss.get("kld", compat="torch", reduction="batchmean", log_target=True)
+    config = loss.get_config()
+    assert config["compat"] == "torch" and config["name"] == "kl_divergence"
+    assert crossloss.get(**config).get_config() == config
+
+
+def test_profiles_differ_from_the_default_where_the_frameworks_do():
+    """The quirks are real: Keras's clip and torch's element-count KL mean change the numbers."""
+    y, p = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    assert float(crossloss.get("bce")(y, p)) == pytest.approx(100.0)              # floored log
+    assert float(crossloss.get("bce", compat="keras")(y, p)) == pytest.approx(-np.log(1e-7), rel=1e-6)
+    q = np.array([[0.25, 0.75]])
+    default = float(crossloss.get("kld")(np.array([[0.5, 0.5]]), q))
+    torch_mean = float(crossloss.get("kld", compat="torch")(np.array([[0.5, 0.5]]), np.log(q)))
+    assert torch_mean == pytest.approx(default / 2)  # torch's 'mean' divides by C * B
+
+
+def test_readme_table_is_the_generated_one():
+    import pathlib
+    from crossloss.conformance.compat_table import table
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme.split("<!-- compat-table -->\n")[1].split("\n<!-- /compat-table -->")[0]
+    assert shown == table()
