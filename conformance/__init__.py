@@ -52,4 +52,5 @@ def check(*losses: str, backends=None, dtypes=None, quick: bool = False) -> Pari
     results = harness.run(list(losses) or None, backends, dtypes,
                           reductions=("mean",) if quick else harness.REDUCTIONS, edges=not quick,
                           gradients=not quick, traces=not quick, compat=not quick)
-    return ParityReport(results, backends)
+    from .frameworks import run_labels
+    return ParityReport(results, [label for backend in backends for label in run_labels(backend)])

@@ -13,6 +13,7 @@ import time
 import crossloss
 
 from . import harness, report
+from .frameworks import run_labels
 
 
 def _list(text):
@@ -50,6 +51,7 @@ def main(argv=None) -> int:
                           traces=not (args.quick or args.no_traces), compat=not (args.quick or args.no_compat))
     if interactive:
         print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
+    backends = [label for backend in backends for label in run_labels(backend)]  # a CUDA column if torch sees one
     renderers = {"json": (report.as_json, "json"), "markdown": (report.markdown, "md"),
                  "junit": (lambda r, b: report.junit(r), "xml"), "html": (report.html_page, "html")}
     files = [f for f in args.format if f != "text"]

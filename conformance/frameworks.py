@@ -13,10 +13,25 @@ DTYPES = {
 }
 
 
+def framework(label: str) -> str:
+    """The backend of a run label: "torch:cuda" runs the torch backend on CUDA."""
+    return label.split(":")[0]
+
+
+def run_labels(backend: str) -> list[str]:
+    """The devices a backend is checked on: CPU, and CUDA when torch sees a GPU."""
+    if backend == "torch":
+        import torch
+        return ["torch", "torch:cuda"] if torch.cuda.is_available() else ["torch"]
+    return [backend]
+
+
 def to_backend(backend: str, array, dtype: str):
-    """``array`` on ``backend``: floats in ``dtype``, integers (labels) kept as integers."""
+    """``array`` on ``backend`` (a run label): floats in ``dtype``, integers (labels) kept."""
     if array is None:
         return None
+    if backend == "torch:cuda":
+        return to_backend("torch", array, dtype).to("cuda")
     array = np.asarray(array)
     integer = array.dtype.kind in "iub"
     if backend == "numpy":

@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 from . import cases as case_catalogue
-from .frameworks import DTYPES, GRADIENT_BACKENDS, TRACES, quantized, to_backend, to_numpy, traced, value_and_gradient
+from .frameworks import (DTYPES, GRADIENT_BACKENDS, TRACES, framework, quantized, run_labels, to_backend, to_numpy,
+                         traced, value_and_gradient)
 from .reference import REFERENCE, from_unreduced
 
 DIVERGENCES = json.loads((Path(__file__).with_name("divergences.json")).read_text())["entries"]
@@ -89,12 +90,12 @@ def check_value(case, backend: str, dtype: str, reduction: str, native: bool = T
     args = [to_backend(backend, a, dtype) for a in (case.y_true, case.y_pred, case.sample_weight)]
     try:
         with crossloss.options(native_kernels=native):
-            out = crossloss.get(case.loss, backend=backend, reduction=reduction, **case.params)(*args)
+            out = crossloss.get(case.loss, backend=framework(backend), reduction=reduction, **case.params)(*args)
     except Exception as error:  # reported as a failure, with its message
         result.detail = f"{type(error).__name__}: {error}"
         return result
     expected_dtype = "float64" if dtype == "float64" else "float32"
-    got_dtype = crossloss.backends.load(backend).OPS.dtype_name(out) if hasattr(out, "dtype") else type(out).__name__
+    got_dtype = crossloss.backends.load(framework(backend)).OPS.dtype_name(out) if hasattr(out, "dtype") else type(out).__name__
     if got_dtype != expected_dtype:
         result.detail = f"result dtype {got_dtype}, expected {expected_dtype}"
         return result
@@ -229,7 +230,7 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
     """Every check of the selection; ``progress(done, total, label)`` is called per group."""
     losses = [crossloss.spec(name).name for name in (losses or crossloss.list_losses())]
     backends = backends or crossloss.available_backends()
-    groups = [(loss, backend, dtype) for loss in losses for backend in backends
+    groups = [(loss, label, dtype) for loss in losses for backend in backends for label in run_labels(backend)
               for dtype in DTYPES[backend] if dtypes is None or dtype in dtypes]
     results: list[Result] = []
     catalogue = {loss: case_catalogue.all_cases(loss, edges=edges) for loss in losses}
@@ -278,7 +279,8 @@ def trace_checks(cases, backends) -> list[Result]:
 
 
 def check_group(cases, backend, dtype, reductions=REDUCTIONS) -> list[Result]:
-    native_losses = crossloss.backends.load(backend).NATIVE
+    """Value checks of ``cases`` on a backend (or run label such as "torch:cuda") and dtype."""
+    native_losses = crossloss.backends.load(framework(backend)).NATIVE
     results = []
     for case in cases:
         for reduction in reductions:

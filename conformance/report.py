@@ -74,10 +74,14 @@ def as_json(results: list[Result], backends: list[str]) -> str:
 
 
 def _accepted_reasons(accepted: list[Result]) -> dict:
-    counts: dict = defaultdict(int)
+    """One line per reviewed divergence: its backend, check, losses and reason -> check count."""
+    groups: dict = defaultdict(lambda: [0, set()])
     for r in accepted:
-        counts[f"{r.loss} [{r.backend}: {r.check}]: {r.accepted}"] += 1
-    return counts
+        group = groups[(r.backend, r.check, r.accepted)]
+        group[0] += 1
+        group[1].add(r.loss)
+    return {f"[{backend}: {check}] ({', '.join(sorted(losses))}): {reason}": count
+            for (backend, check, reason), (count, losses) in groups.items()}
 
 
 def _cell(row) -> str:
