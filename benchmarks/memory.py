@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import crossloss
-from speed import (LOG_FLOOR, RESULTS, environment, np_dice, np_log_softmax, np_one_hot, np_softmax,
+from speed import (LOG_FLOOR, RESULTS, environment, np_dice, np_one_hot, np_softmax,
                    np_sparse_logits, np_sparse_probs, torch_dice, torch_one_hot, torch_sparse_probs)
 
 SHAPE = (4, 21, 256, 256)  # (batch, classes, H, W)

@@ -7,7 +7,6 @@ NaN appears where the reference is finite.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np

@@ -13,8 +13,6 @@ from .errors import bad_value
 from .options import get_options
 from .spec import LossSpec, Terms
 
-REDUCTIONS = ("mean", "sum", "none")
-
 
 class Loss:
     """A callable loss. Argument order is Keras's: ``loss(y_true, y_pred, sample_weight=None)``.
