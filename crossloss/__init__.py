@@ -17,6 +17,14 @@ from .spec import LOG_FLOOR, LossSpec, Param, Terms
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    """``crossloss.torch`` (and future adapters) load on first use: importing them imports the framework."""
+    if name in ("torch", "conformance", "testing"):
+        import importlib
+        return importlib.import_module(f"crossloss.{name}")
+    raise AttributeError(f"module 'crossloss' has no attribute {name!r}")
+
 __all__ = [
     "get", "spec", "list_losses", "available_backends", "register", "unregister", "loss",
     "register_backend", "Loss", "LossSpec", "Param", "Terms", "LOG_FLOOR",

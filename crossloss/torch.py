@@ -1,0 +1,52 @@
+"""crossloss losses as ``torch.nn.Module`` s, in torch's conventions.
+
+    criterion = crossloss.torch.get("dice", activation="softmax")
+    loss = criterion(logits, labels)          # forward(input, target): torch's order
+
+Everything else is crossloss's spec (docs/semantics.md). Losses with a class axis default to
+torch's class axis 1 (``axis=`` overrides it). Modules pickle (they are rebuilt from their name
+and parameters), move with ``.to(device)`` (per-class weights follow the inputs' device), and
+run under ``torch.compile``, CPU ``torch.autocast`` (computed in float32) and on ``meta``.
+Importing this module imports torch; ``import crossloss`` alone does not.
+"""
+from __future__ import annotations
+
+import torch
+
+import crossloss
+
+__all__ = ["Loss", "get"]
+
+
+class Loss(torch.nn.Module):
+    """A crossloss loss as a module: ``forward(input, target, weight=None)``.
+
+    ``weight`` is crossloss's ``sample_weight`` (a scalar, or a prefix of the unreduced loss's shape).
+    """
+
+    def __init__(self, name: str, **params):
+        super().__init__()
+        spec = crossloss.spec(name)
+        if spec.class_axis and "axis" not in params and params.get("compat") is None:
+            params["axis"] = 1  # torch's class axis
+        self.loss_name = spec.name
+        self.loss_params = params
+        self.loss = crossloss.get(spec.name, backend="torch", **params)
+
+    def forward(self, input, target, weight=None):
+        return self.loss(target, input, weight)
+
+    def extra_repr(self) -> str:
+        return ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
+
+    def __getstate__(self):
+        return {"name": self.loss_name, "params": self.loss_params, "training": self.training}
+
+    def __setstate__(self, state):
+        self.__init__(state["name"], **state["params"])
+        self.train(state["training"])
+
+
+def get(name: str, **params) -> Loss:
+    """The loss ``name`` as a ``torch.nn.Module`` (class axis 1 unless ``axis`` is given)."""
+    return Loss(name, **params)

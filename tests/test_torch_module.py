@@ -1,0 +1,83 @@
+"""crossloss.torch: losses as nn.Modules in torch's order and class axis (issue 4's torch part)."""
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+import crossloss  # noqa: E402
+import crossloss.torch  # noqa: E402
+
+
+@pytest.fixture
+def segmentation():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 5, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 3, (2, 5, 4), generator=generator)
+    labels[0, 0, :2] = 255
+    return logits, labels
+
+
+def test_forward_is_input_then_target_with_class_axis_one(segmentation):
+    logits, labels = segmentation
+    weight = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    module = crossloss.torch.get("scce", from_logits=True, ignore_index=255, class_weight=weight, label_smoothing=0.1)
+    expected = F.cross_entropy(logits, labels, weight=weight, ignore_index=255, label_smoothing=0.1)
+    torch.testing.assert_close(module(logits, labels), expected, rtol=1e-12, atol=1e-12)
+    assert isinstance(module, torch.nn.Module) and "axis=1" in repr(module)
+
+
+def test_modules_pickle_with_their_parameters(segmentation):
+    logits, labels = segmentation
+    module = crossloss.torch.get("dice", activation="softmax", squared=True, smooth_nr=0.0, ignore_index=255)
+    copy = pickle.loads(pickle.dumps(module))
+    assert copy.loss_params == module.loss_params and repr(copy) == repr(module)
+    torch.testing.assert_close(copy(logits, labels), module(logits, labels))
+
+
+def test_modules_move_with_to_and_run_on_meta(segmentation):
+    logits, labels = segmentation
+    module = crossloss.torch.get("scce", from_logits=True, class_weight=[1.0, 2.0, 3.0]).to("meta")
+    out = module(logits.detach().to("meta"), labels.to("meta"))
+    assert out.device.type == "meta" and out.shape == () and out.dtype == torch.float64
+
+
+def test_compiled_module_equals_eager_with_gradients(segmentation):
+    logits, labels = segmentation
+    module = crossloss.torch.get("dice", activation="softmax", ignore_index=255)
+    eager = module(logits, labels)
+    (eager_grad,) = torch.autograd.grad(eager, logits)
+    torch._dynamo.reset()
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")(logits, labels)
+    (compiled_grad,) = torch.autograd.grad(compiled, logits)
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(compiled_grad, eager_grad)
+
+
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("dice", {"activation": "softmax"}),
+                                         ("bce", {"from_logits": True}), ("kld", {"from_logits": True})])
+def test_cpu_autocast_bfloat16_computes_in_float32(name, params):
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(4, 3, 1)
+    images = torch.randn(2, 4, 6, 6)
+    labels = torch.randint(0, 3, (2, 6, 6))
+    target = {"bce": (torch.rand(2, 3, 6, 6) > 0.5).float(), "kld": torch.softmax(torch.randn(2, 3, 6, 6), 1)}.get(name, labels)
+    module = crossloss.torch.get(name, **params)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(images)
+        assert logits.dtype == torch.bfloat16
+        loss = module(logits, target)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert torch.isfinite(model.weight.grad).all()
+    reference = module(logits.float().detach(), target)  # the same bfloat16 values, in float32
+    torch.testing.assert_close(loss.detach(), reference, rtol=1e-6, atol=1e-6)
+
+
+def test_weight_is_the_sample_weight():
+    module = crossloss.torch.get("mse", reduction="sum")
+    out = module(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2), torch.tensor([1.0, 0.0]))
+    assert float(out) == pytest.approx(5.0)
+    assert np.isclose(float(crossloss.torch.get("huber", delta=2.0)(torch.tensor([3.0]), torch.tensor([0.0]))), 4.0)
