@@ -39,6 +39,9 @@ class NumpyOps(Ops):
     def shape(self, x):
         return x.shape
 
+    def size(self, x):
+        return np.size(x)
+
     def reshape(self, x, shape):
         return np.reshape(x, shape)
 

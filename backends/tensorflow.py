@@ -40,7 +40,18 @@ class TensorflowOps(Ops):
         return tf.cast(x, dtype)
 
     def shape(self, x):
+        static = x.shape.as_list()
+        if None not in static:
+            return tuple(static)
+        dynamic = tf.shape(x, out_type=tf.int64)  # unknown in a graph (Keras's batch axis): a tensor
+        return tuple(dynamic[i] if d is None else d for i, d in enumerate(static))
+
+    def static_shape(self, x):
         return tuple(x.shape.as_list())
+
+    def size(self, x):
+        known = x.shape.num_elements()
+        return known if known is not None else tf.size(x, out_type=tf.int64)
 
     def reshape(self, x, shape):
         return tf.reshape(x, shape)
@@ -99,16 +110,16 @@ class TensorflowOps(Ops):
     def take_along_axis(self, x, index, axis):
         """One entry per position (index has size 1 along ``axis``), by a gather: ~25x faster
         than tf.experimental.numpy.take_along_axis, whose transposes also copy x."""
-        shape = x.shape.as_list()
+        shape = self.shape(x)
         if len(shape) == 1:
             return tf.gather(x, index)
         outer, classes, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
-        if inner == 1:  # class axis last: a batched gather
+        if isinstance(inner, int) and inner == 1:  # class axis last: a batched gather
             picked = tf.gather(tf.reshape(x, (outer, classes)), tf.reshape(index, (outer, 1)), batch_dims=1)
         else:  # flat positions: class 0 of each (outer, inner) cell, plus label * inner
             flat = _class_zero_positions(outer, classes, inner) + tf.reshape(index, (outer, inner)) * inner
             picked = tf.gather(tf.reshape(x, (-1,)), flat)
-        return tf.reshape(picked, index.shape)
+        return tf.reshape(picked, tf.shape(index))
 
     def segment_sum(self, values, ids, num_segments):
         return tf.math.unsorted_segment_sum(values, ids, num_segments)

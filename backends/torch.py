@@ -39,6 +39,9 @@ class TorchOps(Ops):
     def shape(self, x):
         return tuple(x.shape)
 
+    def size(self, x):
+        return x.numel()
+
     def reshape(self, x, shape):
         return x.reshape(shape)
 

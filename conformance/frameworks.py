@@ -86,7 +86,7 @@ def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None):
 
 GRADIENT_BACKENDS = ("torch", "tensorflow")
 TRACES = {"torch": ("torch.compile(fullgraph=True)", "torch meta tensors"),
-          "tensorflow": ("tf.function(jit_compile=True)",)}
+          "tensorflow": ("tf.function(jit_compile=True)", "tf.function, unknown batch size")}
 
 
 def traced(backend: str, trace: str, loss, y_true, y_pred):
@@ -102,4 +102,8 @@ def traced(backend: str, trace: str, loss, y_true, y_pred):
     if trace == "tf.function(jit_compile=True)":
         import tensorflow as tf
         return tf.function(loss, jit_compile=True)(y_true, y_pred)
+    if trace == "tf.function, unknown batch size":  # as Keras traces a model's loss
+        import tensorflow as tf
+        signature = [tf.TensorSpec([None] + x.shape.as_list()[1:], x.dtype) for x in (y_true, y_pred)]
+        return tf.function(tf.autograph.experimental.do_not_convert(loss), input_signature=signature)(y_true, y_pred)
     raise ValueError(f"unknown trace {trace!r}")

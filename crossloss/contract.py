@@ -52,7 +52,7 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 def layout(loss: str, spec, call: Call, y_true, y_pred):
     """Check shapes; return y_true aligned to y_pred (labels without their class axis)."""
     ops = call.ops
-    true_shape, pred_shape = ops.shape(y_true), ops.shape(y_pred)
+    true_shape, pred_shape = ops.static_shape(y_true), ops.static_shape(y_pred)  # None: unknown in a graph
     if spec.class_axis and call.axis_param is not None:
         rank = len(pred_shape)
         if not -rank <= call.axis_param < rank:
@@ -62,11 +62,11 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
             call.labels = spec.y_true == LABELS or true_shape != pred_shape
             if call.labels:
-                return _labels_layout(loss, call, y_true, true_shape, pred_shape)
+                return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape)
     if true_shape == pred_shape:
         return y_true
     if not spec.class_axis and _aligned(true_shape, pred_shape):
-        return ops.reshape(y_true, pred_shape)
+        return ops.reshape(y_true, ops.shape(y_pred))
     expected = f"the shape of y_pred, {pred_shape}"
     if not spec.class_axis:
         expected += " (or it with or without a trailing axis of size 1)"
@@ -80,13 +80,14 @@ def _aligned(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) + 1 and a[-1] == 1 and a[:-1] == b
 
 
-def _labels_layout(loss, call, y_true, true_shape, pred_shape):
+def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
     axis = call.axis
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
     if true_shape == label_shape:
         return y_true
     if true_shape == pred_shape[:axis] + (1,) + pred_shape[axis + 1:]:
-        return call.ops.reshape(y_true, label_shape)
+        dims = call.ops.shape(y_pred)
+        return call.ops.reshape(y_true, dims[:axis] + dims[axis + 1:])
     raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape {pred_shape} "
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
@@ -128,10 +129,10 @@ def weight_for(loss: str, ops, sample_weight, values, like):
     """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape."""
     weight = sample_weight if ops.is_tensor(sample_weight) else ops.asarray(sample_weight, like=like)
     weight = ops.cast(weight, ops.dtype_name(values))
-    shape, target = ops.shape(weight), ops.shape(values)
+    shape, target = ops.static_shape(weight), ops.static_shape(values)
     while len(shape) > len(target) and shape[-1] == 1:
         shape = shape[:-1]
-    if shape != target[:len(shape)]:
+    if not all(a == b or a is None or b is None for a, b in zip(shape, target[:len(shape)])) or len(shape) > len(target):
         raise bad_value(loss, "sample_weight", f"a scalar or an array whose shape is a prefix of the "
-                        f"unreduced loss's shape {target}", f"shape {ops.shape(weight)}")
-    return ops.reshape(weight, shape + (1,) * (len(target) - len(shape)))
+                        f"unreduced loss's shape {target}", f"shape {ops.static_shape(weight)}")
+    return ops.reshape(weight, ops.shape(weight)[:len(shape)] + (1,) * (len(target) - len(shape)))

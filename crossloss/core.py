@@ -63,7 +63,7 @@ class Loss:
         if settings.value_checks != "never":
             contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
         if self._per_class:
-            self._check_per_class(call, ops.shape(y_pred))
+            self._check_per_class(call, ops.static_shape(y_pred))
         if ops.dtype_name(y_pred) != dtype:
             y_pred = ops.cast(y_pred, dtype)
         if call.labels:
@@ -114,7 +114,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     values = terms.values
     if sample_weight is not None and not terms.weighted_by_sample:
         raise bad_value(loss, "sample_weight", "None: this loss's unreduced values are not per sample "
-                        f"(shape {ops.shape(values)})", sample_weight)
+                        f"(shape {ops.static_shape(values)})", sample_weight)
     if sample_weight is not None:
         values = values * contract.weight_for(loss, ops, sample_weight, values, like)
     if reduction == "none":
@@ -123,22 +123,17 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     if reduction == "sum":
         return total
     if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
-        return total / ops.shape(values)[0] if ops.shape(values) and ops.shape(values)[0] else total * math.nan
-    if terms.count is None:
-        count = _numel(ops.shape(values))
+        count = ops.shape(values)[0] if ops.shape(values) else 0
+    else:
+        count = ops.size(values) if terms.count is None else terms.count
+    if isinstance(count, int):
         if count:
             return total / count
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
+    count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if terms.nan_if_empty:
-        return total / terms.count
-    return total / ops.where(terms.count == 0, 1.0, terms.count)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+        return total / count
+    return total / ops.where(count == 0, 1.0, count)
 
 
 def _differs(a, b) -> bool:

@@ -14,13 +14,13 @@ def _check(c, y_true, y_pred):
     rank = len(c.ops.shape(y_pred))
     if c.axis == 0 and rank > 1 or c.axis_param is not None and rank < 2:
         raise bad_value("dice", "axis", "a class axis other than the batch axis 0 of y_pred "
-                        f"(shape {c.ops.shape(y_pred)})", repr(c.axis_param))
+                        f"(shape {c.ops.static_shape(y_pred)})", repr(c.axis_param))
     if c.axis is None and (c.activation == "softmax" or not c.include_background):
         what = "activation='softmax'" if c.activation == "softmax" else "include_background=False"
         raise bad_value("dice", "axis", f"a class axis for {what}", "None")
     if c.ignore_index is not None and not c.labels:
         raise bad_value("dice", "ignore_index", "integer-label targets (y_pred's shape without the "
-                        "class axis)", f"dense targets of shape {c.ops.shape(y_true)}")
+                        "class axis)", f"dense targets of shape {c.ops.static_shape(y_true)}")
 
 
 def _dense_sums(c, t, p):
