@@ -50,13 +50,33 @@ class Loss:
         return config
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        settings = get_options()
+        backend, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
+        ops = backend.OPS
+        native = backend.NATIVE.get(self.spec.name) if sample_weight is None and settings.native_kernels else None
+        result = native(call, y_true, y_pred, self.reduction) if native else None
+        if result is None:
+            terms = self.spec.compute(call, y_true, y_pred)
+            result = _reduce(self.spec.name, ops, terms, sample_weight, self.reduction, y_pred)
+        return result
+
+    def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
+        """The parts a reduction is made of: ``values`` (the unreduced loss, times
+        ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
+        number of entries of ``values``). For global means across replicas and for Keras."""
+        backend, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, get_options())
+        terms = self.spec.compute(call, y_true, y_pred)
+        values = _weighted(self.spec.name, backend.OPS, terms, sample_weight, y_pred)
+        return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
+
+    def _prepared(self, y_true, y_pred, sample_weight, settings):
+        """Dispatch, conversion, dtype promotion, shape and value checks: what every call shares."""
         spec = self.spec
         backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
         if not (ops.is_tensor(y_pred) and ops.is_tensor(y_true)):
             y_true, y_pred = _as_tensors(ops, y_true, y_pred)
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
-        settings = get_options()
         call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype,
                              spec.name, settings.value_checks)
         y_true = contract.layout(spec.name, spec, call, y_true, y_pred)
@@ -70,11 +90,7 @@ class Loss:
             y_true = ops.cast(y_true, "int64")
         elif ops.dtype_name(y_true) != dtype:
             y_true = ops.cast(y_true, dtype)
-        native = backend.NATIVE.get(spec.name) if sample_weight is None and settings.native_kernels else None
-        result = native(call, y_true, y_pred, self.reduction) if native else None
-        if result is None:
-            result = _reduce(spec.name, ops, spec.compute(call, y_true, y_pred), sample_weight, self.reduction, y_pred)
-        return result
+        return backend, call, y_true, y_pred
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays converted once per framework, device and dtype."""
@@ -109,14 +125,20 @@ def _as_tensors(ops, y_true, y_pred):
     return y_true, y_pred
 
 
-def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
-    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0."""
+def _weighted(loss, ops, terms: Terms, sample_weight, like):
+    """The unreduced values times sample_weight."""
     values = terms.values
     if sample_weight is not None and not terms.weighted_by_sample:
         raise bad_value(loss, "sample_weight", "None: this loss's unreduced values are not per sample "
                         f"(shape {ops.static_shape(values)})", sample_weight)
     if sample_weight is not None:
         values = values * contract.weight_for(loss, ops, sample_weight, values, like)
+    return values
+
+
+def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
+    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0."""
+    values = _weighted(loss, ops, terms, sample_weight, like)
     if reduction == "none":
         return values
     total = ops.sum(values)
