@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     """``crossloss.torch`` (and future adapters) load on first use: importing them imports the framework."""
-    if name in ("torch", "keras", "conformance", "testing"):
+    if name in ("torch", "keras", "conformance", "testing", "distributed"):
         import importlib
         return importlib.import_module(f"crossloss.{name}")
     raise AttributeError(f"module 'crossloss' has no attribute {name!r}")

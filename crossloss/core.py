@@ -69,6 +69,16 @@ class Loss:
         values = _weighted(self.spec.name, backend.OPS, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
 
+    def parts(self, y_true, y_pred, sample_weight=None):
+        """(sum, count): "mean" is sum / count. Sharded data needs both all-reduced, see
+        ``crossloss.distributed.global_mean``; a per-replica mean is not the global one."""
+        terms = self.terms(y_true, y_pred, sample_weight)
+        backend = dispatch.backend_for(self.spec.name, terms.values, terms.values)
+        ops = backend.OPS
+        total = ops.sum(terms.values)
+        count = ops.size(terms.values) if terms.count is None else terms.count
+        return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
+
     def _prepared(self, y_true, y_pred, sample_weight, settings):
         """Dispatch, conversion, dtype promotion, shape and value checks: what every call shares."""
         spec = self.spec

@@ -1,0 +1,75 @@
+"""tf.distribute.MirroredStrategy on 2 logical CPU devices: a custom loop with
+crossloss.distributed.global_mean, and Keras fit, against one device. Prints one JSON object."""
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras  # noqa: E402
+
+import crossloss  # noqa: E402
+import crossloss.distributed  # noqa: E402
+import crossloss.keras  # noqa: E402
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8, 4))
+labels = rng.integers(0, 3, 8)
+labels[:3] = -1  # the first replica's half holds three ignored labels
+weights = rng.uniform(size=8)
+loss = crossloss.get("scce", from_logits=True, ignore_index=-1, class_weight=[1.0, 2.0, 0.5])
+kernel0 = rng.normal(size=(4, 3))
+out = {}
+
+# one device
+kernel = tf.Variable(kernel0)
+with tf.GradientTape() as tape:
+    value = loss(labels, tf.constant(x) @ kernel, sample_weight=weights)
+out["single"] = [float(value), tape.gradient(value, kernel).numpy().tolist()]
+
+# two replicas, a custom loop
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    kernel = tf.Variable(kernel0)
+
+
+def shard(array):
+    return strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(array[ctx.replica_id_in_sync_group * 4:(ctx.replica_id_in_sync_group + 1) * 4]))
+
+
+def step(x_shard, label_shard, weight_shard):
+    with tf.GradientTape() as tape:
+        total, count = loss.parts(label_shard, x_shard @ kernel, weight_shard)
+        value = crossloss.distributed.global_mean(total, count)
+    return value, tape.gradient(value, kernel), total / count
+
+
+values, grads, naive = strategy.run(step, args=(shard(x), shard(labels), shard(weights)))
+out["mirrored"] = [float(strategy.reduce("SUM", values, axis=None)),
+                   strategy.reduce("SUM", grads, axis=None).numpy().tolist(),
+                   float(strategy.reduce("MEAN", naive, axis=None))]
+
+# Keras fit: two replicas against one device, same initial weights, same batches
+rng_fit = np.random.default_rng(1)
+x_fit = rng_fit.normal(size=(16, 4)).astype("float32")
+targets = np.eye(3)[rng_fit.integers(0, 3, 16)].astype("float32")
+initial = [rng_fit.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
+
+
+def fit(scope):
+    with scope:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.set_weights(initial)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=crossloss.keras.get("dice", axis=-1))
+    return model.fit(x_fit, targets, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+
+
+one = fit(tf.distribute.OneDeviceStrategy("/cpu:0").scope())
+two = fit(strategy.scope())
+out["keras_fit"] = [one, two]
+print("JSON" + json.dumps(out))

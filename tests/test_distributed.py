@@ -1,0 +1,43 @@
+"""Data parallelism with the frameworks' own engines (real process groups and strategies):
+shards whose counts differ (ignored labels) give the single-process loss and gradients,
+through Loss.parts and crossloss.distributed.global_mean; a per-replica mean would not."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS
+
+SCRIPTS = pathlib.Path(__file__).with_name("scripts")
+
+
+def run(script):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, str(SCRIPTS / script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("JSON"))[4:])
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch backend not installed")
+def test_torch_ddp_two_processes_equal_one_process():
+    for label, result in run("ddp_check.py").items():
+        (value, grad, naive), (single_value, single_grad) = result["ddp"], result["single"]
+        assert value == pytest.approx(single_value, rel=1e-6, abs=1e-12), label
+        np.testing.assert_allclose(grad, single_grad, rtol=1e-6, atol=1e-12, err_msg=label)
+        if "sparse" in label:  # the shards' counts differ: averaging per-replica means is wrong
+            assert abs(naive - single_value) > 1e-3
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow backend not installed")
+def test_mirrored_strategy_custom_loop_and_keras_fit_equal_one_device():
+    result = run("mirrored_check.py")
+    (single_value, single_grad), (value, grad, naive) = result["single"], result["mirrored"]
+    assert value == pytest.approx(single_value, rel=1e-6)
+    np.testing.assert_allclose(grad, single_grad, rtol=1e-6, atol=1e-12)
+    assert abs(naive - single_value) > 1e-3
+    one, two = result["keras_fit"]
+    np.testing.assert_allclose(two, one, rtol=1e-6)
