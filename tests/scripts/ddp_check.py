@@ -3,7 +3,6 @@ Run by tests/test_distributed.py; prints one JSON object."""
 import json
 import os
 import socket
-import sys
 
 import torch
 import torch.distributed as dist
