@@ -51,3 +51,9 @@ def test_mixed_precision_computes_the_loss_in_float32(run, policy):
     result = run["mixed"][policy]
     assert result["dtype"] == "float32" and result["output_dtype"] == policy.split("_")[1]
     assert all(math.isfinite(v) for v in result["loss"])
+
+
+def test_keras_masks_apply_as_for_builtins(run):
+    ours, builtin, unmasked = run["masked"]
+    assert ours == pytest.approx(builtin, rel=1e-5)
+    assert abs(ours - unmasked) > 1e-4  # the mask changed the value: it was applied

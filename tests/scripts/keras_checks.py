@@ -61,6 +61,19 @@ cw = {0: 1.0, 1: 3.0, 2: 0.5}
 out["class_weight_fit"] = [clf.fit(xc, yc, class_weight=cw, epochs=2, verbose=0, shuffle=False).history["loss"],
                            clf_builtin.fit(xc, yc, class_weight=cw, epochs=2, verbose=0, shuffle=False).history["loss"]]
 
+# Keras masks (mask_zero=True) reach crossloss's values as they reach Keras's built-ins
+tokens = rng.integers(1, 20, (6, 7))
+tokens[:, 4:] = 0  # padding, masked out
+sequence_labels = rng.integers(0, 3, (6, 7))
+seq = keras.Sequential([keras.Input((7,)), keras.layers.Embedding(20, 5, mask_zero=True),
+                        keras.layers.Dense(3, activation="softmax")])
+seq.compile(loss=crossloss.keras.SparseCategoricalCrossentropy())
+ours = seq.evaluate(tokens, sequence_labels, verbose=0)
+seq.compile(loss=keras.losses.SparseCategoricalCrossentropy())
+builtin = seq.evaluate(tokens, sequence_labels, verbose=0)
+unmasked = float(crossloss.get("scce")(sequence_labels, keras.ops.convert_to_numpy(seq(tokens)).astype("float64")))
+out["masked"] = [ours, builtin, unmasked]
+
 # mixed precision: the loss is computed in float32 and training stays finite
 out["mixed"] = {}
 for policy in ("mixed_float16", "mixed_bfloat16"):
