@@ -54,9 +54,6 @@ class NumpyOps(Ops):
     def mean(self, x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
 
-    def max(self, x, axis=None, keepdims=False):
-        return np.max(x, axis=axis, keepdims=keepdims)
-
     def any(self, x, axis=None):
         return np.logical_or.reduce(x, axis=axis)
 

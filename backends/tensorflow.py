@@ -65,9 +65,6 @@ class TensorflowOps(Ops):
     def mean(self, x, axis=None, keepdims=False):
         return tf.reduce_mean(x, axis=axis, keepdims=keepdims)
 
-    def max(self, x, axis=None, keepdims=False):
-        return tf.reduce_max(x, axis=axis, keepdims=keepdims)
-
     def any(self, x, axis=None):
         return tf.reduce_any(x, axis=axis)
 

@@ -54,9 +54,6 @@ class TorchOps(Ops):
     def mean(self, x, axis=None, keepdims=False):
         return torch.mean(x) if axis is None else torch.mean(x, dim=axis, keepdim=keepdims)
 
-    def max(self, x, axis=None, keepdims=False):
-        return torch.amax(x) if axis is None else torch.amax(x, dim=axis, keepdim=keepdims)
-
     def any(self, x, axis=None):
         return torch.any(x) if axis is None else torch.any(x, dim=axis)
 

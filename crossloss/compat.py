@@ -145,7 +145,7 @@ def _keras_sparse(c, labels, y_pred):
         labels = ops.where(ignored, 0, labels)
     # TensorFlow's backend clips, logs, and lets the softmax renormalise in log space
     log_q = y_pred if c.from_logits else ops.log(_keras_clipped(c, y_pred))
-    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(ops.shape(y_pred))))
+    index = c.label_index(labels, y_pred)
     loss = -ops.reshape(ops.log_softmax_at(log_q, index, c.axis), ops.shape(labels))
     if ignored is None:
         return Terms(loss)

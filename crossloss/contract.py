@@ -32,6 +32,11 @@ class Call:
         self.num_classes = None
 
 
+    def label_index(self, labels, y_pred):
+        """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""
+        shape = self.ops.shape(y_pred)
+        return self.ops.reshape(labels, tuple(1 if i == self.axis else d for i, d in enumerate(shape)))
+
     def check_probabilities(self, values, argument: str = "y_pred") -> None:
         """For formulas that check only the values they read (LossSpec.checks_read_values)."""
         if self.checks != "never":

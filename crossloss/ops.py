@@ -33,7 +33,6 @@ class Ops:
     # ---- primitives: math ---------------------------------------------------------------
     def sum(self, x, axis=None, keepdims=False): raise NotImplementedError
     def mean(self, x, axis=None, keepdims=False): raise NotImplementedError
-    def max(self, x, axis=None, keepdims=False): raise NotImplementedError
     def any(self, x, axis=None): raise NotImplementedError
     def where(self, condition, a, b): raise NotImplementedError  # a, b may be Python numbers
     def maximum(self, x, y): raise NotImplementedError

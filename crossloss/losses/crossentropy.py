@@ -64,7 +64,7 @@ def _sparse(c, labels, y_pred):
     ignored = None if c.ignore_index is None else labels == c.ignore_index
     if ignored is not None:
         labels = ops.where(ignored, 0, labels)
-    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(pred_shape)))
+    index = c.label_index(labels, y_pred)
     if c.label_smoothing:  # every class's log-probability is needed
         if not c.from_logits:
             c.check_probabilities(y_pred)

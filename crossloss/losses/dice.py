@@ -46,7 +46,7 @@ def _label_sums(c, labels, p):
         ignored = labels == c.ignore_index
         labels = ops.where(ignored, 0, labels)
         kept = 1.0 - ops.cast(ignored, c.dtype)
-    index = ops.reshape(labels, tuple(1 if i == c.axis else d for i, d in enumerate(shape)))
+    index = c.label_index(labels, p)
     picked = ops.reshape(ops.take_along_axis(p, index, c.axis), (-1,))
     first = ops.reshape(ops.arange(batch, p) * classes, (batch,) + (1,) * (len(shape) - 2))
     segments = ops.reshape(labels + first, (-1,))
