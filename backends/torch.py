@@ -126,15 +126,18 @@ class TorchOps(Ops):
     def placement(self, x):
         return None if torch.compiler.is_compiling() else str(x.device)
 
-    def value_range(self, x, force=False):
-        if torch.compiler.is_compiling() or x.numel() == 0 or x.device.type == "meta":
+    def signature(self, y_true, y_pred):
+        if torch.compiler.is_compiling():
             return None
-        if x.device.type != "cpu" and not force:
+        return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
+
+    def value_range(self, x, force=False):
+        if not (x.is_cpu or force and not x.is_meta) or x.numel() == 0 or torch.compiler.is_compiling():
             return None
         if x.dtype == torch.bool:
             x = x.to(torch.uint8)
-        lo, hi = torch.aminmax(x.detach())
-        return float(lo), float(hi)
+        lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
+        return lo.item(), hi.item()
 
 
 def _free(t) -> bool:
@@ -146,7 +149,10 @@ def _fits(t, y) -> bool:
     """t op= y keeps t's shape and dtype and leaves autograd out of it."""
     if not isinstance(y, torch.Tensor):
         return True
-    return not (y.requires_grad and torch.is_grad_enabled()) and y.dtype == t.dtype and torch.broadcast_shapes(t.shape, y.shape) == t.shape
+    if y.requires_grad and torch.is_grad_enabled() or y.dtype != t.dtype or y.dim() > t.dim():
+        return False
+    # y broadcasts into t's shape; torch.broadcast_shapes would cost ~20 us per call
+    return all(b == 1 or a == b for a, b in zip(t.shape[t.dim() - y.dim():], y.shape))
 
 
 OPS = TorchOps()
@@ -185,6 +191,21 @@ def _bce(call, y_true, y_pred, reduction):
     return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
 
 
+def _cross_entropy(call, y_true, y_pred, reduction):
+    """torch's fused log-softmax + NLL (class axis 1): exact for finite logits only, so it runs
+    where the value checks found them finite; one pass fewer than the guarded log-softmax."""
+    if not call.from_logits or call.axis != 1 or not OPS.finite_logits(y_pred, call.pred_range):
+        return None
+    weight = call.class_weight
+    if weight is not None and getattr(weight, "ndim", 0) != 1:
+        return None  # a scalar class weight: the generic formula
+    ignore = getattr(call, "ignore_index", None)
+    if ignore is not None and (call.true_range is None or call.true_range[0] == call.true_range[1] == ignore):
+        return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
+    return _NN.cross_entropy_loss(y_pred, y_true, weight, _ENUM[reduction], -100 if ignore is None else ignore,
+                                  call.label_smoothing)
+
+
 def _nonempty(kernel):
     """torch's fused 'mean' of zero elements is NaN; the spec's is 0 (the generic path)."""
     def run(call, y_true, y_pred, reduction):
@@ -199,4 +220,6 @@ NATIVE = {name: _nonempty(kernel) for name, kernel in {
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "binary_crossentropy": _bce,
+    "categorical_crossentropy": _cross_entropy,
+    "sparse_categorical_crossentropy": _cross_entropy,
 }.items()}

@@ -6,7 +6,7 @@ Shapes are never broadcast silently. Values are checked where reading them is fr
 from __future__ import annotations
 
 from .errors import bad_type, bad_value
-from .spec import DENSE_OR_LABELS, LABELS, PROBABILITIES
+from .spec import DENSE_OR_LABELS, LABELS, LOGITS, PROBABILITIES
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
@@ -17,7 +17,12 @@ class Call:
     """What a loss's math sees: ``ops``, the bound parameters as attributes, and the layout.
 
     ``axis``: the class axis (non-negative) or None; ``labels``: y_true holds integer labels;
-    ``num_classes``: size of the class axis; ``dtype``: the compute dtype.
+    ``num_classes``: size of the class axis; ``dtype``: the compute dtype. ``true_range`` and
+    ``pred_range``: (min, max) of y_true / y_pred where the value checks read them this call
+    (None: unknown), so that a formula may skip a guard that these values cannot reach.
+
+    A loss keeps one Call per input signature and gives each call a copy (``for_call``): the
+    math must not rely on attributes set by an earlier call.
     """
 
     def __init__(self, ops, params: dict, dtype: str, loss: str = "", checks: str = "never"):
@@ -30,18 +35,30 @@ class Call:
         self.axis = None
         self.labels = False
         self.num_classes = None
+        self.true_range = self.pred_range = None
+        self.shortcuts = False
 
+    def for_call(self, settings) -> "Call":
+        """A copy for one call, with no value facts yet; ``settings``: crossloss's options."""
+        call = object.__new__(Call)
+        call.__dict__.update(self.__dict__)
+        call.checks = settings.value_checks
+        call.shortcuts = settings.native_kernels  # False: the generic formula, guards and all
+        return call
 
     def label_index(self, labels, y_pred):
         """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""
         shape = self.ops.shape(y_pred)
         return self.ops.reshape(labels, tuple(1 if i == self.axis else d for i, d in enumerate(shape)))
 
-    def check_probabilities(self, values, argument: str = "y_pred") -> None:
-        """For formulas that check only the values they read (LossSpec.checks_read_values)."""
-        if self.checks != "never":
-            _check_range(self.loss, argument, self.ops.value_range(values, self.checks == "always"),
-                         0.0, 1.0, "probabilities in [0, 1]")
+    def check_probabilities(self, values, argument: str = "y_pred"):
+        """For formulas that check only the values they read (LossSpec.checks_read_values).
+        Returns their (min, max) where read, else None."""
+        if self.checks == "never":
+            return None
+        found = self.ops.value_range(values, self.checks == "always")
+        _check_range(self.loss, argument, found, 0.0, 1.0, "probabilities in [0, 1]")
+        return found if self.shortcuts else None
 
 
 def compute_dtype(loss: str, ops, y_pred) -> str:
@@ -55,7 +72,8 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 
 
 def layout(loss: str, spec, call: Call, y_true, y_pred):
-    """Check shapes; return y_true aligned to y_pred (labels without their class axis)."""
+    """Check shapes and set the call's layout; return the shape y_true must be reshaped to
+    (labels without their class axis, (B,) for (B, 1)), or None to take it as it is."""
     ops = call.ops
     true_shape, pred_shape = ops.static_shape(y_true), ops.static_shape(y_pred)  # None: unknown in a graph
     if spec.class_axis and call.axis_param is not None:
@@ -69,9 +87,9 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
             if call.labels:
                 return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape)
     if true_shape == pred_shape:
-        return y_true
+        return None
     if not spec.class_axis and _aligned(true_shape, pred_shape):
-        return ops.reshape(y_true, ops.shape(y_pred))
+        return ops.shape(y_pred)
     expected = f"the shape of y_pred, {pred_shape}"
     if not spec.class_axis:
         expected += " (or it with or without a trailing axis of size 1)"
@@ -89,24 +107,34 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
     axis = call.axis
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
     if true_shape == label_shape:
-        return y_true
+        return None
     if true_shape == pred_shape[:axis] + (1,) + pred_shape[axis + 1:]:
         dims = call.ops.shape(y_pred)
-        return call.ops.reshape(y_true, dims[:axis] + dims[axis + 1:])
+        return dims[:axis] + dims[axis + 1:]
     raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape {pred_shape} "
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
 
-def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str) -> None:
-    """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed."""
+def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str):
+    """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed.
+
+    Returns (min, max) of y_true and of y_pred where they were read (else None). Logits are
+    read too, though any value is valid: knowing them finite lets the math skip its guards.
+    """
     force = mode == "always"
     ops = call.ops
+    pred_range = true_range = None
     if prediction == PROBABILITIES and not spec.checks_read_values:
-        _check_range(loss, "y_pred", ops.value_range(y_pred, force), 0.0, 1.0, "probabilities in [0, 1]")
+        pred_range = ops.value_range(y_pred, force)
+        _check_range(loss, "y_pred", pred_range, 0.0, 1.0, "probabilities in [0, 1]")
+    elif prediction == LOGITS:
+        pred_range = ops.value_range(y_pred, force)
     if call.labels:
-        _check_labels(loss, call, y_true, force)
+        true_range = _check_labels(loss, call, y_true, force)
     elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
-        _check_range(loss, "y_true", ops.value_range(y_true, force), 0.0, 1.0, "probabilities in [0, 1]")
+        true_range = ops.value_range(y_true, force)
+        _check_range(loss, "y_true", true_range, 0.0, 1.0, "probabilities in [0, 1]")
+    return true_range, pred_range
 
 
 def _check_range(loss, argument, found, lo, hi, expected):
@@ -116,9 +144,9 @@ def _check_range(loss, argument, found, lo, hi, expected):
 
 def _check_labels(loss, call, y_true, force):
     ops = call.ops
-    found = ops.value_range(y_true, force)
+    found = raw = ops.value_range(y_true, force)
     if found is None:
-        return
+        return None
     ignore = getattr(call, "ignore_index", None)
     expected = f"integer labels in [0, {call.num_classes})" + (f" or ignore_index={ignore}" if ignore is not None else "")
     if not 0 <= found[0] <= found[1] < call.num_classes and ignore is not None:
@@ -128,6 +156,7 @@ def _check_labels(loss, call, y_true, force):
         fractional = ops.value_range(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), ops.dtype_name(y_true))), force)
         if fractional is not None and fractional[1] != 0:
             raise bad_value(loss, "y_true", expected, "labels with a fractional part")
+    return raw
 
 
 def weight_for(loss: str, ops, sample_weight, values, like):

@@ -6,6 +6,7 @@ loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from . import backends as _backends
 from . import contract, dispatch, registry
@@ -27,6 +28,7 @@ class Loss:
         self.backend = backend
         self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
         self._converted: dict = {}
+        self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
 
@@ -51,56 +53,74 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         settings = get_options()
-        backend, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
-        ops = backend.OPS
-        native = backend.NATIVE.get(self.spec.name) if sample_weight is None and settings.native_kernels else None
+        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
+        native = plan.native if sample_weight is None and settings.native_kernels else None
         result = native(call, y_true, y_pred, self.reduction) if native else None
         if result is None:
             terms = self.spec.compute(call, y_true, y_pred)
-            result = _reduce(self.spec.name, ops, terms, sample_weight, self.reduction, y_pred)
+            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
         return result
 
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``). For global means across replicas and for Keras."""
-        backend, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, get_options())
+        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, get_options())
         terms = self.spec.compute(call, y_true, y_pred)
-        values = _weighted(self.spec.name, backend.OPS, terms, sample_weight, y_pred)
+        values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
 
     def parts(self, y_true, y_pred, sample_weight=None):
         """(sum, count): "mean" is sum / count. Sharded data needs both all-reduced, see
         ``crossloss.distributed.global_mean``; a per-replica mean is not the global one."""
         terms = self.terms(y_true, y_pred, sample_weight)
-        backend = dispatch.backend_for(self.spec.name, terms.values, terms.values)
-        ops = backend.OPS
+        ops = dispatch.backend_for(self.spec.name, terms.values, terms.values).OPS
         total = ops.sum(terms.values)
         count = ops.size(terms.values) if terms.count is None else terms.count
         return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
 
     def _prepared(self, y_true, y_pred, sample_weight, settings):
-        """Dispatch, conversion, dtype promotion, shape and value checks: what every call shares."""
+        """Dispatch, conversion, shape and value checks, dtype promotion: what every call shares.
+
+        What depends only on the inputs' shapes, dtypes and device is decided once per such
+        signature (a ``_Plan``); the values are checked on every call.
+        """
         spec = self.spec
         backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
         if not (ops.is_tensor(y_pred) and ops.is_tensor(y_true)):
             y_true, y_pred = _as_tensors(ops, y_true, y_pred)
-        dtype = contract.compute_dtype(spec.name, ops, y_pred)
-        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype,
-                             spec.name, settings.value_checks)
-        y_true = contract.layout(spec.name, spec, call, y_true, y_pred)
+        key = ops.signature(y_true, y_pred)  # None inside a trace: nothing is reused there
+        plan = self._plans.get(key) if key is not None else None
+        if plan is None:
+            plan = self._plan(backend, y_true, y_pred)
+            if key is not None:
+                if len(self._plans) >= _MAX_PLANS:
+                    self._plans.clear()
+                self._plans[key] = plan
+        call = plan.call.for_call(settings)
+        if plan.true_shape is not None:
+            y_true = ops.reshape(y_true, plan.true_shape)
         if settings.value_checks != "never":
-            contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
+            ranges = contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
+            if call.shortcuts:
+                call.true_range, call.pred_range = ranges
+        if plan.pred_dtype is not None:
+            y_pred = ops.cast(y_pred, plan.pred_dtype)
+        if plan.true_dtype is not None:
+            y_true = ops.cast(y_true, plan.true_dtype)
+        return plan, call, y_true, y_pred
+
+    def _plan(self, backend, y_true, y_pred) -> "_Plan":
+        spec, ops = self.spec, backend.OPS
+        dtype = contract.compute_dtype(spec.name, ops, y_pred)
+        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
+        true_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
         if self._per_class:
             self._check_per_class(call, ops.static_shape(y_pred))
-        if ops.dtype_name(y_pred) != dtype:
-            y_pred = ops.cast(y_pred, dtype)
-        if call.labels:
-            y_true = ops.cast(y_true, "int64")
-        elif ops.dtype_name(y_true) != dtype:
-            y_true = ops.cast(y_true, dtype)
-        return backend, call, y_true, y_pred
+        true_dtype = "int64" if call.labels else dtype
+        return _Plan(ops, call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, backend.NATIVE.get(spec.name))
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays converted once per framework, device and dtype."""
@@ -124,6 +144,21 @@ class Loss:
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
                                 f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")
+
+
+_MAX_PLANS = 64  # input signatures remembered per loss; more are rare (and cleared, not leaked)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a call decides from its inputs' signature (shapes, dtypes, device) alone."""
+
+    ops: object
+    call: contract.Call   # the template each call copies
+    true_shape: tuple | None  # y_true is reshaped to this (labels without a class axis, (B,1) -> (B,))
+    pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
+    true_dtype: str | None    # y_true likewise (int64 for labels)
+    native: object            # the backend's fused kernel for this loss, or None
 
 
 def _as_tensors(ops, y_true, y_pred):

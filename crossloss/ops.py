@@ -14,6 +14,8 @@ import math
 from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
+_ABOVE_FLOOR = 1e-43    # log(1e-43) = -99.0: probabilities from here up never meet the floor
+_FINITE = 0.125         # logits within +-finfo.max / 8 are exact in the frameworks' kernels
 
 
 class Ops:
@@ -58,6 +60,14 @@ class Ops:
         """A hashable key of x's device, or None inside a trace (its constants are graph-local)."""
         raise NotImplementedError
 
+    def signature(self, y_true, y_pred):
+        """A hashable key of both inputs' shapes and dtypes and the device; None inside a trace."""
+        place = self.placement(y_pred)
+        if place is None:
+            return None
+        return (self.name, place, self.static_shape(y_true), self.dtype_name(y_true),
+                self.static_shape(y_pred), self.dtype_name(y_pred))
+
     def value_range(self, x, force: bool = False):
         """(min, max) as Python floats where reading them costs no device sync, else None.
 
@@ -79,6 +89,8 @@ class Ops:
     def masked_fill_(self, t, mask, value): return self.where(mask, value, t)
 
     # ---- derived ops (one definition; native overrides must match at +-inf) ------------
+    # ``known``: (min, max) of the input where the value checks read it, else None. Where it
+    # shows that a guard cannot change the result, the guard is skipped: same values, fewer passes.
     def log_sigmoid(self, x):
         """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); 0 at +inf, -inf at -inf."""
         return self.minimum(x, 0.0) - self.log1p(self.exp(-self.abs(x)))
@@ -86,7 +98,7 @@ class Ops:
     def sigmoid(self, x):
         return self.exp(self.log_sigmoid(x))
 
-    def log_softmax(self, x, axis: int):
+    def log_softmax(self, x, axis: int, known=None):
         """x - logsumexp(x) along ``axis``, with the limits at infinite logits.
 
         Frameworks' log-softmax kernels are NaN at +inf and on rows of all -inf, and so are
@@ -94,24 +106,34 @@ class Ops:
         are exact wherever the result is finite (k tied +inf entries give -log k, a row of all
         -inf the uniform -log C); an entry whose true value is -inf comes out near -finfo.max / 4,
         below the -finfo.max / 8 that finite logits under finfo.max / 8 in magnitude can reach,
-        and is set back to -inf.
+        and is set back to -inf. Logits ``known`` to be within +-finfo.max / 8 need neither step.
         """
+        if self.finite_logits(x, known):
+            return self.log_softmax_finite(x, axis)
         return self._minus_inf_restored(self.log_softmax_finite(self._clamped(x), axis))
 
-    def log_softmax_at(self, x, index, axis: int):
+    def log_softmax_at(self, x, index, axis: int, known=None):
         """log_softmax(x) taken at ``index`` along ``axis``: the restore runs on the gathered entries only."""
+        if self.finite_logits(x, known):
+            return self.take_along_axis(self.log_softmax_finite(x, axis), index, axis)
         return self._minus_inf_restored(self.take_along_axis(self.log_softmax_finite(self._clamped(x), axis), index, axis))
 
-    def weighted_log_softmax_sum(self, weights, x, axis: int):
+    def weighted_log_softmax_sum(self, weights, x, axis: int, known=None):
         """sum over ``axis`` of w_c log_softmax(x)_c for weights w >= 0 (a zero weight adds 0).
 
         Multiplies the finite log-probabilities of the clamped logits (see ``log_softmax``), so
         0 * -inf never arises, and marks -inf only the rows where a positive weight meets a
         class whose log-probability is -inf: cheaper than restoring every entry.
         """
+        if self.finite_logits(x, known):  # every log-probability is finite
+            return self.sum(self.mul_(self.log_softmax_finite(x, axis), weights), axis=axis)
         log_q = self.log_softmax_finite(self._clamped(x), axis)
         lost = self.any(self._lost(log_q) & (weights > 0), axis)
         return self.where(lost, -math.inf, self.sum(self.mul_(log_q, weights), axis=axis))
+
+    def finite_logits(self, x, known) -> bool:
+        """x is known to lie within +-finfo.max / 8, where the frameworks' kernels are exact."""
+        return known is not None and -known[0] < _FINITE * self.finfo_max(self.dtype_name(x)) > known[1]
 
     def _clamped(self, x):
         bound = 0.25 * self.finfo_max(self.dtype_name(x))
@@ -119,22 +141,25 @@ class Ops:
 
     def _lost(self, log_q):
         """Entries of a clamped log-softmax whose true value is -inf."""
-        return log_q < -0.125 * self.finfo_max(self.dtype_name(log_q))
+        return log_q < -_FINITE * self.finfo_max(self.dtype_name(log_q))
 
     def _minus_inf_restored(self, log_q):
         return self.where(self._lost(log_q), -math.inf, log_q)
 
-    def softmax(self, x, axis: int):
+    def softmax(self, x, axis: int, known=None):
         """exp of the clamped log-softmax: exact, since exp of the entries near -finfo.max / 4 is 0."""
-        return self.exp(self.log_softmax_finite(self._clamped(x), axis))
+        return self.exp(self.log_softmax_finite(x if self.finite_logits(x, known) else self._clamped(x), axis))
 
-    def bce_with_logits(self, targets, logits, pos_weight=None):
+    def bce_with_logits(self, targets, logits, pos_weight=None, known=None):
         """-[w y log_sigmoid(x) + (1 - y) log_sigmoid(-x)] with the limits at infinite logits.
 
         Fused kernels are NaN at +-inf. On logits clamped to +-finfo.max / 4 they give the
         limit where it is 0, and about weight * finfo.max / 4 where it is infinite (a positive
-        term at an infinite logit): those entries are set to inf.
+        term at an infinite logit): those entries are set to inf. ``known`` finite logits need
+        neither step.
         """
+        if self.finite_logits(logits, known):
+            return self.bce_with_logits_finite(targets, logits, pos_weight)
         loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight)
         return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
@@ -142,16 +167,22 @@ class Ops:
         """sum(a * b) over ``axis`` (a tuple of axes), a and b of one shape."""
         return self.sum(a * b, axis=axis)
 
-    def floored_log(self, p):
+    def floored_log(self, p, known=None):
         """max(log p, -100): the log of a probability, finite at p = 0.
 
         The input is first raised to 3.7e-44 (just below e^-100, also as a float32
         subnormal), so the gradient on the floor is 0 rather than 0/0 = NaN at p = 0.
+        With p ``known`` to be at least 1e-43 (log p > -99.1) the floor never acts.
         """
+        if known is not None and known[0] >= _ABOVE_FLOOR:
+            return self.log(p)
         return self.maximum_(self.log_(self.maximum(p, _BELOW_FLOOR)), LOG_FLOOR)
 
-    def floored_log1m(self, p):
-        """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1."""
+    def floored_log1m(self, p, known=None):
+        """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1.
+        With p ``known`` below 1, 1 - p is at least the spacing below 1, and log1p(-p) > -17 (float32)."""
+        if known is not None and known[1] < 1.0:
+            return self.log1p(-p)
         below_one = p < 1.0
         return self.where(below_one, self.maximum_(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
 

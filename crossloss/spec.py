@@ -19,6 +19,7 @@ LOG_FLOOR = -100.0
 
 # Input kinds of y_true / y_pred, checked by crossloss.core.
 VALUES = "values"                # any real number
+LOGITS = "logits"                # any real number, read where free: finite ones take a faster exact path
 PROBABILITIES = "probabilities"  # each value in [0, 1]
 LABELS = "labels"                # integer class indices in [0, C), or ignore_index
 DENSE_OR_LABELS = "dense or labels"  # y_pred's shape (values in [0, 1]) or integer labels
@@ -53,7 +54,7 @@ class Terms:
 class LossSpec:
     """A loss, specified once for every backend.
 
-    y_true / y_pred kinds: ``VALUES``, ``PROBABILITIES``, ``LABELS``, ``DENSE_OR_LABELS``;
+    y_true / y_pred kinds: ``VALUES``, ``LOGITS``, ``PROBABILITIES``, ``LABELS``, ``DENSE_OR_LABELS``;
     ``y_pred`` may be a function of the bound parameters (e.g. logits when ``from_logits``).
     ``class_axis``: the loss has a class axis given by its ``axis`` parameter.
     """

@@ -1,12 +1,12 @@
 """Cross-entropies: binary, categorical (dense targets) and sparse (integer labels)."""
 from __future__ import annotations
 
-from ..spec import (LABELS, PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean,
+from ..spec import (LABELS, LOGITS, PROBABILITIES, LossSpec, Param, Terms, axis, boolean,
                     integer_or_none, unit_interval, weights_or_none)
 
 
 def _prediction(params):
-    return VALUES if params["from_logits"] else PROBABILITIES
+    return LOGITS if params["from_logits"] else PROBABILITIES
 
 
 def along_class_axis(c, weights, rank):
@@ -14,9 +14,11 @@ def along_class_axis(c, weights, rank):
     return c.ops.reshape(weights, tuple(-1 if i == c.axis else 1 for i in range(rank)))
 
 
-def log_probabilities(c, y_pred):
-    """log q: log-softmax of logits along the class axis, or the floored log of probabilities."""
-    return c.ops.log_softmax(y_pred, c.axis) if c.from_logits else c.ops.floored_log(y_pred)
+def log_probabilities(c, y_pred, known=None):
+    """log q: log-softmax of logits along the class axis, or the floored log of probabilities.
+    ``known``: y_pred's range if the formula read it itself, else the contract's ``c.pred_range``."""
+    known = known or c.pred_range
+    return c.ops.log_softmax(y_pred, c.axis, known) if c.from_logits else c.ops.floored_log(y_pred, known)
 
 
 def weighted_sum(c, weights, log_q):
@@ -29,8 +31,8 @@ def weighted_sum(c, weights, log_q):
 def weighted_log_sum(c, weights, y_pred):
     """sum over the class axis of weights * log q, q = softmax(logits) or the probabilities."""
     if c.from_logits:
-        return c.ops.weighted_log_softmax_sum(weights, y_pred, c.axis)
-    return c.ops.sum(c.ops.mul_(c.ops.floored_log(y_pred), weights), axis=c.axis)
+        return c.ops.weighted_log_softmax_sum(weights, y_pred, c.axis, c.pred_range)
+    return c.ops.sum(c.ops.mul_(c.ops.floored_log(y_pred, c.pred_range), weights), axis=c.axis)
 
 
 def _binary(c, y_true, y_pred):
@@ -39,13 +41,14 @@ def _binary(c, y_true, y_pred):
     if c.label_smoothing:
         y = y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing
     if c.from_logits and c.neg_weight is None:  # torch's pos_weight: a fused kernel exists
-        return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight))
+        return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight, c.pred_range))
     positive = y if c.pos_weight is None else c.pos_weight * y
     negative = 1.0 - y if c.neg_weight is None else c.neg_weight * (1.0 - y)
     if c.from_logits:
         loss = ops.mul_no_nan(positive, ops.log_sigmoid(y_pred)) + ops.mul_no_nan(negative, ops.log_sigmoid(-y_pred))
     else:
-        loss = ops.add_(ops.mul_(ops.floored_log(y_pred), positive), ops.mul_(ops.floored_log1m(y_pred), negative))
+        loss = ops.add_(ops.mul_(ops.floored_log(y_pred, c.pred_range), positive),
+                        ops.mul_(ops.floored_log1m(y_pred, c.pred_range), negative))
     return Terms(ops.mul_(loss, -1.0))
 
 
@@ -66,16 +69,13 @@ def _sparse(c, labels, y_pred):
         labels = ops.where(ignored, 0, labels)
     index = c.label_index(labels, y_pred)
     if c.label_smoothing:  # every class's log-probability is needed
-        if not c.from_logits:
-            c.check_probabilities(y_pred)
-        log_q = log_probabilities(c, y_pred)
+        log_q = log_probabilities(c, y_pred, None if c.from_logits else c.check_probabilities(y_pred))
         picked = ops.take_along_axis(log_q, index, c.axis)
     elif c.from_logits:
-        picked = ops.log_softmax_at(y_pred, index, c.axis)
+        picked = ops.log_softmax_at(y_pred, index, c.axis, c.pred_range)
     else:  # only the labelled probability is read (and checked) and logged
         picked = ops.take_along_axis(y_pred, index, c.axis)
-        c.check_probabilities(picked)
-        picked = ops.floored_log(picked)
+        picked = ops.floored_log(picked, c.check_probabilities(picked))
     loss = -ops.reshape(picked, ops.shape(labels))
     weight = None
     if c.class_weight is not None:

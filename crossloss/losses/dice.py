@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from ..errors import bad_value
-from ..spec import (DENSE_OR_LABELS, PROBABILITIES, VALUES, LossSpec, Param, Terms, boolean,
+from ..spec import (DENSE_OR_LABELS, LOGITS, PROBABILITIES, LossSpec, Param, Terms, boolean,
                     integer_or_none, non_negative, one_of)
 
 
 def _prediction(params):
-    return PROBABILITIES if params["activation"] is None else VALUES
+    return PROBABILITIES if params["activation"] is None else LOGITS
 
 
 def _check(c, y_true, y_pred):
@@ -71,7 +71,7 @@ def _dice(c, y_true, y_pred):
     if c.activation == "sigmoid":
         p = ops.sigmoid(p)
     elif c.activation == "softmax":
-        p = ops.softmax(p, c.axis)
+        p = ops.softmax(p, c.axis, c.pred_range)
     intersection, predicted, targets = (_label_sums if c.labels else _dense_sums)(c, y_true, p)
     if c.axis is not None:  # sums are (batch, class) now
         if not c.include_background:

@@ -8,9 +8,9 @@ from .crossentropy import _prediction, weighted_log_sum
 def _kl(c, y_true, y_pred):
     ops = c.ops
     if c.from_logits:  # sum p log p - sum p log q, the second -inf where p > 0 meets q = 0
-        entropy = ops.sum(ops.mul_(ops.floored_log(y_true), y_true), axis=c.axis)
+        entropy = ops.sum(ops.mul_(ops.floored_log(y_true, c.true_range), y_true), axis=c.axis)
         return Terms(ops.sub_(entropy, weighted_log_sum(c, y_true, y_pred)))
-    gap = ops.sub_(ops.floored_log(y_true), ops.floored_log(y_pred))
+    gap = ops.sub_(ops.floored_log(y_true, c.true_range), ops.floored_log(y_pred, c.pred_range))
     return Terms(ops.sum(ops.mul_(gap, y_true), axis=c.axis))  # p = 0 contributes 0: the logs are finite
 
 

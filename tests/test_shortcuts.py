@@ -1,0 +1,102 @@
+"""Shortcuts taken from the values the checks read: a guard is skipped only where it cannot
+change a number (finite logits need no clamp and no -inf restore, probabilities above e^-100
+no log floor, torch's fused cross-entropy runs on finite logits only).
+
+A bound loss reuses one plan per input signature (shapes, dtypes, device), but what it learns
+from the values is per call: the same loss object, fed finite and infinite inputs of one
+signature in turn, must give the reference's numbers every time.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import crossloss
+from crossloss.conformance.frameworks import to_backend, to_numpy
+from crossloss.conformance.harness import compare, reference_for
+
+BACKENDS = [b for b in ("numpy", "torch", "tensorflow") if b in crossloss.available_backends()]
+
+CASES = [  # (loss, params, y_true kind, y_pred kind)
+    ("categorical_crossentropy", {"from_logits": True}, "distribution", "logits"),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1, "class_weight": [1, 2, 0.5, 1]},
+     "distribution", "logits"),
+    ("categorical_crossentropy", {}, "distribution", "probabilities"),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "labels", "logits"),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3, "class_weight": [1, 2, 0.5, 1]},
+     "labels", "logits"),
+    ("sparse_categorical_crossentropy", {}, "labels", "probabilities"),
+    ("kl_divergence", {"from_logits": True}, "distribution", "logits"),
+    ("kl_divergence", {}, "distribution", "probabilities"),
+    ("binary_crossentropy", {"from_logits": True}, "binary", "logits"),
+    ("binary_crossentropy", {"pos_weight": 2.0, "neg_weight": 0.5}, "binary", "probabilities"),
+    ("dice", {"activation": "softmax"}, "distribution", "logits"),
+]
+
+
+def inputs(y_true_kind, y_pred_kind, extreme: bool, rng):
+    """(y_true, y_pred) of shape (6, 4); ``extreme`` puts +-inf logits or exact 0/1 probabilities in."""
+    logits = rng.normal(size=(6, 4)) * 2
+    if y_pred_kind == "logits":
+        y_pred = logits
+        if extreme:
+            y_pred[0, 1], y_pred[2, 0], y_pred[3, :] = math.inf, -math.inf, -math.inf
+    else:
+        y_pred = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        if extreme:
+            y_pred[0] = [0.0, 1.0, 0.0, 0.0]
+            y_pred[1, 2] = 1.0
+    if y_true_kind == "labels":
+        y_true = rng.integers(0, 4, 6)
+        y_true[1:] = np.where(rng.uniform(size=5) < 0.3, 3, y_true[1:])
+    elif y_true_kind == "binary":
+        y_true = (rng.uniform(size=(6, 4)) < 0.5).astype(np.float64)
+    else:
+        y_true = rng.dirichlet(np.ones(4), 6)
+        y_true[4] = [0.0, 1.0, 0.0, 0.0]  # zero targets next to whatever y_pred holds
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,params,y_true_kind,y_pred_kind", CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_one_loss_object_with_finite_and_infinite_inputs_matches_the_reference(backend, name, params, y_true_kind,
+                                                                            y_pred_kind):
+    rng = np.random.default_rng(3)
+    reference = reference_for(name)
+    for reduction in ("mean", "none"):
+        loss = crossloss.get(name, backend=backend, reduction=reduction, **params)
+        for extreme in (False, True, False, True):  # one signature, so one plan, throughout
+            y_true, y_pred = inputs(y_true_kind, y_pred_kind, extreme, rng)
+            out = loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
+            with np.errstate(all="ignore"):
+                expected = np.asarray(reference(y_true, y_pred, reduction=reduction, **params), dtype=np.float64)
+            passed, _, detail = compare(to_numpy(out), expected, "float64")
+            assert passed, f"{name}{params} {reduction} extreme={extreme}: {detail}"
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params,y_pred_kind,fast_op", [
+    ("categorical_crossentropy", {"from_logits": True}, "logits", "aten::cross_entropy_loss"),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "logits", "aten::cross_entropy_loss"),
+    ("binary_crossentropy", {"from_logits": True}, "logits", "aten::binary_cross_entropy_with_logits"),
+    ("categorical_crossentropy", {}, "probabilities", "aten::log"),
+])
+def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y_pred_kind, fast_op):
+    import torch
+    rng = np.random.default_rng(4)
+    loss = crossloss.get(name, **params)
+    kind = "labels" if name.startswith("sparse") else "binary" if name.startswith("binary") else "distribution"
+
+    def ops_run(extreme):
+        y_true, y_pred = (torch.as_tensor(a) for a in inputs(kind, y_pred_kind, extreme, rng))
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            loss(y_true, y_pred)
+        return {event.key for event in prof.key_averages()}
+
+    guards = {"aten::clamp", "aten::clamp_min", "aten::clip"}
+    plain = ops_run(extreme=False)
+    assert fast_op in plain and not plain & guards, sorted(plain)
+    guarded = ops_run(extreme=True)
+    assert guarded & guards, sorted(guarded)
+    with crossloss.options(native_kernels=False):  # the generic formula keeps its guards
+        assert ops_run(extreme=False) & guards
