@@ -66,7 +66,7 @@ class Loss:
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``). For global means across replicas and for Keras."""
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, get_options())
-        terms = self.spec.compute(call, y_true, y_pred)
+        terms = self.spec.compute(call, y_true, y_pred).scaled()
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
 
@@ -182,22 +182,25 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like):
 
 
 def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
-    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0."""
+    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values)."""
     values = _weighted(loss, ops, terms, sample_weight, like)
+    scale = terms.scale
     if reduction == "none":
-        return values
+        return values if scale == 1.0 else -values if scale == -1.0 else values * scale
     total = ops.sum(values)
     if reduction == "sum":
-        return total
+        return total if scale == 1.0 else total * scale
     if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
         count = ops.shape(values)[0] if ops.shape(values) else 0
     else:
         count = ops.size(values) if terms.count is None else terms.count
     if isinstance(count, int):
         if count:
-            return total / count
+            return total / count if scale == 1.0 else total * (scale / count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
+    if scale != 1.0:
+        total = total * scale
     if terms.nan_if_empty:
         return total / count
     return total / ops.where(count == 0, 1.0, count)

@@ -48,6 +48,15 @@ class Terms:
     count: Any = None
     weighted_by_sample: bool = True  # False: entries are not per sample, sample_weight is refused
     nan_if_empty: bool = False  # a mean over nothing is NaN (torch's), not 0 (compat profiles)
+    # The loss is scale * values: a sign (-log q) is applied to the reduced scalar, not to
+    # every entry, which saves a pass. ``scaled()`` gives the loss's own values.
+    scale: float = 1.0
+
+    def scaled(self) -> "Terms":
+        if self.scale == 1.0:
+            return self
+        values = -self.values if self.scale == -1.0 else self.values * self.scale
+        return Terms(values, self.count, self.weighted_by_sample, self.nan_if_empty)
 
 
 @dataclass(frozen=True)

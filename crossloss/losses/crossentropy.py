@@ -49,7 +49,7 @@ def _binary(c, y_true, y_pred):
     else:
         loss = ops.add_(ops.mul_(ops.floored_log(y_pred, c.pred_range), positive),
                         ops.mul_(ops.floored_log1m(y_pred, c.pred_range), negative))
-    return Terms(ops.mul_(loss, -1.0))
+    return Terms(loss, scale=-1.0)
 
 
 def _categorical(c, y_true, y_pred):
@@ -58,7 +58,7 @@ def _categorical(c, y_true, y_pred):
         y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.num_classes
     if c.class_weight is not None:
         y = y * along_class_axis(c, c.class_weight, len(c.ops.shape(y_pred)))
-    return Terms(-weighted_log_sum(c, y, y_pred))
+    return Terms(weighted_log_sum(c, y, y_pred), scale=-1.0)
 
 
 def _sparse(c, labels, y_pred):
@@ -76,21 +76,21 @@ def _sparse(c, labels, y_pred):
     else:  # only the labelled probability is read (and checked) and logged
         picked = ops.take_along_axis(y_pred, index, c.axis)
         picked = ops.floored_log(picked, c.check_probabilities(picked))
-    loss = -ops.reshape(picked, ops.shape(labels))
+    likelihood = ops.reshape(picked, ops.shape(labels))  # log q_t; the loss is its negative (scale)
     weight = None
     if c.class_weight is not None:
         weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
-        loss = weight * loss
-    if c.label_smoothing:  # as torch: (1 - e) w_t (-log q_t) + e/K sum_c w_c (-log q_c)
+        likelihood = weight * likelihood
+    if c.label_smoothing:  # as torch: (1 - e) w_t log q_t + e/K sum_c w_c log q_c
         if c.class_weight is None:
-            spread = -ops.sum(log_q, axis=c.axis)
+            spread = ops.sum(log_q, axis=c.axis)
         else:
-            spread = -weighted_sum(c, along_class_axis(c, c.class_weight, len(pred_shape)), log_q)
-        loss = (1.0 - c.label_smoothing) * loss + (c.label_smoothing / c.num_classes) * spread
+            spread = weighted_sum(c, along_class_axis(c, c.class_weight, len(pred_shape)), log_q)
+        likelihood = (1.0 - c.label_smoothing) * likelihood + (c.label_smoothing / c.num_classes) * spread
     if ignored is None:
-        return Terms(loss, count=None if weight is None else ops.sum(weight))
+        return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0)
     kept = 1.0 - ops.cast(ignored, c.dtype) if weight is None else ops.where(ignored, 0.0, weight)
-    return Terms(ops.where(ignored, 0.0, loss), count=ops.sum(kept))
+    return Terms(ops.where(ignored, 0.0, likelihood), count=ops.sum(kept), scale=-1.0)
 
 
 _LOGITS = Param("from_logits", False, "y_pred are logits (log-sigmoid / log-softmax forms) instead of probabilities", boolean)
