@@ -119,7 +119,17 @@ class TensorflowOps(Ops):
         return tf.reshape(picked, tf.shape(index))
 
     def segment_sum(self, values, ids, num_segments):
-        return tf.math.unsorted_segment_sum(values, ids, num_segments)
+        """bincount with weights: ~8x faster on CPU than unsorted_segment_sum (9 vs 75 ms for
+        5e6 values); it has no registered gradient, so the segment sum's own (a gather) is given."""
+        ids = tf.cast(ids, tf.int32)
+        if not isinstance(num_segments, int):  # batch * classes with an unknown batch: an int64 tensor
+            num_segments = tf.cast(num_segments, tf.int32)
+
+        @tf.custom_gradient
+        def summed(values):
+            out = tf.math.bincount(ids, weights=values, minlength=num_segments, maxlength=num_segments)
+            return out, lambda upstream: tf.gather(upstream, ids)
+        return summed(values)
 
     def placement(self, x):
         return x.device if tf.executing_eagerly() else None
