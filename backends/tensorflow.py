@@ -15,6 +15,9 @@ import tensorflow as tf
 from crossloss.ops import Ops
 
 
+_BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
+
+
 def _like(value, other):
     """A Python number as a constant of ``other``'s dtype (tf.where does not promote)."""
     return tf.constant(value, dtype=other.dtype) if isinstance(value, numbers.Number) else value
@@ -119,15 +122,17 @@ class TensorflowOps(Ops):
         return tf.reshape(picked, tf.shape(index))
 
     def segment_sum(self, values, ids, num_segments):
-        """bincount with weights: ~8x faster on CPU than unsorted_segment_sum (9 vs 75 ms for
-        5e6 values); it has no registered gradient, so the segment sum's own (a gather) is given."""
-        ids = tf.cast(ids, tf.int32)
-        if not isinstance(num_segments, int):  # batch * classes with an unknown batch: an int64 tensor
-            num_segments = tf.cast(num_segments, tf.int32)
+        """On CPU unsorted_segment_sum slows to ~15 ns a value beyond ~3e4 values; a weighted
+        DenseBincount takes ~1 ns plus ~0.3 ms a call with its gradient (75 vs 5 ms for 5e6
+        values). It has no registered gradient, so the segment sum's own (a gather) is given."""
+        known = values.shape.num_elements()
+        if known is not None and known < _BINCOUNT_FROM:
+            return tf.math.unsorted_segment_sum(values, ids, num_segments)
+        size = tf.cast(num_segments, ids.dtype)
 
         @tf.custom_gradient
         def summed(values):
-            out = tf.math.bincount(ids, weights=values, minlength=num_segments, maxlength=num_segments)
+            out = tf.raw_ops.DenseBincount(input=ids, size=size, weights=values, binary_output=False)
             return out, lambda upstream: tf.gather(upstream, ids)
         return summed(values)
 

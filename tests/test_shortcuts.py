@@ -100,3 +100,34 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
     assert guarded & guards, sorted(guarded)
     with crossloss.options(native_kernels=False):  # the generic formula keeps its guards
         assert ops_run(extreme=False) & guards
+
+
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
+@pytest.mark.parametrize("params", [{}, {"ignore_index": 2, "squared": True}])
+def test_tensorflow_dice_with_labels_on_large_inputs_uses_a_bincount_with_the_right_gradient(params):
+    """Beyond 2^15 pixels TensorFlow's segment sums are a weighted DenseBincount with a supplied
+    gradient (the small cases of the parity report take unsorted_segment_sum)."""
+    import tensorflow as tf
+
+    from crossloss.backends import tensorflow as tf_backend
+    from crossloss.conformance.frameworks import traced, value_and_gradient
+    rng = np.random.default_rng(5)
+    shape = (2, 3, 128, 160)  # 40960 labels: above the threshold
+    assert shape[0] * shape[2] * shape[3] >= tf_backend._BINCOUNT_FROM
+    labels = rng.integers(0, 3, (2, 128, 160))
+    probs = rng.dirichlet(np.ones(3), (2, 128, 160)).transpose(0, 3, 1, 2)
+    loss = {b: crossloss.get("dice", backend=b, axis=1, **params) for b in ("tensorflow", "torch")}
+    value, grad = value_and_gradient("tensorflow", loss["tensorflow"], *(to_backend("tensorflow", a, "float64")
+                                                                        for a in (labels, probs)))
+    torch_value, torch_grad = value_and_gradient("torch", loss["torch"], *(to_backend("torch", a, "float64")
+                                                                         for a in (labels, probs)))
+    expected = reference_for("dice")(labels, probs, axis=1, **params)
+    for got, want in ((value, expected), (value, torch_value), (grad, torch_grad)):
+        passed, _, detail = compare(np.asarray(got), np.asarray(want, dtype=np.float64), "float64")
+        assert passed, detail
+    float32 = [to_backend("tensorflow", a, "float32") for a in (labels, probs)]
+    eager = to_numpy(loss["tensorflow"](*float32))
+    for trace in ("tf.function(jit_compile=True)", "tf.function, unknown batch size"):
+        passed, _, detail = compare(to_numpy(traced("tensorflow", trace, loss["tensorflow"], *float32)), eager, "float32")
+        assert passed, f"{trace}: {detail}"
+    assert tf.executing_eagerly()
