@@ -101,9 +101,6 @@ class NumpyOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)
 
-    def placement(self, x):
-        return "cpu"
-
     def signature(self, y_true, y_pred):
         return ("numpy", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype)
 

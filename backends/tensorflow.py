@@ -136,9 +136,6 @@ class TensorflowOps(Ops):
             return out, lambda upstream: tf.gather(upstream, ids)
         return summed(values)
 
-    def placement(self, x):
-        return x.device if tf.executing_eagerly() else None
-
     def signature(self, y_true, y_pred):
         if not tf.executing_eagerly():
             return None

@@ -123,9 +123,6 @@ class TorchOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         return values.new_zeros(num_segments).index_add(0, ids, values)
 
-    def placement(self, x):
-        return None if torch.compiler.is_compiling() else str(x.device)
-
     def signature(self, y_true, y_pred):
         if torch.compiler.is_compiling():
             return None

@@ -58,6 +58,10 @@ class Call:
             return None
         found = self.ops.value_range(values, self.checks == "always")
         _check_range(self.loss, argument, found, 0.0, 1.0, "probabilities in [0, 1]")
+        return self.fact(found)
+
+    def fact(self, found):
+        """A range read by a check, as the math may use it: None under native_kernels=False."""
         return found if self.shortcuts else None
 
 
@@ -115,11 +119,11 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
 
-def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str):
+def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str) -> None:
     """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed.
 
-    Returns (min, max) of y_true and of y_pred where they were read (else None). Logits are
-    read too, though any value is valid: knowing them finite lets the math skip its guards.
+    Sets ``call.true_range`` / ``call.pred_range`` to what was read. Logits are read too,
+    though any value is valid: knowing them finite lets the math skip its guards.
     """
     force = mode == "always"
     ops = call.ops
@@ -134,7 +138,7 @@ def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, m
     elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
         true_range = ops.value_range(y_true, force)
         _check_range(loss, "y_true", true_range, 0.0, 1.0, "probabilities in [0, 1]")
-    return true_range, pred_range
+    call.true_range, call.pred_range = call.fact(true_range), call.fact(pred_range)
 
 
 def _check_range(loss, argument, found, lo, hi, expected):

@@ -27,7 +27,6 @@ class Loss:
         self.reduction = reduction
         self.backend = backend
         self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
-        self._converted: dict = {}
         self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
@@ -102,9 +101,7 @@ class Loss:
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         if settings.value_checks != "never":
-            ranges = contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
-            if call.shortcuts:
-                call.true_range, call.pred_range = ranges
+            contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
@@ -123,16 +120,11 @@ class Loss:
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, backend.NATIVE.get(spec.name))
 
     def _params_for(self, ops, like, dtype) -> dict:
-        """Parameters, with per-class arrays converted once per framework, device and dtype."""
-        place = ops.placement(like)
-        key = (ops.name, place, dtype)
-        params = self._converted.get(key) if place is not None else None
-        if params is None:
-            params = dict(self.params)
-            for k in self._per_class:
-                params[k] = ops.asarray(self.params[k], like=like, dtype=dtype)
-            if place is not None:
-                self._converted[key] = params
+        """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
+        (once per input signature: the plan keeps them)."""
+        params = dict(self.params)
+        for k in self._per_class:
+            params[k] = ops.asarray(self.params[k], like=like, dtype=dtype)
         return params
 
     def _check_per_class(self, call, pred_shape):

@@ -56,20 +56,13 @@ class Ops:
         raise NotImplementedError
 
     # ---- primitives: host-side facts (never read device memory) -------------------------
-    def placement(self, x):
-        """A hashable key of x's device, or None inside a trace (its constants are graph-local)."""
+    def signature(self, y_true, y_pred):
+        """A hashable key of both inputs' shapes, dtypes and device; None inside a trace (where
+        shapes may be symbolic and constants are graph-local: nothing is reused there)."""
         raise NotImplementedError
 
-    def signature(self, y_true, y_pred):
-        """A hashable key of both inputs' shapes and dtypes and the device; None inside a trace."""
-        place = self.placement(y_pred)
-        if place is None:
-            return None
-        return (self.name, place, self.static_shape(y_true), self.dtype_name(y_true),
-                self.static_shape(y_pred), self.dtype_name(y_pred))
-
     def value_range(self, x, force: bool = False):
-        """(min, max) as Python floats where reading them costs no device sync, else None.
+        """(min, max) as Python numbers where reading them costs no device sync, else None.
 
         ``force`` reads eager accelerator tensors too. Traced and meta tensors give None.
         """
