@@ -111,6 +111,18 @@ class TorchOps(Ops):
             pos_weight = logits.new_tensor(pos_weight)
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
 
+    def div(self, x, d):
+        # x / 8 wraps 8 in a new tensor on every call (~2 us, as long as the division itself)
+        if not x.is_cpu or torch.compiler.is_compiling():
+            return x / d
+        key = (d, x.dtype)
+        divisor = _DIVISORS.get(key)
+        if divisor is None:
+            if len(_DIVISORS) >= 256:
+                _DIVISORS.clear()
+            divisor = _DIVISORS[key] = torch.tensor(d, dtype=x.dtype)
+        return torch.div(x, divisor)
+
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
 
@@ -138,6 +150,9 @@ class TorchOps(Ops):
             x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
         lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
         return lo.item(), hi.item()
+
+
+_DIVISORS: dict = {}  # (number, dtype) -> a CPU scalar tensor of it, for TorchOps.div
 
 
 def _free(t) -> bool:

@@ -42,7 +42,7 @@ def _param(base: LossSpec, name: str, default=None) -> Param:
 
 def _torch_empty_is_nan(compute):
     def run(c, y_true, y_pred):
-        return replace(compute(c, y_true, y_pred), nan_if_empty=True)
+        return compute(c, y_true, y_pred)._replace(nan_if_empty=True)
     return run
 
 

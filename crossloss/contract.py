@@ -37,6 +37,7 @@ class Call:
         self.num_classes = None
         self.true_range = self.pred_range = None
         self.shortcuts = False
+        self.index_shape = None  # label_index's shape, where y_pred's shape is static
 
     def for_call(self, settings) -> "Call":
         """A copy for one call, with no value facts yet; ``settings``: crossloss's options."""
@@ -48,8 +49,8 @@ class Call:
 
     def label_index(self, labels, y_pred):
         """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""
-        shape = self.ops.shape(y_pred)
-        return self.ops.reshape(labels, tuple(1 if i == self.axis else d for i, d in enumerate(shape)))
+        shape = self.index_shape or tuple(1 if i == self.axis else d for i, d in enumerate(self.ops.shape(y_pred)))
+        return self.ops.reshape(labels, shape)
 
     def check_probabilities(self, values, argument: str = "y_pred"):
         """For formulas that check only the values they read (LossSpec.checks_read_values).
@@ -109,6 +110,8 @@ def _aligned(a: tuple, b: tuple) -> bool:
 
 def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
     axis = call.axis
+    if None not in pred_shape:
+        call.index_shape = pred_shape[:axis] + (1,) + pred_shape[axis + 1:]
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
     if true_shape == label_shape:
         return None
@@ -152,15 +155,19 @@ def _check_labels(loss, call, y_true, force):
     if found is None:
         return None
     ignore = getattr(call, "ignore_index", None)
-    expected = f"integer labels in [0, {call.num_classes})" + (f" or ignore_index={ignore}" if ignore is not None else "")
-    if not 0 <= found[0] <= found[1] < call.num_classes and ignore is not None:
-        found = ops.value_range(ops.where(y_true == ignore, 0, y_true), force)  # ignored labels are fine
-    _check_range(loss, "y_true", found, 0, call.num_classes - 1, expected)
+    if not 0 <= found[0] <= found[1] < call.num_classes:
+        if ignore is not None:
+            found = ops.value_range(ops.where(y_true == ignore, 0, y_true), force)  # ignored labels are fine
+        _check_range(loss, "y_true", found, 0, call.num_classes - 1, _expected_labels(call, ignore))
     if ops.dtype_name(y_true) not in _INTEGER:
         fractional = ops.value_range(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), ops.dtype_name(y_true))), force)
         if fractional is not None and fractional[1] != 0:
-            raise bad_value(loss, "y_true", expected, "labels with a fractional part")
+            raise bad_value(loss, "y_true", _expected_labels(call, ignore), "labels with a fractional part")
     return raw
+
+
+def _expected_labels(call, ignore) -> str:
+    return f"integer labels in [0, {call.num_classes})" + (f" or ignore_index={ignore}" if ignore is not None else "")
 
 
 def weight_for(loss: str, ops, sample_weight, values, like):

@@ -187,8 +187,8 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     else:
         count = ops.size(values) if terms.count is None else terms.count
     if isinstance(count, int):
-        if count:
-            return total / count if scale == 1.0 else total * (scale / count)
+        if count:  # one rounding: a sign folds into the exact divisor -count
+            return ops.div(total, count * scale) if scale in (1.0, -1.0) else ops.div(total * scale, count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -36,8 +36,7 @@ class Param:
     per_class: bool = False  # an array laid along the class axis: converted to the inputs' framework
 
 
-@dataclass(frozen=True)
-class Terms:
+class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a frozen dataclass
     """What a loss's math returns: unreduced values and the count its mean divides by.
 
     ``count`` is None for "number of entries of ``values``", else a tensor (e.g. the number of
