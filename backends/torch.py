@@ -10,6 +10,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from crossloss.losses.crossentropy import smoothed_binary_targets
 from crossloss.ops import Ops
 
 _DTYPES = {
@@ -198,11 +199,15 @@ def _smooth_l1(call, y_true, y_pred, reduction):
 
 
 def _bce(call, y_true, y_pred, reduction):
-    # torch clamps each log at -100 like the spec; it has no separate positive/negative weights.
-    if call.from_logits or call.pos_weight is not None or call.neg_weight is not None:
+    # torch has no separate negative weight; with logits its fused kernel is exact for finite
+    # logits only (NaN at +-inf), on probabilities it clamps each log at -100 like the spec.
+    if call.neg_weight is not None or (call.pos_weight is not None and not call.from_logits):
         return None
-    if call.label_smoothing:
-        y_true = y_true * (1.0 - call.label_smoothing) + 0.5 * call.label_smoothing
+    if call.from_logits and not OPS.finite_logits(y_pred, call.pred_range):
+        return None
+    y_true = smoothed_binary_targets(call, y_true)
+    if call.from_logits:
+        return torch.binary_cross_entropy_with_logits(y_pred, y_true, None, call.pos_weight, _ENUM[reduction])
     return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
 
 

@@ -29,6 +29,8 @@ CASES = [  # (loss, params, y_true kind, y_pred kind)
     ("kl_divergence", {"from_logits": True}, "distribution", "logits"),
     ("kl_divergence", {}, "distribution", "probabilities"),
     ("binary_crossentropy", {"from_logits": True}, "binary", "logits"),
+    ("binary_crossentropy", {"from_logits": True, "pos_weight": [1, 3, 0.5, 2], "label_smoothing": 0.2},
+     "binary", "logits"),
     ("binary_crossentropy", {"pos_weight": 2.0, "neg_weight": 0.5}, "binary", "probabilities"),
     ("dice", {"activation": "softmax"}, "distribution", "logits"),
 ]

@@ -35,11 +35,14 @@ def weighted_log_sum(c, weights, y_pred):
     return c.ops.sum(c.ops.mul_(c.ops.floored_log(y_pred, c.pred_range), weights), axis=c.axis)
 
 
+def smoothed_binary_targets(c, y):
+    """y (1 - e) + 0.5 e for label smoothing e (y itself when e = 0)."""
+    return y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing if c.label_smoothing else y
+
+
 def _binary(c, y_true, y_pred):
     ops = c.ops
-    y = y_true
-    if c.label_smoothing:
-        y = y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing
+    y = smoothed_binary_targets(c, y_true)
     if c.from_logits and c.neg_weight is None:  # torch's pos_weight: a fused kernel exists
         return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight, c.pred_range))
     positive = y if c.pos_weight is None else c.pos_weight * y
