@@ -112,17 +112,15 @@ class TorchOps(Ops):
             pos_weight = logits.new_tensor(pos_weight)
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
 
+    # x / 8 wraps 8 in a new tensor on every call (~2 us on CPU, as long as the division of a
+    # small tensor itself): eager CPU calls reuse one scalar tensor per number and dtype.
     def div(self, x, d):
-        # x / 8 wraps 8 in a new tensor on every call (~2 us, as long as the division itself)
-        if not x.is_cpu or torch.compiler.is_compiling():
-            return x / d
-        key = (d, x.dtype)
-        divisor = _DIVISORS.get(key)
-        if divisor is None:
-            if len(_DIVISORS) >= 256:
-                _DIVISORS.clear()
-            divisor = _DIVISORS[key] = torch.tensor(d, dtype=x.dtype)
-        return torch.div(x, divisor)
+        return torch.div(x, _number(d, x)) if x.is_cpu and not torch.compiler.is_compiling() else x / d
+
+    def affine(self, x, a, b):
+        if x.is_cpu and not torch.compiler.is_compiling():
+            return torch.add(_number(b, x), x, alpha=a)  # b + a x in one pass; alpha is not wrapped
+        return super().affine(x, a, b)
 
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
@@ -153,7 +151,16 @@ class TorchOps(Ops):
         return lo.item(), hi.item()
 
 
-_DIVISORS: dict = {}  # (number, dtype) -> a CPU scalar tensor of it, for TorchOps.div
+_NUMBERS: dict = {}  # (number, dtype) -> a CPU scalar tensor of it
+
+
+def _number(k, like):
+    tensor = _NUMBERS.get((k, like.dtype))
+    if tensor is None:
+        if len(_NUMBERS) >= 256:
+            _NUMBERS.clear()
+        tensor = _NUMBERS[(k, like.dtype)] = torch.tensor(k, dtype=like.dtype)
+    return tensor
 
 
 def _free(t) -> bool:

@@ -80,7 +80,8 @@ def _dice(c, y_true, y_pred):
             intersection, predicted, targets = (ops.sum(x, axis=1) for x in (intersection, predicted, targets))
     if c.batch:
         intersection, predicted, targets = (ops.sum(x, axis=0) for x in (intersection, predicted, targets))
-    loss = 1.0 - (2.0 * intersection + c.smooth_nr) / (predicted + targets + c.smooth_dr)
+    ratio = ops.affine(intersection, 2.0, c.smooth_nr) / ops.affine(predicted + targets, 1.0, c.smooth_dr)
+    loss = ops.affine(ratio, -1.0, 1.0)  # 1 - (2 I + smooth_nr) / (P + T + smooth_dr)
     return Terms(loss, weighted_by_sample=not c.batch)
 
 
