@@ -16,6 +16,9 @@ from crossloss.ops import Ops
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
+# Below this many values, NumPy's min and max of a host tensor's buffer cost less than two
+# eager TF reductions (1e3 values: 6 vs 140 us; 1e5: 34 vs 155 us; 1e7: 12 vs 4 ms).
+_READ_ON_HOST_BELOW = 1 << 20
 
 
 def _like(value, other):
@@ -142,10 +145,15 @@ class TensorflowOps(Ops):
         return ("tensorflow", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype, y_pred.device)
 
     def value_range(self, x, force=False):
-        if not tf.executing_eagerly() or x.shape.num_elements() == 0:
+        size = x.shape.num_elements()
+        if not tf.executing_eagerly() or size == 0:
             return None
-        if ("GPU" in x.device or "TPU" in x.device) and not force:
+        on_host = "GPU" not in x.device and "TPU" not in x.device
+        if not (on_host or force):
             return None
+        if on_host and size < _READ_ON_HOST_BELOW:
+            values = x.numpy()
+            return float(values.min()), float(values.max())
         if x.dtype == tf.bool:
             x = tf.cast(x, tf.uint8)
         return float(tf.reduce_min(x)), float(tf.reduce_max(x))

@@ -47,7 +47,7 @@ class Ops:
     def clip(self, x, lo: float, hi: float): raise NotImplementedError
     def div(self, x, d: float): return x / d  # by a Python number (a backend may cache it as a tensor)
     def affine(self, x, a: float, b: float):  # a x + b for Python numbers a, b (one pass where fused)
-        return (x if a == 1 else -x if a == -1 else a * x) + b
+        return x + b if a == 1 else b - x if a == -1 else a * x + b
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
     def bce_with_logits_finite(self, targets, logits, pos_weight): raise NotImplementedError  # likewise
     def isinf(self, x): raise NotImplementedError
