@@ -159,7 +159,8 @@ def _number(k, like):
     if tensor is None:
         if len(_NUMBERS) >= 256:
             _NUMBERS.clear()
-        tensor = _NUMBERS[(k, like.dtype)] = torch.tensor(k, dtype=like.dtype)
+        with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
+            tensor = _NUMBERS[(k, like.dtype)] = torch.tensor(k, dtype=like.dtype)
     return tensor
 
 

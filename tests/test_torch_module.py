@@ -81,3 +81,23 @@ def test_weight_is_the_sample_weight():
     out = module(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2), torch.tensor([1.0, 0.0]))
     assert float(out) == pytest.approx(5.0)
     assert np.isclose(float(crossloss.torch.get("huber", delta=2.0)(torch.tensor([3.0]), torch.tensor([0.0]))), 4.0)
+
+
+@pytest.mark.parametrize("name, params, shape", [
+    ("sparse_categorical_crossentropy", {}, (13, 5)),  # the mean divides by -13
+    ("dice", {"axis": 1, "smooth_nr": 3e-5, "smooth_dr": 7e-5}, (3, 5, 4)),  # numbers no other test uses
+])
+def test_a_first_call_under_inference_mode_leaves_later_calls_differentiable(name, params, shape):
+    """torch's CPU path keeps scalar constants between calls; made under inference mode they
+    could not be saved for backward, and training after an evaluation would fail."""
+    rng = np.random.default_rng(4)
+    probabilities = torch.softmax(torch.as_tensor(rng.normal(size=shape)), dim=1)
+    labels = torch.as_tensor(rng.integers(0, shape[1], (shape[0],) + shape[2:]))
+    loss = crossloss.get(name, backend="torch", **params)
+    with torch.inference_mode():
+        evaluated = loss(labels, probabilities)
+    y_pred = probabilities.clone().requires_grad_()
+    trained = loss(labels, y_pred)
+    trained.backward()
+    assert torch.equal(trained.detach(), evaluated)
+    assert y_pred.grad is not None and torch.isfinite(y_pred.grad).all()
