@@ -115,12 +115,14 @@ class TorchOps(Ops):
     # x / 8 wraps 8 in a new tensor on every call (~2 us on CPU, as long as the division of a
     # small tensor itself): eager CPU calls reuse one scalar tensor per number and dtype.
     def div(self, x, d):
-        return torch.div(x, _number(d, x)) if x.is_cpu and not torch.compiler.is_compiling() else x / d
+        divisor = _number(d, x)
+        return x / d if divisor is None else torch.div(x, divisor)
 
     def affine(self, x, a, b):
-        if x.is_cpu and not torch.compiler.is_compiling():
-            return torch.add(_number(b, x), x, alpha=a)  # b + a x in one pass; alpha is not wrapped
-        return super().affine(x, a, b)
+        offset = _number(b, x)
+        if offset is None:
+            return super().affine(x, a, b)
+        return torch.add(offset, x, alpha=a)  # b + a x in one pass; alpha is not wrapped
 
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
@@ -155,6 +157,9 @@ _NUMBERS: dict = {}  # (number, dtype) -> a CPU scalar tensor of it
 
 
 def _number(k, like):
+    """k as a cached CPU scalar tensor of like's dtype; None off eager CPU (traces keep numbers)."""
+    if not like.is_cpu or torch.compiler.is_compiling():
+        return None
     tensor = _NUMBERS.get((k, like.dtype))
     if tensor is None:
         if len(_NUMBERS) >= 256:
