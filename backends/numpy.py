@@ -122,9 +122,7 @@ class NumpyOps(Ops):
 
     def sum_product(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2-4x faster than multiply-and-sum."""
-        letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
-        kept = "".join(c for i, c in enumerate(letters) if i not in axis)
-        return np.einsum(f"{letters},{letters}->{kept}", a, b)
+        return np.einsum(self.contraction(a.ndim, axis), a, b)
 
     def bce_with_logits_finite(self, targets, logits, pos_weight):
         # a softplus(-x) + b softplus(x) = (a + b) log1p(exp(-|x|)) + a relu(-x) + b relu(x):

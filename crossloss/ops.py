@@ -163,6 +163,13 @@ class Ops:
         """sum(a * b) over ``axis`` (a tuple of axes), a and b of one shape."""
         return self.sum(a * b, axis=axis)
 
+    @staticmethod
+    def contraction(rank: int, axis: tuple) -> str:
+        """The einsum subscripts of ``sum_product``: "abcd,abcd->ab" for rank 4, axis (2, 3)."""
+        letters = "abcdefghijklmnopqrstuvwxyz"[:rank]
+        kept = "".join(c for i, c in enumerate(letters) if i not in axis)
+        return f"{letters},{letters}->{kept}"
+
     def floored_log(self, p, known=None):
         """max(log p, -100): the log of a probability, finite at p = 0.
 

@@ -130,3 +130,27 @@ def test_tensorflow_dice_with_labels_on_large_inputs_uses_a_bincount_with_the_ri
     for trace in ("tf.function(jit_compile=True)", "tf.function, unknown batch size"):
         passed, _, detail = compare(to_numpy(traced("tensorflow", trace, loss["tensorflow"], *float32)), eager, "float32")
         assert passed, f"{trace}: {detail}"
+
+
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
+@pytest.mark.parametrize("params", [{}, {"squared": True, "batch": True}])
+def test_torch_dice_on_large_dense_inputs_sums_the_product_in_slices_with_the_right_gradient(params):
+    """Above 16 MB a product is summed slice by slice on eager CPU torch (TensorFlow contracts
+    with einsum): the value is the reference's and the gradients are equal."""
+    from crossloss.backends import torch as torch_backend
+    from crossloss.conformance.frameworks import value_and_gradient
+    rng = np.random.default_rng(6)
+    shape = (2, 3, 600, 600)
+    assert math.prod(shape) * 8 > torch_backend._LARGE_TEMPORARY  # float64: sliced
+    labels = rng.integers(0, 3, (2, 600, 600))
+    one_hot = np.moveaxis(np.eye(3)[labels], -1, 1)
+    probs = rng.dirichlet(np.ones(3), (2, 600, 600)).transpose(0, 3, 1, 2)
+    results = {}
+    for backend in ("torch", "tensorflow"):
+        loss = crossloss.get("dice", backend=backend, axis=1, **params)
+        results[backend] = value_and_gradient(backend, loss, *(to_backend(backend, a, "float64") for a in (one_hot, probs)))
+    expected = reference_for("dice")(one_hot, probs, axis=1, **params)
+    (value, grad), (tf_value, tf_grad) = results["torch"], results["tensorflow"]
+    for got, want in ((value, expected), (tf_value, expected), (grad, tf_grad)):
+        passed, _, detail = compare(np.asarray(got), np.asarray(want, dtype=np.float64), "float64")
+        assert passed, detail
