@@ -5,6 +5,7 @@ loss runs under ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on ac
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -175,19 +176,20 @@ class TorchOps(Ops):
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
 _SLICE = 1 << 20  # values per slice of a large product
 
-_NUMBERS: dict = {}  # (number, dtype) -> a CPU scalar tensor of it
+_NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0.0 == -0.0 as keys)
 
 
 def _number(k, like):
     """k as a cached CPU scalar tensor of like's dtype; None off eager CPU (traces keep numbers)."""
     if not like.is_cpu or torch.compiler.is_compiling():
         return None
-    tensor = _NUMBERS.get((k, like.dtype))
+    key = (k, math.copysign(1.0, k), like.dtype)
+    tensor = _NUMBERS.get(key)
     if tensor is None:
         if len(_NUMBERS) >= 256:
             _NUMBERS.clear()
         with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
-            tensor = _NUMBERS[(k, like.dtype)] = torch.tensor(k, dtype=like.dtype)
+            tensor = _NUMBERS[key] = torch.tensor(k, dtype=like.dtype)
     return tensor
 
 

@@ -154,3 +154,15 @@ def test_torch_dice_on_large_dense_inputs_sums_the_product_in_slices_with_the_ri
     for got, want in ((value, expected), (tf_value, expected), (grad, tf_grad)):
         passed, _, detail = compare(np.asarray(got), np.asarray(want, dtype=np.float64), "float64")
         assert passed, detail
+
+
+@pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
+def test_cached_scalar_constants_keep_the_sign_of_zero(backend):
+    """Eager CPU calls reuse one constant per number; 0.0 and -0.0 are equal as keys but not as
+    divisors: x / 0.0 and x / -0.0 are infinities of opposite signs."""
+    ops = crossloss.backends.load(backend).OPS
+    x = to_backend(backend, np.array([1.0, -2.0]), "float32")
+    for _ in range(2):  # the second round reads the cache
+        assert to_numpy(ops.div(x, 0.0)).tolist() == [math.inf, -math.inf]
+        assert to_numpy(ops.div(x, -0.0)).tolist() == [-math.inf, math.inf]
+        assert to_numpy(ops.affine(x, 2.0, -0.0)).tolist() == [2.0, -4.0]
