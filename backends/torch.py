@@ -162,9 +162,9 @@ class TorchOps(Ops):
         return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
     def value_range(self, x, force=False):
-        if not (x.is_cpu or force and not x.is_meta) or x.numel() == 0 or torch.compiler.is_compiling():
+        if not (x.is_cpu or force and not x.is_meta) or not x.numel() or torch.compiler.is_compiling():
             return None
-        if x.dtype == torch.bool:
+        if x.dtype is torch.bool:
             x = x.to(torch.uint8)
         if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
             strides = x.stride()

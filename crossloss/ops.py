@@ -16,6 +16,7 @@ from .spec import LOG_FLOOR
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
 _ABOVE_FLOOR = 1e-43    # log(1e-43) = -99.0: probabilities from here up never meet the floor
 _FINITE = 0.125         # logits within +-finfo.max / 8 are exact in the frameworks' kernels
+_FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
 
 class Ops:
@@ -57,6 +58,9 @@ class Ops:
     def segment_sum(self, values, ids, num_segments: int):
         """out[k] = sum of values[i] over i with ids[i] == k (1-D inputs); never a dense one-hot."""
         raise NotImplementedError
+    def segment_count(self, ids, num_segments: int, like):
+        """out[k] = the number of i with ids[i] == k (1-D ids), in ``like``'s dtype; no gradient."""
+        return self.segment_sum(self.ones_like(like), ids, num_segments)
 
     # ---- primitives: host-side facts (never read device memory) -------------------------
     def signature(self, y_true, y_pred):
@@ -129,7 +133,12 @@ class Ops:
 
     def finite_logits(self, x, known) -> bool:
         """x is known to lie within +-finfo.max / 8, where the frameworks' kernels are exact."""
-        return known is not None and -known[0] < _FINITE * self.finfo_max(self.dtype_name(x)) > known[1]
+        if known is None:
+            return False
+        bound = _FINITE_BOUNDS.get(x.dtype)
+        if bound is None:  # torch.finfo per call costs more than the comparison
+            bound = _FINITE_BOUNDS[x.dtype] = _FINITE * self.finfo_max(self.dtype_name(x))
+        return -known[0] < bound > known[1]
 
     def _clamped(self, x):
         bound = 0.25 * self.finfo_max(self.dtype_name(x))

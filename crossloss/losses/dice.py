@@ -50,13 +50,16 @@ def _label_sums(c, labels, p):
     picked = ops.reshape(ops.take_along_axis(p, index, c.axis), (-1,))
     first = ops.reshape(ops.arange(batch, p) * classes, (batch,) + (1,) * (len(shape) - 2))
     segments = ops.reshape(labels + first, (-1,))
-    ones = ops.reshape(kept, (-1,)) if kept is not None else ops.ones_like(picked)
-    if kept is not None:
-        picked = picked * ones
-        p = p * ops.reshape(kept, ops.shape(index))
     size = batch * classes
+    if kept is None:
+        targets = ops.segment_count(segments, size, picked)
+    else:
+        kept_flat = ops.reshape(kept, (-1,))
+        picked = picked * kept_flat
+        p = p * ops.reshape(kept, ops.shape(index))
+        targets = ops.segment_sum(kept_flat, segments, size)
     intersection = ops.reshape(ops.segment_sum(picked, segments, size), (batch, classes))
-    targets = ops.reshape(ops.segment_sum(ones, segments, size), (batch, classes))  # t^2 = t
+    targets = ops.reshape(targets, (batch, classes))  # t^2 = t
     if not spatial:
         predicted = ops.square(p) if c.squared else p
     else:
