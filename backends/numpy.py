@@ -1,9 +1,11 @@
 """NumPy backend: the op table on ``numpy.ndarray``. No fused kernels: NumPy has none."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from crossloss.ops import Ops
+from crossloss.ops import Ops, class_zero_positions
 from crossloss.spec import LOG_FLOOR
 
 
@@ -98,7 +100,14 @@ class NumpyOps(Ops):
         return np.subtract(t, y, out=_buffer(t, y))
 
     def take_along_axis(self, x, index, axis):
-        return np.take_along_axis(x, index, axis)
+        """One entry per position, read at flat positions (see ``class_zero_positions``)."""
+        if x.ndim == 1:
+            return x[index]
+        if not x.flags.c_contiguous:  # x.reshape(-1) would copy
+            return np.take_along_axis(x, index, axis)
+        outer, classes, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
+        positions = class_zero_positions(outer, classes, inner).reshape(index.shape) + index * inner
+        return x.reshape(-1)[positions]
 
     def segment_sum(self, values, ids, num_segments):
         return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)

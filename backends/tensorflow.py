@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from crossloss.ops import Ops
+from crossloss.ops import Ops, class_zero_positions
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
@@ -227,14 +227,9 @@ def _constant(values: tuple):
     return tf.constant(values, dtype=tf.int64)
 
 
-@functools.lru_cache(maxsize=16)
-def _class_zero_numpy(outer, classes, inner):
-    return np.arange(outer, dtype=np.int64)[:, None] * (classes * inner) + np.arange(inner, dtype=np.int64)
-
-
 def _class_zero_positions(outer, classes, inner):
     if tf.executing_eagerly():  # one constant per shape instead of a handful of eager ops
-        return tf.constant(_class_zero_numpy(outer, classes, inner))
+        return tf.constant(class_zero_positions(outer, classes, inner))
     return (tf.range(outer, dtype=tf.int64)[:, None] * (classes * inner) + tf.range(inner, dtype=tf.int64)[None, :])
 
 

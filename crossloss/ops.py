@@ -9,7 +9,10 @@ Arithmetic and comparisons use Python operators on tensors, which all frameworks
 """
 from __future__ import annotations
 
+import functools
 import math
+
+import numpy as np
 
 from .spec import LOG_FLOOR
 
@@ -173,6 +176,7 @@ class Ops:
         return self.sum(a * b, axis=axis)
 
     @staticmethod
+    @functools.lru_cache(maxsize=64)
     def contraction(rank: int, axis: tuple) -> str:
         """The einsum subscripts of ``sum_product``: "abcd,abcd->ab" for rank 4, axis (2, 3)."""
         letters = "abcdefghijklmnopqrstuvwxyz"[:rank]
@@ -201,3 +205,13 @@ class Ops:
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf."""
         return self.where(weight == 0, 0.0, weight * value)
+
+
+@functools.lru_cache(maxsize=16)
+def class_zero_positions(outer: int, classes: int, inner: int) -> np.ndarray:
+    """Flat positions of class 0 in a C-ordered array of shape (outer, classes, inner), as an
+    (outer, inner) int64 array: label k of a cell sits at position + k * inner. Gathering
+    there is 2.5-4x faster than NumPy's take_along_axis (index grids) or TF's (transposes)."""
+    positions = np.arange(outer, dtype=np.int64)[:, None] * (classes * inner) + np.arange(inner, dtype=np.int64)
+    positions.flags.writeable = False  # shared by every call of this shape
+    return positions

@@ -166,3 +166,17 @@ def test_cached_scalar_constants_keep_the_sign_of_zero(backend):
         assert to_numpy(ops.div(x, 0.0)).tolist() == [math.inf, -math.inf]
         assert to_numpy(ops.div(x, -0.0)).tolist() == [-math.inf, math.inf]
         assert to_numpy(ops.affine(x, 2.0, -0.0)).tolist() == [2.0, -4.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape, axis", [((7, 5), 1), ((3, 4, 5), 1), ((2, 3, 4, 5), 3), ((5, 2, 3), 0)])
+def test_take_along_axis_reads_the_entries_numpy_names(backend, shape, axis):
+    """The backends gather one entry per position from flat positions (NumPy and TensorFlow)
+    or a kernel (torch): the entries np.take_along_axis names, contiguous or not."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=shape)
+    index = rng.integers(0, shape[axis], shape[:axis] + (1,) + shape[axis + 1:])
+    ops = crossloss.backends.load(backend).OPS
+    for values in (x, np.swapaxes(np.swapaxes(x, 0, -1).copy(), 0, -1)):  # C-ordered, then not
+        got = to_numpy(ops.take_along_axis(to_backend(backend, values, "float64"), to_backend(backend, index, "int64"), axis))
+        np.testing.assert_array_equal(got, np.take_along_axis(values, index, axis))
