@@ -19,7 +19,8 @@ def huber_terms(ops, error, delta):
     expression, exact at |e| = delta and infinite (not NaN) at |e| = inf. ``error`` is a temporary."""
     a = ops.abs_(error)
     q = ops.minimum(a, delta)
-    return 0.5 * ops.square(q) + delta * (a - q)
+    linear = a - q if delta == 1 else delta * (a - q)  # 1 * x is x: one full-size pass fewer
+    return 0.5 * ops.square(q) + linear
 
 
 def _huber(c, y_true, y_pred):
@@ -30,7 +31,8 @@ def _smooth_l1(c, y_true, y_pred):
     error = y_pred - y_true
     if c.beta == 0:
         return Terms(c.ops.abs_(error))
-    return Terms(huber_terms(c.ops, error, c.beta) / c.beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
+    huber = huber_terms(c.ops, error, c.beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
+    return Terms(huber if c.beta == 1 else c.ops.div(huber, c.beta))
 
 
 SPECS = [
