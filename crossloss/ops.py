@@ -18,7 +18,10 @@ from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
 _ABOVE_FLOOR = 1e-43    # log(1e-43) = -99.0: probabilities from here up never meet the floor
-_FINITE = 0.125         # logits within +-finfo.max / 8 are exact in the frameworks' kernels
+# Logits within +-finfo.max / 32 take the kernels directly; the guarded path (a clamp at
+# +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
+_FINITE = 1 / 32
+_LOST = 0.125
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
 
@@ -105,11 +108,13 @@ class Ops:
         """x - logsumexp(x) along ``axis``, with the limits at infinite logits.
 
         Frameworks' log-softmax kernels are NaN at +inf and on rows of all -inf, and so are
-        their gradients. On logits clamped to +-finfo.max / 4 (so x - max cannot overflow) they
-        are exact wherever the result is finite (k tied +inf entries give -log k, a row of all
-        -inf the uniform -log C); an entry whose true value is -inf comes out near -finfo.max / 4,
-        below the -finfo.max / 8 that finite logits under finfo.max / 8 in magnitude can reach,
-        and is set back to -inf. Logits ``known`` to be within +-finfo.max / 8 need neither step.
+        their gradients. They run on logits clamped to +-finfo.max / 4 (so x - max cannot
+        overflow): k tied +inf entries give -log k, a row of all -inf the uniform -log C, and
+        an entry whose true value is -inf comes out below -finfo.max / 8 and is set back to
+        -inf. Where the finite logits lie within +-finfo.max / 32, every entry whose true value
+        is finite comes out exact (above -finfo.max / 8); beyond that range a clamped logit or a
+        spread over finfo.max / 8 reads as infinite, on every path alike. Logits ``known`` to be
+        within +-finfo.max / 32 need neither step.
         """
         if self.finite_logits(x, known):
             return self.log_softmax_finite(x, axis)
@@ -135,7 +140,7 @@ class Ops:
         return self.where(lost, -math.inf, self.sum(self.mul_(log_q, weights), axis=axis))
 
     def finite_logits(self, x, known) -> bool:
-        """x is known to lie within +-finfo.max / 8, where the frameworks' kernels are exact."""
+        """x is known to lie within +-finfo.max / 32: the kernels alone give the guarded path's numbers."""
         if known is None:
             return False
         bound = _FINITE_BOUNDS.get(x.dtype)
@@ -149,7 +154,7 @@ class Ops:
 
     def _lost(self, log_q):
         """Entries of a clamped log-softmax whose true value is -inf."""
-        return log_q < -_FINITE * self.finfo_max(self.dtype_name(log_q))
+        return log_q < -_LOST * self.finfo_max(self.dtype_name(log_q))
 
     def _minus_inf_restored(self, log_q):
         return self.where(self._lost(log_q), -math.inf, log_q)

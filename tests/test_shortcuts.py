@@ -180,3 +180,33 @@ def test_take_along_axis_reads_the_entries_numpy_names(backend, shape, axis):
     for values in (x, np.swapaxes(np.swapaxes(x, 0, -1).copy(), 0, -1)):  # C-ordered, then not
         got = to_numpy(ops.take_along_axis(to_backend(backend, values, "float64"), to_backend(backend, index, "int64"), axis))
         np.testing.assert_array_equal(got, np.take_along_axis(values, index, axis))
+
+
+LARGE_LOGIT_CASES = [("categorical_crossentropy", "distribution"), ("sparse_categorical_crossentropy", "labels"),
+                     ("kl_divergence", "distribution"), ("binary_crossentropy", "binary")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss, y_true_kind", LARGE_LOGIT_CASES)
+def test_huge_finite_logits_give_one_answer_whether_or_not_the_checks_read_them(backend, loss, y_true_kind):
+    """Float32 logits up to finfo.max / 32 (1.06e37) are exact on both paths; beyond it the
+    guarded path reads a spread over finfo.max / 8 as infinite, and the checked path must not
+    give other numbers there than a graph or an accelerator (where nothing is read) gives."""
+    rng = np.random.default_rng(8)
+    within = np.array([[1e37, -1e37, 2.0, 0.0], [5e36, 1.0, -5e36, 3.0]])
+    spread = np.array([[3e37, -3e37, 2.0, 0.0], [2e37, 1.0, -4e37, 3.0]])  # under finfo.max / 8 = 4.25e37
+    clamped = np.array([[1e38, 9e37, 2.0, 0.0], [-1e38, 1.0, 5.0, 3.0]])
+    y_true, _ = inputs(y_true_kind, "logits", False, rng)
+    y_true = y_true[:2]
+    fn = crossloss.get(loss, backend=backend, from_logits=True, reduction="none")
+    expected = reference_for(loss)(y_true, within.astype(np.float32).astype(np.float64), from_logits=True, reduction="none")
+    for logits in (within, spread, clamped):
+        args = [to_backend(backend, y_true, "int64" if y_true_kind == "labels" else "float32"),
+                to_backend(backend, logits, "float32")]
+        checked = to_numpy(fn(*args))
+        with crossloss.options(value_checks="never"):
+            guarded = to_numpy(fn(*args))
+        np.testing.assert_allclose(checked, guarded, rtol=1e-6)
+        if logits is within:
+            passed, _, detail = compare(checked, np.asarray(expected, dtype=np.float64), "float32")
+            assert passed, detail
