@@ -26,33 +26,6 @@ def _like(value, other):
     return _scalar(value, other) if isinstance(value, numbers.Number) else value
 
 
-def _scalar(value, like):
-    """A Python number as a constant of ``like``'s dtype; eager host calls reuse one per
-    number and dtype (converting a number costs 5-25 us of an eager op's 50-70 us)."""
-    if tf.executing_eagerly() and "GPU" not in like.device and "TPU" not in like.device:
-        return _cached_scalar(value, math.copysign(1.0, value), like.dtype)  # the sign: 0.0 == -0.0 as keys
-    return tf.constant(value, dtype=like.dtype)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_range(n):
-    return tf.range(n, dtype=tf.int64)
-
-
-def _empty(dtype):
-    return _cached_empty(dtype) if tf.executing_eagerly() else tf.zeros((0,), dtype)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_empty(dtype):
-    return tf.zeros((0,), dtype)
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_scalar(value, sign, dtype):
-    return tf.constant(np.asarray(value, dtype.as_numpy_dtype))  # TF's own cache of Python numbers mixes up 0.0 and -0.0
-
-
 class TensorflowOps(Ops):
     name = "tensorflow"
 
@@ -225,6 +198,33 @@ def _axes(x, axis):
 @functools.lru_cache(maxsize=256)
 def _constant(values: tuple):
     return tf.constant(values, dtype=tf.int64)
+
+
+def _scalar(value, like):
+    """A Python number as a constant of ``like``'s dtype; eager host calls reuse one per
+    number and dtype (converting a number costs 5-25 us of an eager op's 50-70 us)."""
+    if tf.executing_eagerly() and "GPU" not in like.device and "TPU" not in like.device:
+        return _cached_scalar(value, math.copysign(1.0, value), like.dtype)  # the sign: 0.0 == -0.0 as keys
+    return tf.constant(value, dtype=like.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_range(n):
+    return tf.range(n, dtype=tf.int64)
+
+
+def _empty(dtype):
+    return _cached_empty(dtype) if tf.executing_eagerly() else tf.zeros((0,), dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_empty(dtype):
+    return tf.zeros((0,), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_scalar(value, sign, dtype):
+    return tf.constant(np.asarray(value, dtype.as_numpy_dtype))  # TF's own cache of Python numbers mixes up 0.0 and -0.0
 
 
 def _class_zero_positions(outer, classes, inner):
