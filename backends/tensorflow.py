@@ -99,12 +99,8 @@ class TensorflowOps(Ops):
             return _cached_range(n)
         return tf.range(n, dtype=tf.int64)
 
-    def div(self, x, d):
-        return x / _scalar(d, x)
-
-    def affine(self, x, a, b):
-        offset = _scalar(b, x)
-        return x + offset if a == 1 else offset - x if a == -1 else _scalar(a, x) * x + offset
+    def scalar(self, k, like):
+        return _scalar(k, like)
 
     def clip(self, x, lo, hi):
         return tf.clip_by_value(x, _like(lo, x), _like(hi, x))
@@ -144,7 +140,7 @@ class TensorflowOps(Ops):
         known = values.shape.num_elements()
         if known is not None and known < _BINCOUNT_FROM:
             return tf.math.unsorted_segment_sum(values, ids, num_segments)
-        size = tf.cast(num_segments, ids.dtype)
+        size = _segment_size(num_segments, ids)
 
         @tf.custom_gradient
         def summed(values):
@@ -155,8 +151,8 @@ class TensorflowOps(Ops):
     def segment_count(self, ids, num_segments, like):
         """One DenseBincount with empty weights of ``like``'s dtype: 23 against 64 us for ones
         and a segment sum at 242 ids, 2 against 38 ms at 2.5e6."""
-        size = _scalar(num_segments, ids) if isinstance(num_segments, int) else tf.cast(num_segments, ids.dtype)
-        return tf.raw_ops.DenseBincount(input=ids, size=size, weights=_empty(like.dtype), binary_output=False)
+        return tf.raw_ops.DenseBincount(input=ids, size=_segment_size(num_segments, ids), weights=_empty(like.dtype),
+                                        binary_output=False)
 
     def signature(self, y_true, y_pred):
         if not tf.executing_eagerly():
@@ -167,7 +163,7 @@ class TensorflowOps(Ops):
         size = x.shape.num_elements()
         if not tf.executing_eagerly() or size == 0:
             return None
-        on_host = "GPU" not in x.device and "TPU" not in x.device
+        on_host = _on_host(x)
         if not (on_host or force):
             return None
         if on_host and size < _READ_ON_HOST_BELOW:
@@ -203,9 +199,18 @@ def _constant(values: tuple):
 def _scalar(value, like):
     """A Python number as a constant of ``like``'s dtype; eager host calls reuse one per
     number and dtype (converting a number costs 5-25 us of an eager op's 50-70 us)."""
-    if tf.executing_eagerly() and "GPU" not in like.device and "TPU" not in like.device:
+    if tf.executing_eagerly() and _on_host(like):
         return _cached_scalar(value, math.copysign(1.0, value), like.dtype)  # the sign: 0.0 == -0.0 as keys
     return tf.constant(value, dtype=like.dtype)
+
+
+def _on_host(x) -> bool:
+    return "GPU" not in x.device and "TPU" not in x.device
+
+
+def _segment_size(num_segments, ids):
+    """DenseBincount's size: a tensor of the ids' dtype (unknown in a graph with an unknown batch)."""
+    return _scalar(num_segments, ids) if isinstance(num_segments, int) else tf.cast(num_segments, ids.dtype)
 
 
 @functools.lru_cache(maxsize=16)

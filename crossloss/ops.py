@@ -52,9 +52,11 @@ class Ops:
     def log(self, x): raise NotImplementedError
     def log1p(self, x): raise NotImplementedError
     def clip(self, x, lo: float, hi: float): raise NotImplementedError
-    def div(self, x, d: float): return x / d  # by a Python number (a backend may cache it as a tensor)
+    def scalar(self, k: float, like): return k  # a Python number for arithmetic with ``like`` (a backend may cache it as a tensor)
+    def div(self, x, d: float): return x / self.scalar(d, x)
     def affine(self, x, a: float, b: float):  # a x + b for Python numbers a, b (one pass where fused)
-        return x + b if a == 1 else b - x if a == -1 else a * x + b
+        offset = self.scalar(b, x)
+        return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
     def bce_with_logits_finite(self, targets, logits, pos_weight): raise NotImplementedError  # likewise
     def isinf(self, x): raise NotImplementedError
