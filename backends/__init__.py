@@ -1,8 +1,10 @@
 """Backend registry (installed as ``crossloss.backends``).
 
 A backend is one module exposing ``OPS`` (an ``crossloss.ops.Ops`` instance) and ``NATIVE``
-(loss name -> fused kernel with the spec's semantics). Modules are imported lazily, so
-``import crossloss`` imports no framework.
+(loss name -> ``choose(call, reduction, y_pred)``, which picks once per input signature a
+fused kernel with the spec's semantics, ``kernel(call, y_true, y_pred)`` returning the reduced
+loss or None for the generic formula, or returns None itself). Modules are imported lazily,
+so ``import crossloss`` imports no framework.
 """
 from __future__ import annotations
 

@@ -115,10 +115,8 @@ class NumpyOps(Ops):
     def signature(self, y_true, y_pred):
         return ("numpy", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype)
 
-    def value_range(self, x, force=False):
-        if x.size == 0:
-            return None
-        return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))  # np.min's wrapper: +1.7 us
+    def range_reader(self, like, force=False):
+        return _value_range if like.size else None
 
     def clip(self, x, lo, hi):
         return np.clip(x, lo, hi)
@@ -172,4 +170,8 @@ class NumpyOps(Ops):
 
 
 OPS = NumpyOps()
+def _value_range(x):
+    return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))  # np.min's wrapper: +1.7 us
+
+
 NATIVE: dict = {}

@@ -157,21 +157,27 @@ class TensorflowOps(Ops):
     def signature(self, y_true, y_pred):
         if not tf.executing_eagerly():
             return None
-        return ("tensorflow", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype, y_pred.device)
+        return ("tensorflow", y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
-    def value_range(self, x, force=False):
-        size = x.shape.num_elements()
-        if not tf.executing_eagerly() or size == 0:
+    def range_reader(self, like, force=False):
+        size = like.shape.num_elements()
+        if not tf.executing_eagerly() or not size:  # None: an unknown size in a graph
             return None
-        on_host = _on_host(x)
+        on_host = _on_host(like)
         if not (on_host or force):
             return None
-        if on_host and size < _READ_ON_HOST_BELOW:
-            values = x.numpy()
-            return float(values.min()), float(values.max())
-        if x.dtype == tf.bool:
-            x = tf.cast(x, tf.uint8)
-        return float(tf.reduce_min(x)), float(tf.reduce_max(x))
+        return _host_range if on_host and size < _READ_ON_HOST_BELOW else _device_range
+
+
+def _host_range(x):
+    values = x.numpy()
+    return float(values.min()), float(values.max())
+
+
+def _device_range(x):
+    if x.dtype == tf.bool:
+        x = tf.cast(x, tf.uint8)
+    return float(tf.reduce_min(x)), float(tf.reduce_max(x))
 
 
 # An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts

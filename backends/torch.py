@@ -161,16 +161,20 @@ class TorchOps(Ops):
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
-    def value_range(self, x, force=False):
-        if not (x.is_cpu or force and not x.is_meta) or not x.numel() or torch.compiler.is_compiling():
+    def range_reader(self, like, force=False):
+        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or torch.compiler.is_compiling():
             return None
-        if x.dtype is torch.bool:
-            x = x.to(torch.uint8)
-        if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
-            strides = x.stride()
-            x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
-        lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
-        return lo.item(), hi.item()
+        return _value_range
+
+
+def _value_range(x):
+    if x.dtype is torch.bool:
+        x = x.to(torch.uint8)
+    if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
+        strides = x.stride()
+        x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
+    lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
+    return lo.item(), hi.item()
 
 
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
@@ -217,61 +221,72 @@ _MEAN, _SUM, _NONE = 1, 2, 0
 _ENUM = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
-def _mse(call, y_true, y_pred, reduction):
-    return _NN.mse_loss(y_pred, y_true, _ENUM[reduction])
+def _mse(call, reduction):
+    return lambda c, y_true, y_pred: _NN.mse_loss(y_pred, y_true, reduction)
 
 
-def _mae(call, y_true, y_pred, reduction):
-    return _NN.l1_loss(y_pred, y_true, _ENUM[reduction])
+def _mae(call, reduction):
+    return lambda c, y_true, y_pred: _NN.l1_loss(y_pred, y_true, reduction)
 
 
-def _huber(call, y_true, y_pred, reduction):
-    return _NN.huber_loss(y_pred, y_true, _ENUM[reduction], call.delta)
+def _huber(call, reduction):
+    delta = call.delta
+    return lambda c, y_true, y_pred: _NN.huber_loss(y_pred, y_true, reduction, delta)
 
 
-def _smooth_l1(call, y_true, y_pred, reduction):
+def _smooth_l1(call, reduction):
     if call.beta == 0:  # L1 itself; smooth_l1_loss's slope at e = 0 would be -1, l1_loss's is 0
-        return _mae(call, y_true, y_pred, reduction)
-    return _NN.smooth_l1_loss(y_pred, y_true, _ENUM[reduction], call.beta)
+        return _mae(call, reduction)
+    beta = call.beta
+    return lambda c, y_true, y_pred: _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)
 
 
-def _bce(call, y_true, y_pred, reduction):
+def _bce(call, reduction):
     # torch has no separate negative weight; with logits its fused kernel is exact for finite
     # logits only (NaN at +-inf), on probabilities it clamps each log at -100 like the spec.
     if call.neg_weight is not None or (call.pos_weight is not None and not call.from_logits):
         return None
-    if call.from_logits and not OPS.finite_logits(y_pred, call.pred_range):
-        return None
-    y_true = smoothed_binary_targets(call, y_true)
-    if call.from_logits:
-        return torch.binary_cross_entropy_with_logits(y_pred, y_true, None, call.pos_weight, _ENUM[reduction])
-    return _NN.binary_cross_entropy(y_pred, y_true, None, _ENUM[reduction])
+    if not call.from_logits:
+        return lambda c, y_true, y_pred: _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None,
+                                                                 reduction)
+    pos_weight = call.pos_weight
+
+    def with_logits(c, y_true, y_pred):
+        if not OPS.finite_logits(y_pred, c.pred_range):
+            return None
+        return torch.binary_cross_entropy_with_logits(y_pred, smoothed_binary_targets(c, y_true), None, pos_weight,
+                                                      reduction)
+    return with_logits
 
 
-def _cross_entropy(call, y_true, y_pred, reduction):
+def _cross_entropy(call, reduction):
     """torch's fused log-softmax + NLL (class axis 1): exact for finite logits only, so it runs
     where the value checks found them finite; one pass fewer than the guarded log-softmax."""
-    if not call.from_logits or call.axis != 1 or not OPS.finite_logits(y_pred, call.pred_range):
-        return None
     weight = call.class_weight
-    if weight is not None and getattr(weight, "ndim", 0) != 1:
+    if not call.from_logits or call.axis != 1 or weight is not None and getattr(weight, "ndim", 0) != 1:
         return None  # a scalar class weight: the generic formula
     ignore = getattr(call, "ignore_index", None)
-    if ignore is not None and (call.true_range is None or call.true_range[0] == call.true_range[1] == ignore):
-        return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
-    return _NN.cross_entropy_loss(y_pred, y_true, weight, _ENUM[reduction], -100 if ignore is None else ignore,
-                                  call.label_smoothing)
+    smoothing = call.label_smoothing
+
+    def cross_entropy(c, y_true, y_pred):
+        if not OPS.finite_logits(y_pred, c.pred_range):
+            return None
+        if ignore is not None and (c.true_range is None or c.true_range[0] == c.true_range[1] == ignore):
+            return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
+        return _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
+    return cross_entropy
 
 
-def _nonempty(kernel):
-    """torch's fused 'mean' of zero elements is NaN; the spec's is 0 (the generic path)."""
-    def run(call, y_true, y_pred, reduction):
-        return kernel(call, y_true, y_pred, reduction) if y_pred.numel() else None
-    return run
+def _fused(choose):
+    """``choose`` given torch's reduction code; torch's fused 'mean' of zero elements is NaN,
+    the spec's is 0 (the generic path)."""
+    def chosen(call, reduction, y_pred):
+        return choose(call, _ENUM[reduction]) if reduction in _ENUM and y_pred.numel() else None
+    return chosen
 
 
 # Fused kernels whose values equal the spec's formula everywhere (the tests compare both).
-NATIVE = {name: _nonempty(kernel) for name, kernel in {
+NATIVE = {name: _fused(choose) for name, choose in {
     "mean_squared_error": _mse,
     "mean_absolute_error": _mae,
     "huber": _huber,

@@ -20,17 +20,18 @@ class Call:
     ``num_classes``: size of the class axis; ``dtype``: the compute dtype. ``true_range`` and
     ``pred_range``: (min, max) of y_true / y_pred where the value checks read them this call
     (None: unknown), so that a formula may skip a guard that these values cannot reach.
+    ``read``: y_pred's range reader where this call's checks may read it, else None.
 
     A loss keeps one Call per input signature and gives each call a copy (``for_call``): the
     math must not rely on attributes set by an earlier call.
     """
 
-    def __init__(self, ops, params: dict, dtype: str, loss: str = "", checks: str = "never"):
+    def __init__(self, ops, params: dict, dtype: str, loss: str = ""):
         self.__dict__.update(params)
         self.ops = ops
         self.dtype = dtype
         self.loss = loss
-        self.checks = checks
+        self.read = None
         self.axis_param = params.get("axis")
         self.axis = None
         self.labels = False
@@ -43,7 +44,6 @@ class Call:
         """A copy for one call, with no value facts yet; ``settings``: crossloss's options."""
         call = object.__new__(Call)
         call.__dict__.update(self.__dict__)
-        call.checks = settings.value_checks
         call.shortcuts = settings.native_kernels  # False: the generic formula, guards and all
         return call
 
@@ -55,10 +55,10 @@ class Call:
     def check_probabilities(self, values, argument: str = "y_pred"):
         """For formulas that check only the values they read (LossSpec.checks_read_values).
         Returns their (min, max) where read, else None."""
-        if self.checks == "never":
+        if self.read is None:
             return None
-        found = self.ops.value_range(values, self.checks == "always")
-        _check_range(self.loss, argument, found, 0.0, 1.0, "probabilities in [0, 1]")
+        found = self.read(values)
+        _check_range(self.loss, argument, found, 0.0, 1.0, _PROBABILITIES)
         return self.fact(found)
 
     def fact(self, found):
@@ -122,26 +122,46 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
 
-def check_values(loss: str, spec, call: Call, y_true, y_pred, prediction: str, mode: str) -> None:
-    """Raise on probabilities outside [0, 1] and labels outside [0, C), where reading is allowed.
+def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool):
+    """The value check of inputs with this signature, or None where none of them can be read.
 
-    Sets ``call.true_range`` / ``call.pred_range`` to what was read. Logits are read too,
-    though any value is valid: knowing them finite lets the math skip its guards.
+    ``check(call, y_true, y_pred)`` raises on probabilities outside [0, 1] and labels outside
+    [0, C), and sets ``call.true_range`` / ``call.pred_range`` to what it read. Logits are read
+    too, though any value is valid: knowing them finite lets the math skip its guards. What is
+    read, and how, is decided here once per input signature and check mode (``force``: read
+    accelerator tensors too); a call only reads and compares.
     """
-    force = mode == "always"
     ops = call.ops
-    pred_range = true_range = None
-    if prediction == PROBABILITIES and not spec.checks_read_values:
-        pred_range = ops.value_range(y_pred, force)
-        _check_range(loss, "y_pred", pred_range, 0.0, 1.0, "probabilities in [0, 1]")
-    elif prediction == LOGITS:
-        pred_range = ops.value_range(y_pred, force)
-    if call.labels:
-        true_range = _check_labels(loss, call, y_true, force)
-    elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
-        true_range = ops.value_range(y_true, force)
-        _check_range(loss, "y_true", true_range, 0.0, 1.0, "probabilities in [0, 1]")
-    call.true_range, call.pred_range = call.fact(true_range), call.fact(pred_range)
+    read_pred = ops.range_reader(y_pred, force)
+    pred_checked = prediction == PROBABILITIES and not spec.checks_read_values
+    read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
+    labels = call.labels
+    read_true = None
+    if labels or spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
+        read_true = ops.range_reader(y_true, force)
+    if read_pred is None and read_true is None:
+        return None
+    fractional = labels and ops.dtype_name(y_true) not in _INTEGER
+
+    def check(c, y_true, y_pred):
+        pred_range = true_range = None
+        if read_whole_pred is not None:
+            pred_range = read_whole_pred(y_pred)
+            if pred_checked:
+                _check_range(loss, "y_pred", pred_range, 0.0, 1.0, _PROBABILITIES)
+        if read_true is not None:
+            true_range = read_true(y_true)
+            if labels:
+                _check_labels(loss, c, y_true, true_range, read_true, fractional)
+            else:
+                _check_range(loss, "y_true", true_range, 0.0, 1.0, _PROBABILITIES)
+        c.read = read_pred  # for formulas that check the y_pred values they read themselves
+        if c.shortcuts:
+            c.true_range, c.pred_range = true_range, pred_range
+    return check
+
+
+_PROBABILITIES = "probabilities in [0, 1]"
 
 
 def _check_range(loss, argument, found, lo, hi, expected):
@@ -149,21 +169,17 @@ def _check_range(loss, argument, found, lo, hi, expected):
         raise bad_value(loss, argument, expected, f"values from {found[0]:.6g} to {found[1]:.6g}")
 
 
-def _check_labels(loss, call, y_true, force):
+def _check_labels(loss, call, y_true, found, read, fractional):
     ops = call.ops
-    found = raw = ops.value_range(y_true, force)
-    if found is None:
-        return None
     ignore = getattr(call, "ignore_index", None)
     if not 0 <= found[0] <= found[1] < call.num_classes:
         if ignore is not None:
-            found = ops.value_range(ops.where(y_true == ignore, 0, y_true), force)  # ignored labels are fine
+            found = read(ops.where(y_true == ignore, 0, y_true))  # ignored labels are fine
         _check_range(loss, "y_true", found, 0, call.num_classes - 1, _expected_labels(call, ignore))
-    if ops.dtype_name(y_true) not in _INTEGER:
-        fractional = ops.value_range(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), ops.dtype_name(y_true))), force)
-        if fractional is not None and fractional[1] != 0:
+    if fractional:
+        dtype = ops.dtype_name(y_true)
+        if read(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), dtype)))[1] != 0:
             raise bad_value(loss, "y_true", _expected_labels(call, ignore), "labels with a fractional part")
-    return raw
 
 
 def _expected_labels(call, ignore) -> str:

@@ -53,12 +53,12 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         settings = get_options()
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
-        native = plan.native if sample_weight is None and settings.native_kernels else None
-        result = native(call, y_true, y_pred, self.reduction) if native else None
-        if result is None:
-            terms = self.spec.compute(call, y_true, y_pred)
-            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
-        return result
+        if plan.native is not None and sample_weight is None and settings.native_kernels:
+            result = plan.native(call, y_true, y_pred)
+            if result is not None:
+                return result
+        terms = self.spec.compute(call, y_true, y_pred)
+        return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
 
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
@@ -100,8 +100,9 @@ class Loss:
         call = plan.call.for_call(settings)
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
-        if settings.value_checks != "never":
-            contract.check_values(spec.name, spec, call, y_true, y_pred, self._prediction, settings.value_checks)
+        check = plan.checks.get(settings.value_checks)
+        if check is not None:
+            check(call, y_true, y_pred)
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
@@ -116,8 +117,12 @@ class Loss:
         if self._per_class:
             self._check_per_class(call, ops.static_shape(y_pred))
         true_dtype = "int64" if call.labels else dtype
+        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction, mode == "always")
+                  for mode in ("auto", "always")}
+        native = backend.NATIVE.get(spec.name)
         return _Plan(ops, call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, backend.NATIVE.get(spec.name))
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
+                     native and native(call, self.reduction, y_pred))
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -150,7 +155,8 @@ class _Plan:
     true_shape: tuple | None  # y_true is reshaped to this (labels without a class axis, (B,1) -> (B,))
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
-    native: object            # the backend's fused kernel for this loss, or None
+    checks: dict              # value_checks mode -> contract.value_checker's check, or None
+    native: object            # the backend's fused kernel for these parameters and inputs, or None
 
 
 def _as_tensors(ops, y_true, y_pred):

@@ -76,12 +76,19 @@ class Ops:
         shapes may be symbolic and constants are graph-local: nothing is reused there)."""
         raise NotImplementedError
 
-    def value_range(self, x, force: bool = False):
-        """(min, max) as Python numbers where reading them costs no device sync, else None.
+    def range_reader(self, like, force: bool = False):
+        """A function x -> (min, max) as Python numbers, for tensors like ``like`` (its device,
+        dtype and size), or None where reading them would cost a device sync.
 
-        ``force`` reads eager accelerator tensors too. Traced and meta tensors give None.
+        ``force`` reads eager accelerator tensors too; traced, meta and empty tensors give
+        None. Chosen once per input signature, so that a call only reads.
         """
         raise NotImplementedError
+
+    def value_range(self, x, force: bool = False):
+        """(min, max) of x as Python numbers where reading is free (see ``range_reader``), else None."""
+        read = self.range_reader(x, force)
+        return None if read is None else read(x)
 
     # ---- reuse of temporaries -----------------------------------------------------------
     # ``t`` is a temporary the formula has just created and reads nowhere else. A backend may
