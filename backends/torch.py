@@ -242,26 +242,20 @@ def _smooth_l1(call, reduction):
 
 
 def _bce(call, reduction):
-    # torch has no separate negative weight; with logits its fused kernel is exact for finite
-    # logits only (NaN at +-inf), on probabilities it clamps each log at -100 like the spec.
+    # torch has no separate negative weight; on probabilities its kernel clamps each log at
+    # -100 like the spec.
     if call.neg_weight is not None or (call.pos_weight is not None and not call.from_logits):
         return None
     if not call.from_logits:
         return lambda c, y_true, y_pred: _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None,
                                                                  reduction)
     pos_weight = call.pos_weight
-
-    def with_logits(c, y_true, y_pred):
-        if not OPS.finite_logits(y_pred, c.pred_range):
-            return None
-        return torch.binary_cross_entropy_with_logits(y_pred, smoothed_binary_targets(c, y_true), None, pos_weight,
-                                                      reduction)
-    return with_logits
+    return _on_finite_logits(lambda c, y_true, y_pred: torch.binary_cross_entropy_with_logits(
+        y_pred, smoothed_binary_targets(c, y_true), None, pos_weight, reduction), reduction != _NONE)
 
 
 def _cross_entropy(call, reduction):
-    """torch's fused log-softmax + NLL (class axis 1): exact for finite logits only, so it runs
-    where the value checks found them finite; one pass fewer than the guarded log-softmax."""
+    """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax."""
     weight = call.class_weight
     if not call.from_logits or call.axis != 1 or weight is not None and getattr(weight, "ndim", 0) != 1:
         return None  # a scalar class weight: the generic formula
@@ -269,12 +263,32 @@ def _cross_entropy(call, reduction):
     smoothing = call.label_smoothing
 
     def cross_entropy(c, y_true, y_pred):
-        if not OPS.finite_logits(y_pred, c.pred_range):
-            return None
         if ignore is not None and (c.true_range is None or c.true_range[0] == c.true_range[1] == ignore):
             return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
         return _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
-    return cross_entropy
+    # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
+    # ignore_index the logits are read.
+    return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
+
+
+def _on_finite_logits(kernel, result_shows=False):
+    """A fused logits kernel where it is exact: for finite logits (it is NaN or inf at +-inf).
+
+    That is known from the logits' range, where the value checks read it (and the guarded
+    formula runs beyond +-finfo.max / 32, see ``Ops.log_softmax``), or, with
+    ``result_shows``, from the reduced loss itself: every infinite logit makes it NaN or inf
+    unless it cannot change a value or a gradient (-inf at a class of zero weight). Then the
+    checks leave the logits unread, and the loss is read instead: one scalar, not the input.
+    """
+    def run(c, y_true, y_pred):
+        if c.pred_range is not None:
+            return kernel(c, y_true, y_pred) if OPS.finite_logits(y_pred, c.pred_range) else None
+        if not result_shows or c.read is None:  # nothing may be read: the guarded formula
+            return None
+        loss = kernel(c, y_true, y_pred)
+        return loss if math.isfinite(loss.item()) else None
+    run.reads_result = result_shows
+    return run
 
 
 def _fused(choose):

@@ -125,9 +125,10 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool):
     """The value check of inputs with this signature, or None where none of them can be read.
 
-    ``check(call, y_true, y_pred)`` raises on probabilities outside [0, 1] and labels outside
-    [0, C), and sets ``call.true_range`` / ``call.pred_range`` to what it read. Logits are read
-    too, though any value is valid: knowing them finite lets the math skip its guards. What is
+    ``check(call, y_true, y_pred, read_logits)`` raises on probabilities outside [0, 1] and
+    labels outside [0, C), and sets ``call.true_range`` / ``call.pred_range`` to what it read.
+    Logits are read too (unless ``read_logits`` is False), though any value is valid: knowing
+    them finite lets the math skip its guards. What is
     read, and how, is decided here once per input signature and check mode (``force``: read
     accelerator tensors too); a call only reads and compares.
     """
@@ -143,9 +144,9 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
         return None
     fractional = labels and ops.dtype_name(y_true) not in _INTEGER
 
-    def check(c, y_true, y_pred):
+    def check(c, y_true, y_pred, read_logits=True):
         pred_range = true_range = None
-        if read_whole_pred is not None:
+        if read_whole_pred is not None and (read_logits or pred_checked):
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_range(loss, "y_pred", pred_range, 0.0, 1.0, _PROBABILITIES)

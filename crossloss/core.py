@@ -101,8 +101,9 @@ class Loss:
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         check = plan.checks.get(settings.value_checks)
-        if check is not None:
-            check(call, y_true, y_pred)
+        if check is not None:  # a fused kernel that reads its own result needs no logits range
+            check(call, y_true, y_pred, not (plan.native_reads_result and sample_weight is None
+                                             and settings.native_kernels))
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
@@ -119,10 +120,11 @@ class Loss:
         true_dtype = "int64" if call.labels else dtype
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction, mode == "always")
                   for mode in ("auto", "always")}
-        native = backend.NATIVE.get(spec.name)
+        choose = backend.NATIVE.get(spec.name)
+        native = choose and choose(call, self.reduction, y_pred)
         return _Plan(ops, call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
-                     native and native(call, self.reduction, y_pred))
+                     native, getattr(native, "reads_result", False))
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -157,6 +159,7 @@ class _Plan:
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
+    native_reads_result: bool  # it needs no logits range: it reads its own (reduced) result
 
 
 def _as_tensors(ops, y_true, y_pred):

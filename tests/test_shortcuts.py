@@ -104,6 +104,36 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
         assert ops_run(extreme=False) & guards
 
 
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params,reduction,reads", [
+    ("binary_crossentropy", {"from_logits": True}, "mean", 1),
+    ("binary_crossentropy", {"from_logits": True, "pos_weight": [1, 3, 0.5, 2]}, "sum", 1),
+    ("binary_crossentropy", {"from_logits": True}, "none", 2),
+    ("categorical_crossentropy", {"from_logits": True}, "mean", 1),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "mean", 1),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3}, "mean", 2),
+])
+def test_torch_fused_logits_kernels_read_their_result_instead_of_the_logits(name, params, reduction, reads):
+    """A reduced loss of torch's fused logits kernels is finite only where no logit is infinite
+    (or one cannot matter), so only y_true is read (one aminmax), and the loss: one scalar.
+    Unreduced, or with ignore_index (an ignored row's +inf gives a NaN gradient under a finite
+    loss), the logits are read too. Finite or not, the numbers are the reference's."""
+    import torch
+    rng = np.random.default_rng(5)
+    loss = crossloss.get(name, reduction=reduction, **params)
+    kind = "labels" if name.startswith("sparse") else "binary" if name.startswith("binary") else "distribution"
+    for extreme in (False, True):
+        y_true, y_pred = inputs(kind, "logits", extreme, rng)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred))
+        counts = {event.key: event.count for event in prof.key_averages()}
+        assert counts.get("aten::aminmax", 0) == reads, counts
+        with np.errstate(all="ignore"):
+            expected = np.asarray(reference_for(name)(y_true, y_pred, reduction=reduction, **params), dtype=np.float64)
+        passed, _, detail = compare(to_numpy(out), expected, "float64")
+        assert passed, f"extreme={extreme}: {detail}"
+
+
 @pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
 @pytest.mark.parametrize("params", [{}, {"ignore_index": 2, "squared": True}])
 def test_tensorflow_dice_with_labels_on_large_inputs_uses_a_bincount_with_the_right_gradient(params):
@@ -190,8 +220,9 @@ LARGE_LOGIT_CASES = [("categorical_crossentropy", "distribution"), ("sparse_cate
 @pytest.mark.parametrize("loss, y_true_kind", LARGE_LOGIT_CASES)
 def test_huge_finite_logits_give_one_answer_whether_or_not_the_checks_read_them(backend, loss, y_true_kind):
     """Float32 logits up to finfo.max / 32 (1.06e37) are exact on both paths; beyond it the
-    guarded path reads a spread over finfo.max / 8 as infinite, and the checked path must not
-    give other numbers there than a graph or an accelerator (where nothing is read) gives."""
+    guarded path reads a spread over finfo.max / 8 as infinite, and a path that read the logits
+    must not give other numbers there than a graph or an accelerator (where nothing is read)
+    gives. (Unreduced, so that no fused kernel reads its own result instead: see below.)"""
     rng = np.random.default_rng(8)
     within = np.array([[1e37, -1e37, 2.0, 0.0], [5e36, 1.0, -5e36, 3.0]])
     spread = np.array([[3e37, -3e37, 2.0, 0.0], [2e37, 1.0, -4e37, 3.0]])  # under finfo.max / 8 = 4.25e37
@@ -210,3 +241,21 @@ def test_huge_finite_logits_give_one_answer_whether_or_not_the_checks_read_them(
         if logits is within:
             passed, _, detail = compare(checked, np.asarray(expected, dtype=np.float64), "float32")
             assert passed, detail
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("loss, y_true_kind", LARGE_LOGIT_CASES[:2] + LARGE_LOGIT_CASES[3:])
+def test_torch_fused_kernels_are_exact_for_every_finite_logit(loss, y_true_kind):
+    """Where a fused kernel reads its own result (eager CPU, mean), logits beyond
+    +-finfo.max / 32 get the exact loss, not the guarded form's saturated one (docs/semantics.md)."""
+    import torch
+    rng = np.random.default_rng(9)
+    y_true, _ = inputs(y_true_kind, "logits", False, rng)
+    y_true = y_true[:2]
+    fn = crossloss.get(loss, backend="torch", from_logits=True)
+    for logits in ([[3e37, -3e37, 2.0, 0.0], [2e37, 1.0, -4e37, 3.0]], [[1e38, 9e37, 2.0, 0.0], [-1e38, 1.0, 5.0, 3.0]]):
+        logits = np.array(logits, dtype=np.float32)
+        got = to_numpy(fn(torch.as_tensor(y_true), torch.as_tensor(logits)))
+        expected = reference_for(loss)(y_true, logits.astype(np.float64), from_logits=True)
+        passed, _, detail = compare(got, np.asarray(expected, dtype=np.float64), "float32")
+        assert passed, detail
