@@ -53,19 +53,28 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         settings = get_options()
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
-        if plan.native is not None and sample_weight is None and settings.native_kernels:
-            result = plan.native(call, y_true, y_pred)
-            if result is not None:
-                return result
-        terms = self.spec.compute(call, y_true, y_pred)
+        try:
+            if plan.native is not None and sample_weight is None and settings.native_kernels:
+                result = plan.native(call, y_true, y_pred)
+                if result is not None:
+                    return result
+            terms = self.spec.compute(call, y_true, y_pred)
+        except (IndexError, RuntimeError):  # a gather that checked the labels: say which and why
+            contract.explain_index_error(plan.checks, settings.value_checks, call, y_true, y_pred)
+            raise
         return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
 
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``). For global means across replicas and for Keras."""
-        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, get_options())
-        terms = self.spec.compute(call, y_true, y_pred).scaled()
+        settings = get_options()
+        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
+        try:
+            terms = self.spec.compute(call, y_true, y_pred).scaled()
+        except (IndexError, RuntimeError):
+            contract.explain_index_error(plan.checks, settings.value_checks, call, y_true, y_pred)
+            raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
 

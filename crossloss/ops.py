@@ -61,6 +61,10 @@ class Ops:
     def bce_with_logits_finite(self, targets, logits, pos_weight): raise NotImplementedError  # likewise
     def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
+    def gathers_check_bounds(self, like) -> bool:
+        """take_along_axis on tensors like ``like`` raises IndexError or RuntimeError at an index
+        outside the axis (NumPy's would wrap a negative one; gathers at flat positions never raise)."""
+        return False
     def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
     def ones_like(self, x): raise NotImplementedError
     def segment_sum(self, values, ids, num_segments: int):

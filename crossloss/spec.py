@@ -83,6 +83,9 @@ class LossSpec:
     # True: the formula checks the y_pred values it reads (``call.check_probabilities``)
     # instead of the contract checking all of y_pred (sparse CE reads one class per entry).
     checks_read_values: bool = False
+    # True: every path of the formula gathers at every label (ignored ones set to 0 first), so
+    # a backend whose gathers check their indices (``Ops.gathers_check_bounds``) checks them.
+    gathers_labels: bool = False
     reductions: tuple = ("mean", "sum", "none")  # compat="torch" KL adds "batchmean"
     compat: str | None = None  # the framework profile this spec reproduces, if any
     extra: dict = field(default_factory=dict)

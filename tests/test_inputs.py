@@ -101,6 +101,29 @@ def test_values_outside_the_domain_are_refused(backend, name, params, y_true, y_
             pass
 
 
+@pytest.mark.parametrize("name,params", [
+    ("scce", {"from_logits": True}), ("scce", {"from_logits": True, "class_weight": [1.0, 2.0, 0.5]}),
+    ("scce", {"from_logits": True, "label_smoothing": 0.1}), ("scce", {"from_logits": True, "axis": 0}),
+    ("scce", {}), ("scce", {"label_smoothing": 0.1, "class_weight": [1.0, 2.0, 0.5]}),
+    ("scce", {"compat": "torch"}), ("scce", {"compat": "keras"}),
+    ("dice", {"axis": 1}), ("dice", {"axis": 1, "activation": "softmax", "squared": True}),
+])
+@pytest.mark.parametrize("bad", [3, -1])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_integer_labels_out_of_range_are_refused_on_every_path(backend, name, params, bad, reduction):
+    """Integer labels left to torch's gathers on CPU (they check their indices) still fail with
+    the contract's error, on every path: fused kernels, the formula, compat profiles."""
+    params = dict(params)
+    axis = params.get("axis", -1)
+    y_pred = np.full((4, 3, 2) if name == "dice" else (3, 3), 1 / 3)
+    labels = np.zeros(np.delete(y_pred.shape, axis), dtype=np.int64)
+    labels.flat[1] = bad
+    loss = crossloss.get(name, reduction=reduction, **params)
+    with pytest.raises(LossValueError) as info:
+        loss(to_backend(backend, labels, "int64"), to_backend(backend, y_pred, "float32"))
+    assert "'y_true'" in str(info.value) and f"{min(bad, 0)} to {max(bad, 0)}" in str(info.value)
+
+
 def test_ignored_labels_pass_the_check(backend):
     probs = to_backend(backend, np.array([[0.5, 0.5], [0.2, 0.8]]), "float64")
     out = crossloss.get("scce", ignore_index=-100)(to_backend(backend, np.array([1, -100]), "int64"), probs)

@@ -90,7 +90,7 @@ def _dice(c, y_true, y_pred):
 
 SPECS = [
     LossSpec(
-        "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction,
+        "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction, gathers_labels=True,
         none_shape="(batch, classes); (batch,) with per_class=False or axis=None; (classes,) with "
                    "batch=True; () with batch=True and per_class=False",
         params=(
