@@ -4,8 +4,9 @@ A backend is one module exposing ``OPS`` (an ``crossloss.ops.Ops`` instance) and
 (loss name -> ``choose(call, reduction, y_pred)``, which picks once per input signature a
 fused kernel with the spec's semantics, ``kernel(call, y_true, y_pred)`` returning the reduced
 loss or None for the generic formula, or returns None itself; a kernel with
-``reads_result = True`` is given no logits range by the value checks and reads its own result
-instead). Modules are imported lazily, so ``import crossloss`` imports no framework.
+``covers_pred = True`` is run on unread y_pred: it raises IndexError or RuntimeError on
+probabilities outside [0, 1], or reads its own result instead of the logits' range). Modules
+are imported lazily, so ``import crossloss`` imports no framework.
 """
 from __future__ import annotations
 

@@ -224,40 +224,42 @@ _MEAN, _SUM, _NONE = 1, 2, 0
 _ENUM = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
-def _mse(call, reduction):
+def _mse(call, reduction, y_pred):
     return lambda c, y_true, y_pred: _NN.mse_loss(y_pred, y_true, reduction)
 
 
-def _mae(call, reduction):
+def _mae(call, reduction, y_pred):
     return lambda c, y_true, y_pred: _NN.l1_loss(y_pred, y_true, reduction)
 
 
-def _huber(call, reduction):
+def _huber(call, reduction, y_pred):
     delta = call.delta
     return lambda c, y_true, y_pred: _NN.huber_loss(y_pred, y_true, reduction, delta)
 
 
-def _smooth_l1(call, reduction):
+def _smooth_l1(call, reduction, y_pred):
     if call.beta == 0:  # L1 itself; smooth_l1_loss's slope at e = 0 would be -1, l1_loss's is 0
-        return _mae(call, reduction)
+        return _mae(call, reduction, y_pred)
     beta = call.beta
     return lambda c, y_true, y_pred: _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)
 
 
-def _bce(call, reduction):
+def _bce(call, reduction, y_pred):
     # torch has no separate negative weight; on probabilities its kernel clamps each log at
     # -100 like the spec.
     if call.neg_weight is not None or (call.pos_weight is not None and not call.from_logits):
         return None
     if not call.from_logits:
-        return lambda c, y_true, y_pred: _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None,
-                                                                 reduction)
+        def on_probabilities(c, y_true, y_pred):
+            return _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None, reduction)
+        on_probabilities.covers_pred = y_pred.is_cpu  # the CPU kernel raises outside [0, 1]; CUDA's asserts
+        return on_probabilities
     pos_weight = call.pos_weight
     return _on_finite_logits(lambda c, y_true, y_pred: torch.binary_cross_entropy_with_logits(
         y_pred, smoothed_binary_targets(c, y_true), None, pos_weight, reduction), reduction != _NONE)
 
 
-def _cross_entropy(call, reduction):
+def _cross_entropy(call, reduction, y_pred):
     """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax."""
     weight = call.class_weight
     if not call.from_logits or call.axis != 1 or weight is not None and getattr(weight, "ndim", 0) != 1:
@@ -290,15 +292,17 @@ def _on_finite_logits(kernel, result_shows=False):
             return None
         loss = kernel(c, y_true, y_pred)
         return loss if math.isfinite(loss.item()) else None
-    run.reads_result = result_shows
+    run.covers_pred = result_shows
     return run
 
 
 def _fused(choose):
-    """``choose`` given torch's reduction code; torch's fused 'mean' of zero elements is NaN,
-    the spec's is 0 (the generic path)."""
+    """``choose(call, torch's reduction code, y_pred)``; torch's fused 'mean' of zero elements
+    is NaN, the spec's is 0 (the generic path)."""
     def chosen(call, reduction, y_pred):
-        return choose(call, _ENUM[reduction]) if reduction in _ENUM and y_pred.numel() else None
+        if reduction not in _ENUM or not y_pred.numel():
+            return None
+        return choose(call, _ENUM[reduction], y_pred)
     return chosen
 
 

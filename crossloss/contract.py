@@ -125,14 +125,16 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool):
     """The value check of inputs with this signature, or None where none of them can be read.
 
-    ``check(call, y_true, y_pred, read_logits, read_labels)`` raises on probabilities outside
-    [0, 1] and labels outside [0, C), and sets ``call.true_range`` / ``call.pred_range`` to what
-    it read. Logits are read too (unless ``read_logits`` is False), though any value is valid:
-    knowing them finite lets the math skip its guards. Integer labels that the loss's gathers
-    will check (``check.labels_to_gathers``) are left unread unless ``read_labels``: the call
-    reads them only if the gather fails, to say what was wrong. What is read, and how, is
-    decided here once per input signature and check mode (``force``: read accelerator tensors
-    too); a call only reads and compares.
+    ``check(call, y_true, y_pred, kernel_covers_pred, read_all)`` raises on probabilities
+    outside [0, 1] and labels outside [0, C), and sets ``call.true_range`` / ``call.pred_range``
+    to what it read. Logits are read too, though any value is valid: knowing them finite lets
+    the math skip its guards. Two reads are left to the framework where it does them anyway:
+    y_pred where a fused kernel that covers it runs (``kernel_covers_pred``: it raises on
+    probabilities outside [0, 1], or reads its own result instead of the logits), and integer
+    labels where the loss's gathers check their indices. If the loss then raises, the call
+    checks again with ``read_all`` to say what was wrong (``explain_failure``). What is read,
+    and how, is decided here once per input signature and check mode (``force``: read
+    accelerator tensors too); a call only reads and compares.
     """
     ops = call.ops
     read_pred = ops.range_reader(y_pred, force)
@@ -149,13 +151,13 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
 
-    def check(c, y_true, y_pred, read_logits=True, read_labels=False):
+    def check(c, y_true, y_pred, kernel_covers_pred=False, read_all=False):
         pred_range = true_range = None
-        if read_whole_pred is not None and (read_logits or pred_checked):
+        if read_whole_pred is not None and (read_all or not kernel_covers_pred):
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_range(loss, "y_pred", pred_range, 0.0, 1.0, _PROBABILITIES)
-        if read_true is not None and (read_labels or not to_gathers):
+        if read_true is not None and (read_all or not to_gathers):
             true_range = read_true(y_true)
             if labels:
                 _check_labels(loss, c, y_true, true_range, read_true, fractional)
@@ -164,17 +166,16 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
         c.read = read_pred  # for formulas that check the y_pred values they read themselves
         if c.shortcuts:
             c.true_range, c.pred_range = true_range, pred_range
-    check.labels_to_gathers = to_gathers
     return check
 
 
-def explain_index_error(plan_checks: dict, mode: str, call: Call, y_true, y_pred) -> None:
-    """After an IndexError or RuntimeError of a loss's formula: where it left the labels to its
-    gathers, read them now, so that a label out of range raises the contract's ValueError."""
+def explain_failure(plan_checks: dict, mode: str, call: Call, y_true, y_pred) -> None:
+    """After an IndexError or RuntimeError of a loss's math: read every input now, so that a
+    value that a framework's own check refused raises the contract's ValueError instead."""
     check = plan_checks.get(mode)
-    if check is not None and check.labels_to_gathers:
+    if check is not None:
         try:
-            check(call, y_true, y_pred, read_labels=True)
+            check(call, y_true, y_pred, read_all=True)
         except ValueError as error:
             raise error from None  # the framework's own message adds nothing to the contract's
 

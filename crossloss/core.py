@@ -59,8 +59,8 @@ class Loss:
                 if result is not None:
                     return result
             terms = self.spec.compute(call, y_true, y_pred)
-        except (IndexError, RuntimeError):  # a gather that checked the labels: say which and why
-            contract.explain_index_error(plan.checks, settings.value_checks, call, y_true, y_pred)
+        except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
+            contract.explain_failure(plan.checks, settings.value_checks, call, y_true, y_pred)
             raise
         return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
 
@@ -73,7 +73,7 @@ class Loss:
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled()
         except (IndexError, RuntimeError):
-            contract.explain_index_error(plan.checks, settings.value_checks, call, y_true, y_pred)
+            contract.explain_failure(plan.checks, settings.value_checks, call, y_true, y_pred)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
@@ -110,9 +110,8 @@ class Loss:
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         check = plan.checks.get(settings.value_checks)
-        if check is not None:  # a fused kernel that reads its own result needs no logits range
-            check(call, y_true, y_pred, not (plan.native_reads_result and sample_weight is None
-                                             and settings.native_kernels))
+        if check is not None:
+            check(call, y_true, y_pred, plan.native_covers_pred and sample_weight is None and settings.native_kernels)
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
@@ -133,7 +132,7 @@ class Loss:
         native = choose and choose(call, self.reduction, y_pred)
         return _Plan(ops, call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
-                     native, getattr(native, "reads_result", False))
+                     native, getattr(native, "covers_pred", False))
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -168,7 +167,7 @@ class _Plan:
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
-    native_reads_result: bool  # it needs no logits range: it reads its own (reduced) result
+    native_covers_pred: bool  # y_pred's check is left to it (see contract.value_checker)
 
 
 def _as_tensors(ops, y_true, y_pred):

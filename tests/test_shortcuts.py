@@ -113,20 +113,23 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
     ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "mean", 0),
     ("sparse_categorical_crossentropy", {"from_logits": True}, "none", 1),
     ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3}, "mean", 2),
+    ("binary_crossentropy", {}, "none", 1),
+    ("binary_crossentropy", {"pos_weight": 2.0}, "mean", 2),
 ])
-def test_torch_fused_logits_kernels_read_their_result_instead_of_the_logits(name, params, reduction, reads):
+def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params, reduction, reads):
     """A reduced loss of torch's fused logits kernels is finite only where no logit is infinite
     (or one cannot matter), so only y_true is read (one aminmax), and the loss: one scalar.
     Unreduced, or with ignore_index (an ignored row's +inf gives a NaN gradient under a finite
-    loss), the logits are read too. Integer labels are left to the kernel's own bounds check
-    (tests/test_inputs.py), except with ignore_index. Finite or not, the numbers are the
-    reference's."""
+    loss), the logits are read too. Integer labels are left to the kernel's own bounds check,
+    except with ignore_index, and so are probabilities to torch's BCE kernel, which raises
+    outside [0, 1] (tests/test_inputs.py: the contract's error all the same). Finite or not,
+    the numbers are the reference's."""
     import torch
     rng = np.random.default_rng(5)
     loss = crossloss.get(name, reduction=reduction, **params)
     kind = "labels" if name.startswith("sparse") else "binary" if name.startswith("binary") else "distribution"
     for extreme in (False, True):
-        y_true, y_pred = inputs(kind, "logits", extreme, rng)
+        y_true, y_pred = inputs(kind, "logits" if params.get("from_logits") else "probabilities", extreme, rng)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred))
         counts = {event.key: event.count for event in prof.key_averages()}
