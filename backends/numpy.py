@@ -28,8 +28,7 @@ def _buffer(t, y=None):
 class NumpyOps(Ops):
     name = "numpy"
 
-    def is_tensor(self, x):
-        return isinstance(x, (np.ndarray, np.generic))
+    tensor_types = (np.ndarray, np.generic)
 
     def asarray(self, x, like=None, dtype=None):
         return np.asarray(x, dtype=dtype)

@@ -29,8 +29,7 @@ def _like(value, other):
 class TensorflowOps(Ops):
     name = "tensorflow"
 
-    def is_tensor(self, x):
-        return isinstance(x, (tf.Tensor, tf.Variable))
+    tensor_types = (tf.Tensor, tf.Variable)
 
     def asarray(self, x, like=None, dtype=None):
         device = getattr(like, "device", "") if isinstance(like, (tf.Tensor, tf.Variable)) else ""

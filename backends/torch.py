@@ -24,9 +24,7 @@ _BY_NAME = {v: k for k, v in _DTYPES.items()}
 
 class TorchOps(Ops):
     name = "torch"
-
-    def is_tensor(self, x):
-        return isinstance(x, torch.Tensor)
+    tensor_types = (torch.Tensor,)
 
     def asarray(self, x, like=None, dtype=None):
         device = like.device if isinstance(like, torch.Tensor) else None

@@ -96,7 +96,7 @@ class Loss:
         spec = self.spec
         backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
-        if not (ops.is_tensor(y_pred) and ops.is_tensor(y_true)):
+        if not (isinstance(y_pred, ops.tensor_types) and isinstance(y_true, ops.tensor_types)):
             y_true, y_pred = _as_tensors(ops, y_true, y_pred)
         key = ops.signature(y_true, y_pred)  # None inside a trace: nothing is reused there
         plan = self._plans.get(key) if key is not None else None

@@ -27,9 +27,10 @@ _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.m
 
 class Ops:
     name: str = "abstract"
+    tensor_types: tuple = ()  # the framework's tensor classes
 
     # ---- primitives: tensors ------------------------------------------------------------
-    def is_tensor(self, x) -> bool: raise NotImplementedError
+    def is_tensor(self, x) -> bool: return isinstance(x, self.tensor_types)
     def asarray(self, x, like=None, dtype=None): raise NotImplementedError
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
     def cast(self, x, dtype: str): raise NotImplementedError
