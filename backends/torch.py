@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from crossloss.losses.crossentropy import smoothed_binary_targets
-from crossloss.ops import Ops
+from crossloss.ops import ABOVE_FLOOR, Ops
 
 _DTYPES = {
     torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
@@ -274,6 +274,25 @@ def _cross_entropy(call, reduction, y_pred):
     return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
 
 
+def _kl_divergence(call, reduction, y_pred):
+    """torch's kl_div, p log p - p log q pointwise (xlogy: 0 at p = 0), on log q from the op
+    table. Its p log p is not floored, so it runs where the checks found every p >= 1e-43:
+    there the spec's floor cannot act, on the value or on the gradient in p."""
+    axis = call.axis
+    rows = y_pred.numel() // y_pred.shape[axis]
+
+    def kl_div(c, y_true, y_pred):
+        if c.true_range is None or c.true_range[0] < ABOVE_FLOOR:
+            return None
+        log_q = torch.log_softmax(y_pred, axis) if c.from_logits else OPS.floored_log(y_pred, c.pred_range)
+        if reduction == _NONE:
+            return torch.sum(torch.kl_div(log_q, y_true, _NONE), axis)
+        total = torch.kl_div(log_q, y_true, _SUM)
+        return OPS.div(total, rows) if reduction == _MEAN else total
+    # the logits are read: the kernel may decline (p < 1e-43), and then the formula needs their range
+    return _on_finite_logits(kl_div) if call.from_logits else kl_div
+
+
 def _on_finite_logits(kernel, result_shows=False):
     """A fused logits kernel where it is exact: for finite logits (it is NaN or inf at +-inf).
 
@@ -313,4 +332,5 @@ NATIVE = {name: _fused(choose) for name, choose in {
     "binary_crossentropy": _bce,
     "categorical_crossentropy": _cross_entropy,
     "sparse_categorical_crossentropy": _cross_entropy,
+    "kl_divergence": _kl_divergence,
 }.items()}

@@ -105,6 +105,28 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits, reduction):
+    """torch's kl_div takes p log p unfloored (NaN gradient in p at 0), so it runs where every
+    target is at least 1e-43, and the formula where one is 0; both give the reference's numbers."""
+    import torch
+    rng = np.random.default_rng(6)
+    loss = crossloss.get("kl_divergence", from_logits=from_logits, reduction=reduction)
+    for zero_target, kernel_runs in ((False, True), (True, False)):
+        y_true, y_pred = inputs("distribution", "logits" if from_logits else "probabilities", False, rng)
+        if not zero_target:
+            y_true = rng.dirichlet(np.ones(4), 6)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred))
+        assert ("aten::kl_div" in {event.key for event in prof.key_averages()}) == kernel_runs
+        expected = np.asarray(reference_for("kl_divergence")(y_true, y_pred, from_logits=from_logits,
+                                                             reduction=reduction), dtype=np.float64)
+        passed, _, detail = compare(to_numpy(out), expected, "float64")
+        assert passed, f"zero target={zero_target}: {detail}"
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name,params,reduction,reads", [
     ("binary_crossentropy", {"from_logits": True}, "mean", 1),
     ("binary_crossentropy", {"from_logits": True, "pos_weight": [1, 3, 0.5, 2]}, "sum", 1),
