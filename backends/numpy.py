@@ -168,9 +168,9 @@ class NumpyOps(Ops):
             return super().mul_no_nan(weight, value)
 
 
-OPS = NumpyOps()
 def _value_range(x):
     return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))  # np.min's wrapper: +1.7 us
 
 
+OPS = NumpyOps()
 NATIVE: dict = {}

@@ -17,7 +17,7 @@ import numpy as np
 from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
-ABOVE_FLOOR = 1e-43    # log(1e-43) = -99.0: probabilities from here up never meet the floor
+ABOVE_FLOOR = 1e-43  # log(1e-43) = -99.0: probabilities from here up never meet the floor
 # Logits within +-finfo.max / 32 take the kernels directly; the guarded path (a clamp at
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
