@@ -289,8 +289,7 @@ def _kl_divergence(call, reduction, y_pred):
             return torch.sum(torch.kl_div(log_q, y_true, _NONE), axis)
         total = torch.kl_div(log_q, y_true, _SUM)
         return OPS.div(total, rows) if reduction == _MEAN else total
-    # the logits are read: the kernel may decline (p < 1e-43), and then the formula needs their range
-    return _on_finite_logits(kl_div) if call.from_logits else kl_div
+    return _on_finite_logits(kl_div, reduction != _NONE) if call.from_logits else kl_div
 
 
 def _on_finite_logits(kernel, result_shows=False):
@@ -301,6 +300,7 @@ def _on_finite_logits(kernel, result_shows=False):
     ``result_shows``, from the reduced loss itself: every infinite logit makes it NaN or inf
     unless it cannot change a value or a gradient (-inf at a class of zero weight). Then the
     checks leave the logits unread, and the loss is read instead: one scalar, not the input.
+    A kernel that declines (returns None) leaves the logits to the formula, which reads them.
     """
     def run(c, y_true, y_pred):
         if c.pred_range is not None:
@@ -308,6 +308,9 @@ def _on_finite_logits(kernel, result_shows=False):
         if not result_shows or c.read is None:  # nothing may be read: the guarded formula
             return None
         loss = kernel(c, y_true, y_pred)
+        if loss is None:  # declined on other grounds: the formula's guards need the logits' range
+            c.pred_range = c.fact(c.read(y_pred))
+            return None
         return loss if math.isfinite(loss.item()) else None
     run.covers_pred = result_shows
     return run

@@ -109,7 +109,9 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits, reduction):
     """torch's kl_div takes p log p unfloored (NaN gradient in p at 0), so it runs where every
-    target is at least 1e-43, and the formula where one is 0; both give the reference's numbers."""
+    target is at least 1e-43, and the formula where one is 0; both give the reference's numbers.
+    Reduced, from logits, the kernel reads its result instead of the logits, and where it
+    declines the logits are read for the formula's guards."""
     import torch
     rng = np.random.default_rng(6)
     loss = crossloss.get("kl_divergence", from_logits=from_logits, reduction=reduction)
@@ -119,7 +121,10 @@ def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits,
             y_true = rng.dirichlet(np.ones(4), 6)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred))
-        assert ("aten::kl_div" in {event.key for event in prof.key_averages()}) == kernel_runs
+        counts = {event.key: event.count for event in prof.key_averages()}
+        assert ("aten::kl_div" in counts) == kernel_runs
+        logits_unread = from_logits and reduction != "none" and kernel_runs
+        assert counts["aten::aminmax"] == (1 if logits_unread else 2), counts
         expected = np.asarray(reference_for("kl_divergence")(y_true, y_pred, from_logits=from_logits,
                                                              reduction=reduction), dtype=np.float64)
         passed, _, detail = compare(to_numpy(out), expected, "float64")
