@@ -1,7 +1,9 @@
 """PyTorch backend: the op table on ``torch.Tensor``, plus fused kernels of equal semantics.
 
-No op reads a value back to the host except ``value_range`` on eager CPU tensors, so every
-loss runs under ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
+No op reads a value back to the host except on eager CPU tensors, or on any eager tensor
+under ``value_checks="always"``: the value checks' ``range_reader`` and a fused kernel's
+one-number result (``_on_finite_logits``). So every loss runs under
+``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
 """
 from __future__ import annotations
 

@@ -90,11 +90,6 @@ class Ops:
         """
         raise NotImplementedError
 
-    def value_range(self, x, force: bool = False):
-        """(min, max) of x as Python numbers where reading is free (see ``range_reader``), else None."""
-        read = self.range_reader(x, force)
-        return None if read is None else read(x)
-
     # ---- reuse of temporaries -----------------------------------------------------------
     # ``t`` is a temporary the formula has just created and reads nowhere else. A backend may
     # overwrite it (NumPy always, torch while autograd does not record it), saving a fresh
