@@ -51,7 +51,7 @@ class TorchOps(Ops):
         return torch.finfo(_BY_NAME[dtype]).max
 
     def sum(self, x, axis=None, keepdims=False):
-        return torch.sum(x) if axis is None else torch.sum(x, dim=axis, keepdim=keepdims)
+        return torch.sum(x) if axis is None else torch.sum(x, axis, keepdims)  # keywords cost ~1 us cold
 
     def mean(self, x, axis=None, keepdims=False):
         return torch.mean(x) if axis is None else torch.mean(x, dim=axis, keepdim=keepdims)
@@ -209,10 +209,13 @@ def _fits(t, y) -> bool:
     """t op= y keeps t's shape and dtype and leaves autograd out of it."""
     if not isinstance(y, torch.Tensor):
         return True
-    if y.requires_grad and torch.is_grad_enabled() or y.dtype != t.dtype or y.dim() > t.dim():
+    if y.dtype != t.dtype or y.requires_grad and torch.is_grad_enabled():
         return False
-    # y broadcasts into t's shape; torch.broadcast_shapes would cost ~20 us per call
-    return all(b == 1 or a == b for a, b in zip(t.shape[t.dim() - y.dim():], y.shape))
+    # y broadcasts into t's shape (torch.broadcast_shapes would cost ~20 us per call); equal
+    # shapes, the common case, skip the generator: at 1e3 values it costs as much as the op
+    t_shape, y_shape = t.shape, y.shape
+    return t_shape == y_shape or len(y_shape) <= len(t_shape) and all(
+        b == 1 or a == b for a, b in zip(t_shape[len(t_shape) - len(y_shape):], y_shape))
 
 
 OPS = TorchOps()
