@@ -108,7 +108,7 @@ def _per_sample(ops, values, last_axis=-1):
 
 def _keras_regression(elementwise):
     def run(c, y_true, y_pred):
-        return Terms(_per_sample(c.ops, elementwise(c, y_true, y_pred).scaled().values))
+        return Terms(_per_sample(c.ops, elementwise(c, y_true, y_pred).scaled(c.ops).values))
     return run
 
 

@@ -71,7 +71,7 @@ class Loss:
         settings = get_options()
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
         try:
-            terms = self.spec.compute(call, y_true, y_pred).scaled()
+            terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except (IndexError, RuntimeError):
             contract.explain_failure(plan.checks, settings.value_checks, call, y_true, y_pred)
             raise
@@ -192,6 +192,10 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like):
 
 def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values)."""
+    along = terms.along
+    if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None or not ops.shape(terms.values)[along]):
+        terms = terms._replace(values=ops.sum(terms.values, axis=along), along=None)
+        along = None
     values = _weighted(loss, ops, terms, sample_weight, like)
     scale = terms.scale
     if reduction == "none":
@@ -201,8 +205,10 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
         return total if scale == 1.0 else total * scale
     if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
         count = ops.shape(values)[0] if ops.shape(values) else 0
+    elif terms.count is not None:
+        count = terms.count
     else:
-        count = ops.size(values) if terms.count is None else terms.count
+        count = ops.size(values) if along is None else ops.size(values) // ops.shape(values)[along]
     if isinstance(count, int):
         if count:  # one rounding: a sign folds into the exact divisor -count
             return ops.div(total, count * scale) if scale in (1.0, -1.0) else ops.div(total * scale, count)

@@ -39,8 +39,9 @@ class Param:
 class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a frozen dataclass
     """What a loss's math returns: unreduced values and the count its mean divides by.
 
-    ``count`` is None for "number of entries of ``values``", else a tensor (e.g. the number of
-    non-ignored labels, or the sum of their class weights). Ignored entries of ``values`` are 0.
+    ``count`` is None for "number of entries of ``values``" (without the ``along`` axis),
+    else a tensor (e.g. the number of non-ignored labels, or the sum of their class weights).
+    Ignored entries of ``values`` are 0.
     """
 
     values: Any
@@ -48,13 +49,16 @@ class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a fro
     weighted_by_sample: bool = True  # False: entries are not per sample, sample_weight is refused
     nan_if_empty: bool = False  # a mean over nothing is NaN (torch's), not 0 (compat profiles)
     # The loss is scale * values: a sign (-log q) is applied to the reduced scalar, not to
-    # every entry, which saves a pass. ``scaled()`` gives the loss's own values.
+    # every entry, which saves a pass. ``scaled(ops)`` gives the loss's own values.
     scale: float = 1.0
+    # An axis that ``values`` still hold: the loss is their sum over it. A mean or sum of
+    # everything then skips the per-entry sums (one reduction instead of two).
+    along: int | None = None
 
-    def scaled(self) -> "Terms":
-        if self.scale == 1.0:
-            return self
-        values = -self.values if self.scale == -1.0 else self.values * self.scale
+    def scaled(self, ops) -> "Terms":
+        values = self.values if self.along is None else ops.sum(self.values, axis=self.along)
+        if self.scale != 1.0:
+            values = -values if self.scale == -1.0 else values * self.scale
         return Terms(values, self.count, self.weighted_by_sample, self.nan_if_empty)
 
 

@@ -105,6 +105,33 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,y_true_kind", [("categorical_crossentropy", "distribution"),
+                                              ("kl_divergence", "distribution"),
+                                              ("sparse_categorical_crossentropy", "labels")])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_class_axis_loss_reduced_to_a_scalar_sums_its_terms_in_one_pass(name, y_true_kind, reduction):
+    """Terms.along: the per-entry sums over the class axis are skipped when all is summed anyway;
+    with a sample weight they are needed (and the weighted mean still matches the reference)."""
+    import torch
+    y_true, y_pred = inputs(y_true_kind, "probabilities", False, np.random.default_rng(6))
+    loss = crossloss.get(name, reduction=reduction)
+
+    def sums(**kwargs):
+        with crossloss.options(native_kernels=False), torch.profiler.profile(
+                activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred), **kwargs)
+        return sum(e.count for e in prof.key_averages() if e.key == "aten::sum"), out
+
+    assert sums()[0] == 1
+    weight = np.linspace(0.5, 2.0, 6)
+    count, out = sums(sample_weight=torch.as_tensor(weight))
+    assert count == 2
+    expected = reference_for(name)(y_true, y_pred, sample_weight=weight, reduction=reduction)
+    passed, _, detail = compare(to_numpy(out), np.asarray(expected), "float64")
+    assert passed, detail
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits, reduction):

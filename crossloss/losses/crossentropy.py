@@ -28,13 +28,6 @@ def weighted_sum(c, weights, log_q):
     return c.ops.sum(products, axis=c.axis)
 
 
-def weighted_log_sum(c, weights, y_pred):
-    """sum over the class axis of weights * log q, q = softmax(logits) or the probabilities."""
-    if c.from_logits:
-        return c.ops.weighted_log_softmax_sum(weights, y_pred, c.axis, c.pred_range)
-    return c.ops.sum(c.ops.mul_(c.ops.floored_log(y_pred, c.pred_range), weights), axis=c.axis)
-
-
 def smoothed_binary_targets(c, y):
     """y (1 - e) + 0.5 e for label smoothing e (y itself when e = 0)."""
     return y * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing if c.label_smoothing else y
@@ -61,12 +54,14 @@ def _categorical(c, y_true, y_pred):
         y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.num_classes
     if c.class_weight is not None:
         y = y * along_class_axis(c, c.class_weight, len(c.ops.shape(y_pred)))
-    return Terms(weighted_log_sum(c, y, y_pred), scale=-1.0)
+    if c.from_logits:
+        return Terms(c.ops.weighted_log_softmax_sum(y, y_pred, c.axis, c.pred_range), scale=-1.0)
+    # y log p per class: a mean or sum of the loss sums them all at once (along the class axis)
+    return Terms(c.ops.mul_(c.ops.floored_log(y_pred, c.pred_range), y), scale=-1.0, along=c.axis)
 
 
 def _sparse(c, labels, y_pred):
     ops = c.ops
-    pred_shape = ops.shape(y_pred)
     ignored = None if c.ignore_index is None else labels == c.ignore_index
     if ignored is not None:
         labels = ops.where(ignored, 0, labels)
@@ -79,6 +74,8 @@ def _sparse(c, labels, y_pred):
     else:  # only the labelled probability is read (and checked) and logged
         picked = ops.take_along_axis(y_pred, index, c.axis)
         picked = ops.floored_log(picked, c.check_probabilities(picked))
+    if c.class_weight is None and not c.label_smoothing and ignored is None:  # log q_t, its class axis kept
+        return Terms(picked, scale=-1.0, along=c.axis)
     likelihood = ops.reshape(picked, ops.shape(labels))  # log q_t; the loss is its negative (scale)
     weight = None
     if c.class_weight is not None:
@@ -88,7 +85,7 @@ def _sparse(c, labels, y_pred):
         if c.class_weight is None:
             spread = ops.sum(log_q, axis=c.axis)
         else:
-            spread = weighted_sum(c, along_class_axis(c, c.class_weight, len(pred_shape)), log_q)
+            spread = weighted_sum(c, along_class_axis(c, c.class_weight, len(ops.shape(y_pred))), log_q)
         likelihood = (1.0 - c.label_smoothing) * likelihood + (c.label_smoothing / c.num_classes) * spread
     if ignored is None:
         return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0)

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from ..spec import PROBABILITIES, LossSpec, Param, Terms, axis, boolean
-from .crossentropy import _prediction, weighted_log_sum
+from .crossentropy import _prediction
 
 
 def _kl(c, y_true, y_pred):
     ops = c.ops
     if c.from_logits:  # sum p log p - sum p log q, the second -inf where p > 0 meets q = 0
         entropy = ops.sum(ops.mul_(ops.floored_log(y_true, c.true_range), y_true), axis=c.axis)
-        return Terms(ops.sub_(entropy, weighted_log_sum(c, y_true, y_pred)))
+        return Terms(ops.sub_(entropy, ops.weighted_log_softmax_sum(y_true, y_pred, c.axis, c.pred_range)))
     gap = ops.sub_(ops.floored_log(y_true, c.true_range), ops.floored_log(y_pred, c.pred_range))
-    return Terms(ops.sum(ops.mul_(gap, y_true), axis=c.axis))  # p = 0 contributes 0: the logs are finite
+    return Terms(ops.mul_(gap, y_true), along=c.axis)  # p = 0 contributes 0: the logs are finite
 
 
 SPECS = [
