@@ -41,11 +41,8 @@ class TorchOps(Ops):
     def shape(self, x):
         return tuple(x.shape)
 
-    def size(self, x):
-        return x.numel()
-
-    def reshape(self, x, shape):
-        return x.reshape(shape)
+    size = staticmethod(torch.numel)  # builtins: no Python frame on every call
+    reshape = staticmethod(torch.reshape)
 
     def finfo_max(self, dtype):
         return torch.finfo(_BY_NAME[dtype]).max
@@ -187,12 +184,14 @@ _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0
 
 
 def _number(k, like):
-    """k as a cached CPU scalar tensor of like's dtype; None off eager CPU (traces keep numbers)."""
-    if not like.is_cpu or torch.compiler.is_compiling():
+    """k as a cached CPU scalar tensor of like's dtype; None off CPU, and in a trace that finds
+    none cached (it keeps the number: a trace creates no tensor). A cached one is looked up
+    before asking whether this is a trace, which costs two Python calls."""
+    if not like.is_cpu:
         return None
     key = (k, math.copysign(1.0, k), like.dtype)
     tensor = _NUMBERS.get(key)
-    if tensor is None:
+    if tensor is None and not torch.compiler.is_compiling():
         if len(_NUMBERS) >= 256:
             _NUMBERS.clear()
         with torch.inference_mode(False):  # an inference tensor could not be saved for backward later

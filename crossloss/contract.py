@@ -164,7 +164,8 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
             else:
                 _check_range(loss, "y_true", true_range, 0.0, 1.0, _PROBABILITIES)
         c.read = read_pred  # for formulas that check the y_pred values they read themselves
-        c.true_range, c.pred_range = c.fact(true_range), c.fact(pred_range)
+        if true_range is not None or pred_range is not None:  # else the copy's None stands
+            c.true_range, c.pred_range = c.fact(true_range), c.fact(pred_range)
     return check
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from . import backends as _backends
 from . import contract, dispatch, registry
 from .errors import bad_value
-from .options import get_options
+from .options import CURRENT
 from .spec import LossSpec, Terms
 
 
@@ -51,7 +51,7 @@ class Loss:
         return config
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        settings = get_options()
+        settings = CURRENT.options
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
         try:
             if plan.native is not None and sample_weight is None and settings.native_kernels:
@@ -68,7 +68,7 @@ class Loss:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``). For global means across replicas and for Keras."""
-        settings = get_options()
+        settings = CURRENT.options
         plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
@@ -193,10 +193,10 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like):
 def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values)."""
     along = terms.along
-    if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None or not ops.shape(terms.values)[along]):
+    if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None):
         terms = terms._replace(values=ops.sum(terms.values, axis=along), along=None)
         along = None
-    values = _weighted(loss, ops, terms, sample_weight, like)
+    values = terms.values if sample_weight is None else _weighted(loss, ops, terms, sample_weight, like)
     scale = terms.scale
     if reduction == "none":
         return values if scale == 1.0 else -values if scale == -1.0 else values * scale
@@ -208,7 +208,9 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
     elif terms.count is not None:
         count = terms.count
     else:
-        count = ops.size(values) if along is None else ops.size(values) // ops.shape(values)[along]
+        count = ops.size(values)
+        if along is not None and not (isinstance(count, int) and count == 0):  # (an empty axis: 0 entries)
+            count //= ops.shape(values)[along]
     if isinstance(count, int):
         if count:  # one rounding: a sign folds into the exact divisor -count
             return ops.div(total, count * scale) if scale in (1.0, -1.0) else ops.div(total * scale, count)

@@ -26,18 +26,23 @@ class Options:
     native_kernels: bool = True
 
 
-_current = Options()
+class _Current:
+    """The settings in force: every loss call reads ``CURRENT.options`` (an attribute, not a call)."""
+
+    options = Options()
+
+
+CURRENT = _Current()
 
 
 def get_options() -> Options:
-    return _current
+    return CURRENT.options
 
 
 def set_options(**changes) -> Options:
     """Change settings for the whole process; returns the previous settings."""
-    global _current
-    previous = _current
-    _current = _validated(replace(_current, **_known(changes)))
+    previous = CURRENT.options
+    CURRENT.options = _validated(replace(previous, **_known(changes)))
     return previous
 
 
@@ -46,7 +51,7 @@ def options(**changes):
     """Change settings inside a ``with`` block only."""
     previous = set_options(**changes)
     try:
-        yield _current
+        yield CURRENT.options
     finally:
         set_options(value_checks=previous.value_checks, native_kernels=previous.native_kernels)
 
