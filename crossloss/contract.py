@@ -23,7 +23,8 @@ class Call:
     ``read``: y_pred's range reader where this call's checks may read it, else None.
 
     A loss keeps one Call per input signature and gives each call a copy (``for_call``): the
-    math must not rely on attributes set by an earlier call.
+    math must not rely on attributes set by an earlier call. Under ``native_kernels=False``
+    the ranges are never set: a read range must not shorten the math (``fact``).
     """
 
     def __init__(self, ops, params: dict, dtype: str, loss: str = ""):
@@ -40,11 +41,14 @@ class Call:
         self.shortcuts = False
         self.index_shape = None  # label_index's shape, where y_pred's shape is static
 
-    def for_call(self, settings) -> "Call":
-        """A copy for one call, with no value facts yet; ``settings``: crossloss's options."""
+    def for_call(self, settings, true_range=None, pred_range=None, read=None) -> "Call":
+        """A copy for one call with what its value checks found; ``settings``: crossloss's options."""
         call = object.__new__(Call)
         call.__dict__.update(self.__dict__)
+        call.read = read
         call.shortcuts = settings.native_kernels  # False: the generic formula, guards and all
+        if call.shortcuts:
+            call.true_range, call.pred_range = true_range, pred_range
         return call
 
     def label_index(self, labels, y_pred):
@@ -58,7 +62,8 @@ class Call:
         if self.read is None:
             return None
         found = self.read(values)
-        _check_range(self.loss, argument, found, 0.0, 1.0, _PROBABILITIES)
+        if not (0.0 <= found[0] and found[1] <= 1.0):  # NaN fails too
+            _refuse(self.loss, argument, found, _PROBABILITIES)
         return self.fact(found)
 
     def fact(self, found):
@@ -125,9 +130,9 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool):
     """The value check of inputs with this signature, or None where none of them can be read.
 
-    ``check(call, y_true, y_pred, kernel_covers_pred, read_all)`` raises on probabilities
-    outside [0, 1] and labels outside [0, C), and sets ``call.true_range`` / ``call.pred_range``
-    to what it read. Logits are read too, though any value is valid: knowing them finite lets
+    ``check(template, settings, y_true, y_pred, kernel_covers_pred, read_all)`` raises on
+    probabilities outside [0, 1] and labels outside [0, C), and returns the template's copy
+    for this call (``Call.for_call``) with what it read. Logits are read too, though any value is valid: knowing them finite lets
     the math skip its guards. Two reads are left to the framework where it does them anyway:
     y_pred where a fused kernel that covers it runs (``kernel_covers_pred``: it raises on
     probabilities outside [0, 1], or reads its own result instead of the logits), and integer
@@ -151,31 +156,30 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
 
-    def check(c, y_true, y_pred, kernel_covers_pred=False, read_all=False):
+    def check(template, settings, y_true, y_pred, kernel_covers_pred=False, read_all=False):
         pred_range = true_range = None
         if read_whole_pred is not None and (read_all or not kernel_covers_pred):
             pred_range = read_whole_pred(y_pred)
-            if pred_checked:
-                _check_range(loss, "y_pred", pred_range, 0.0, 1.0, _PROBABILITIES)
+            if pred_checked and not (0.0 <= pred_range[0] and pred_range[1] <= 1.0):  # NaN fails too
+                _refuse(loss, "y_pred", pred_range, _PROBABILITIES)
         if read_true is not None and (read_all or not to_gathers):
             true_range = read_true(y_true)
             if labels:
-                _check_labels(loss, c, y_true, true_range, read_true, fractional)
-            else:
-                _check_range(loss, "y_true", true_range, 0.0, 1.0, _PROBABILITIES)
-        c.read = read_pred  # for formulas that check the y_pred values they read themselves
-        if true_range is not None or pred_range is not None:  # else the copy's None stands
-            c.true_range, c.pred_range = c.fact(true_range), c.fact(pred_range)
+                _check_labels(loss, template, y_true, true_range, read_true, fractional)
+            elif not (0.0 <= true_range[0] and true_range[1] <= 1.0):
+                _refuse(loss, "y_true", true_range, _PROBABILITIES)
+        # read: for formulas that check the y_pred values they read themselves
+        return template.for_call(settings, true_range, pred_range, read_pred)
     return check
 
 
-def explain_failure(plan_checks: dict, mode: str, call: Call, y_true, y_pred) -> None:
+def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> None:
     """After an IndexError or RuntimeError of a loss's math: read every input now, so that a
     value that a framework's own check refused raises the contract's ValueError instead."""
-    check = plan_checks.get(mode)
+    check = plan_checks.get(settings.value_checks)
     if check is not None:
         try:
-            check(call, y_true, y_pred, read_all=True)
+            check(call, settings, y_true, y_pred, read_all=True)
         except ValueError as error:
             raise error from None  # the framework's own message adds nothing to the contract's
 
@@ -183,9 +187,8 @@ def explain_failure(plan_checks: dict, mode: str, call: Call, y_true, y_pred) ->
 _PROBABILITIES = "probabilities in [0, 1]"
 
 
-def _check_range(loss, argument, found, lo, hi, expected):
-    if found is not None and not (lo <= found[0] and found[1] <= hi):  # NaN fails too
-        raise bad_value(loss, argument, expected, f"values from {found[0]:.6g} to {found[1]:.6g}")
+def _refuse(loss, argument, found, expected):
+    raise bad_value(loss, argument, expected, f"values from {found[0]:.6g} to {found[1]:.6g}")
 
 
 def _check_labels(loss, call, y_true, found, read, fractional):
@@ -194,7 +197,8 @@ def _check_labels(loss, call, y_true, found, read, fractional):
     if not 0 <= found[0] <= found[1] < call.num_classes:
         if ignore is not None:
             found = read(ops.where(y_true == ignore, 0, y_true))  # ignored labels are fine
-        _check_range(loss, "y_true", found, 0, call.num_classes - 1, _expected_labels(call, ignore))
+        if not (0 <= found[0] and found[1] <= call.num_classes - 1):  # NaN fails too
+            _refuse(loss, "y_true", found, _expected_labels(call, ignore))
     if fractional:
         dtype = ops.dtype_name(y_true)
         if read(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), dtype)))[1] != 0:

@@ -60,7 +60,7 @@ class Loss:
                     return result
             terms = self.spec.compute(call, y_true, y_pred)
         except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
-            contract.explain_failure(plan.checks, settings.value_checks, call, y_true, y_pred)
+            contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
         return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
 
@@ -73,7 +73,7 @@ class Loss:
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except (IndexError, RuntimeError):
-            contract.explain_failure(plan.checks, settings.value_checks, call, y_true, y_pred)
+            contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
@@ -106,12 +106,14 @@ class Loss:
                 if len(self._plans) >= _MAX_PLANS:
                     self._plans.clear()
                 self._plans[key] = plan
-        call = plan.call.for_call(settings)
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         check = plan.checks.get(settings.value_checks)
-        if check is not None:
-            check(call, y_true, y_pred, plan.native_covers_pred and sample_weight is None and settings.native_kernels)
+        if check is None:
+            call = plan.call.for_call(settings)
+        else:
+            call = check(plan.call, settings, y_true, y_pred,
+                         plan.native_covers_pred and sample_weight is None and settings.native_kernels)
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
