@@ -164,12 +164,14 @@ class TorchOps(Ops):
     def range_reader(self, like, force=False):
         if not (like.is_cpu or force and not like.is_meta) or not like.numel() or torch.compiler.is_compiling():
             return None
-        return _value_range
+        return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
+
+
+def _bool_range(x):
+    return _value_range(x.to(torch.uint8))  # aminmax has no bool kernel
 
 
 def _value_range(x):
-    if x.dtype is torch.bool:
-        x = x.to(torch.uint8)
     if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
         strides = x.stride()
         x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))

@@ -43,13 +43,20 @@ class Call:
 
     def for_call(self, settings, true_range=None, pred_range=None, read=None) -> "Call":
         """A copy for one call with what its value checks found; ``settings``: crossloss's options."""
-        call = object.__new__(Call)
-        call.__dict__.update(self.__dict__)
+        call = object.__new__(type(self))
+        if self.__dict__:  # a template that was not frozen (in a trace)
+            call.__dict__.update(self.__dict__)
         call.read = read
         call.shortcuts = settings.native_kernels  # False: the generic formula, guards and all
         if call.shortcuts:
             call.true_range, call.pred_range = true_range, pred_range
         return call
+
+    def frozen(self) -> "Call":
+        """This template with its attributes moved into a class of its own: a call's copy is
+        then an empty instance of it (about a third of the cost of copying the attributes).
+        Not in a trace: creating a class there would break the graph."""
+        return object.__new__(type("Call", (Call,), dict(self.__dict__)))
 
     def label_index(self, labels, y_pred):
         """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""

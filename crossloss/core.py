@@ -101,7 +101,7 @@ class Loss:
         key = ops.signature(y_true, y_pred)  # None inside a trace: nothing is reused there
         plan = self._plans.get(key) if key is not None else None
         if plan is None:
-            plan = self._plan(backend, y_true, y_pred)
+            plan = self._plan(backend, y_true, y_pred, reused=key is not None)
             if key is not None:
                 if len(self._plans) >= _MAX_PLANS:
                     self._plans.clear()
@@ -120,7 +120,7 @@ class Loss:
             y_true = ops.cast(y_true, plan.true_dtype)
         return plan, call, y_true, y_pred
 
-    def _plan(self, backend, y_true, y_pred) -> "_Plan":
+    def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
         spec, ops = self.spec, backend.OPS
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
         call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
@@ -132,7 +132,7 @@ class Loss:
                   for mode in ("auto", "always")}
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
-        return _Plan(ops, call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
+        return _Plan(ops, call.frozen() if reused else call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
                      native, getattr(native, "covers_pred", False))
 
