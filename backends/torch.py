@@ -113,12 +113,25 @@ class TorchOps(Ops):
     # x / 8 wraps 8 in a new tensor on every call (~2 us on CPU, as long as the division of a
     # small tensor itself): eager CPU calls reuse one scalar tensor per number and dtype.
     def scalar(self, k, like):
-        cached = _number(k, like)
-        return k if cached is None else cached
+        """k as a cached CPU scalar tensor of like's dtype; k itself off CPU, and in a trace
+        that finds none cached (it keeps the number: a trace creates no tensor). A cached one
+        is looked up before asking whether this is a trace, which costs two Python calls."""
+        if not like.is_cpu:
+            return k
+        key = (k, math.copysign(1.0, k), like.dtype)
+        tensor = _NUMBERS.get(key)
+        if tensor is None:
+            if torch.compiler.is_compiling():
+                return k
+            if len(_NUMBERS) >= 256:
+                _NUMBERS.clear()
+            with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
+                tensor = _NUMBERS[key] = torch.tensor(k, dtype=like.dtype)
+        return tensor
 
     def affine(self, x, a, b):
-        offset = _number(b, x)
-        if offset is None:
+        offset = self.scalar(b, x)
+        if not isinstance(offset, torch.Tensor):
             return super().affine(x, a, b)
         return torch.add(offset, x, alpha=a)  # b + a x in one pass; alpha is not wrapped
 
@@ -183,22 +196,6 @@ _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices 
 _SLICE = 1 << 20  # values per slice of a large product
 
 _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0.0 == -0.0 as keys)
-
-
-def _number(k, like):
-    """k as a cached CPU scalar tensor of like's dtype; None off CPU, and in a trace that finds
-    none cached (it keeps the number: a trace creates no tensor). A cached one is looked up
-    before asking whether this is a trace, which costs two Python calls."""
-    if not like.is_cpu:
-        return None
-    key = (k, math.copysign(1.0, k), like.dtype)
-    tensor = _NUMBERS.get(key)
-    if tensor is None and not torch.compiler.is_compiling():
-        if len(_NUMBERS) >= 256:
-            _NUMBERS.clear()
-        with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
-            tensor = _NUMBERS[key] = torch.tensor(k, dtype=like.dtype)
-    return tensor
 
 
 def _free(t) -> bool:
