@@ -139,11 +139,12 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
 
     ``check(template, settings, y_true, y_pred, kernel_covers_pred, read_all)`` raises on
     probabilities outside [0, 1] and labels outside [0, C), and returns the template's copy
-    for this call (``Call.for_call``) with what it read. Logits are read too, though any value is valid: knowing them finite lets
-    the math skip its guards. Two reads are left to the framework where it does them anyway:
-    y_pred where a fused kernel that covers it runs (``kernel_covers_pred``: it raises on
-    probabilities outside [0, 1], or reads its own result instead of the logits), and integer
-    labels where the loss's gathers check their indices. If the loss then raises, the call
+    for this call (``Call.for_call``) with what it read. Logits are read too, though any
+    value is valid: knowing them finite lets the math skip its guards. Two reads are left to
+    the framework where it does them anyway: y_pred where a fused kernel that covers it runs
+    (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads its own
+    result instead of the logits), and integer labels where the loss's gathers check their
+    indices. If the loss then raises, the call
     checks again with ``read_all`` to say what was wrong (``explain_failure``). What is read,
     and how, is decided here once per input signature and check mode (``force``: read
     accelerator tensors too); a call only reads and compares.

@@ -132,7 +132,8 @@ class Loss:
                   for mode in ("auto", "always")}
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
-        return _Plan(ops, call.frozen() if reused else call, true_shape, dtype if ops.dtype_name(y_pred) != dtype else None,
+        return _Plan(ops, call.frozen() if reused else call, true_shape,
+                     dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
                      native, getattr(native, "covers_pred", False))
 
