@@ -78,6 +78,11 @@ class Call:
         return found if self.shortcuts else None
 
 
+# A loss parameter is an attribute of the Call, so it cannot take a name the Call uses itself
+# (it would be overwritten, or hide a method); "axis" is the class axis of a loss that has one.
+RESERVED_NAMES = frozenset(vars(Call(None, {}, "float32"))) | {n for n in vars(Call) if not n.startswith("_")}
+
+
 def compute_dtype(loss: str, ops, y_pred) -> str:
     name = ops.dtype_name(y_pred)
     dtype = _COMPUTE_DTYPE.get(name)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import difflib
 
-from .errors import LossValueError, UnknownLossError
+from .contract import RESERVED_NAMES
+from .errors import LossValueError, UnknownLossError, bad_value
 from .spec import LossSpec, Terms
 
 _specs: dict[str, LossSpec] = {}
@@ -18,6 +19,10 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     """Add a loss. Its name and aliases must be new unless ``replace=True``."""
     if not isinstance(spec, LossSpec):
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
+    for p in spec.params:
+        if p.name in RESERVED_NAMES and not (p.name == "axis" and spec.class_axis):
+            raise bad_value(spec.name, "params", "parameter names that crossloss does not use itself (not "
+                            f"{', '.join(sorted(RESERVED_NAMES))}; 'axis' only with class_axis=True)", repr(p.name))
     keys = [_key(spec.name), *map(_key, spec.aliases)]
     if not replace:
         taken = [k for k in keys if k in _names]

@@ -70,6 +70,21 @@ def test_bad_parameters_are_refused_at_get(name, params, argument, expected):
     assert "got" in message
 
 
+@pytest.mark.parametrize("param,class_axis", [("dtype", False), ("labels", True), ("axis", False)])
+def test_a_parameter_named_like_the_calls_own_attributes_is_refused_at_register(param, class_axis):
+    """Parameters become attributes of the Call the math sees: a loss with an ``axis`` but no
+    class axis got c.axis = None and summed over everything, without a word."""
+    def compute(c, y_true, y_pred):
+        return c.ops.square(y_pred - y_true)
+    spec = crossloss.LossSpec("named_like_call", compute, formula="e^2", none_shape="y_pred's shape",
+                              params=(crossloss.Param(param, 0, "a parameter"),), class_axis=class_axis)
+    with pytest.raises(LossValueError) as info:
+        crossloss.register(spec)
+    message = str(info.value)
+    assert "named_like_call" in message and "'params'" in message and f"got '{param}'" in message
+    assert "named_like_call" not in crossloss.list_losses()
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(LossValueError, match="backend"):
         crossloss.get("mse", backend="jaxx")
