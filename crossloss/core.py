@@ -6,7 +6,7 @@ loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import backends as _backends
 from . import contract, dispatch, registry
@@ -62,7 +62,7 @@ class Loss:
         except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
             contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
-        return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred)
+        return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors)
 
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
@@ -171,6 +171,9 @@ class _Plan:
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
     native_covers_pred: bool  # y_pred's check is left to it (see contract.value_checker)
+    # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
+    # device are the signature's, so the number alone is the key (a cheaper ops.scalar)
+    divisors: dict = field(default_factory=dict)
 
 
 def _as_tensors(ops, y_true, y_pred):
@@ -193,8 +196,9 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like):
     return values
 
 
-def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
-    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values)."""
+def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: dict):
+    """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values).
+    ``divisors``: the plan's ``_Plan.divisors``."""
     along = terms.along
     if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None):
         terms = terms._replace(values=ops.sum(terms.values, axis=along), along=None)
@@ -215,8 +219,15 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like):
         if along is not None and not (isinstance(count, int) and count == 0):  # (an empty axis: 0 entries)
             count //= ops.shape(values)[along]
     if isinstance(count, int):
-        if count:  # one rounding: a sign folds into the exact divisor -count
-            return ops.div(total, count * scale) if scale in (1.0, -1.0) else ops.div(total * scale, count)
+        if count and scale in (1.0, -1.0):  # one rounding: a sign folds into the exact divisor -count
+            divisor = divisors.get(count * scale)
+            if divisor is None:
+                if len(divisors) >= 16:  # a loss whose shapes follow its values: keep a few
+                    divisors.clear()
+                divisor = divisors[count * scale] = ops.scalar(count * scale, total)
+            return total / divisor
+        if count:
+            return ops.div(total * scale, count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:
