@@ -250,18 +250,16 @@ def _bce(call, reduction, y_pred):
     # -100 like the spec.
     if call.neg_weight is not None or (call.pos_weight is not None and not call.from_logits):
         return None
-    smoothing = call.label_smoothing  # (without, the targets are y_true: no call to say so)
     if not call.from_logits:
         def on_probabilities(c, y_true, y_pred):
-            targets = smoothed_binary_targets(c, y_true) if smoothing else y_true
-            return _NN.binary_cross_entropy(y_pred, targets, None, reduction)
+            return _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None, reduction)
         on_probabilities.covers_pred = y_pred.is_cpu  # the CPU kernel raises outside [0, 1]; CUDA's asserts
         return on_probabilities
     pos_weight = call.pos_weight
 
     def with_logits(c, y_true, y_pred):
-        targets = smoothed_binary_targets(c, y_true) if smoothing else y_true
-        return torch.binary_cross_entropy_with_logits(y_pred, targets, None, pos_weight, reduction)
+        return torch.binary_cross_entropy_with_logits(y_pred, smoothed_binary_targets(c, y_true), None, pos_weight,
+                                                      reduction)
     return _on_finite_logits(with_logits, reduction != _NONE)
 
 

@@ -69,8 +69,7 @@ class Call:
         if self.read is None:
             return None
         found = self.read(values)
-        if not (0.0 <= found[0] and found[1] <= 1.0):  # NaN fails too
-            _refuse(self.loss, argument, found, _PROBABILITIES)
+        _check_probabilities(self.loss, argument, found)
         return self.fact(found)
 
     def fact(self, found):
@@ -149,10 +148,10 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     the framework where it does them anyway: y_pred where a fused kernel that covers it runs
     (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads its own
     result instead of the logits), and integer labels where the loss's gathers check their
-    indices. If the loss then raises, the call
-    checks again with ``read_all`` to say what was wrong (``explain_failure``). What is read,
-    and how, is decided here once per input signature and check mode (``force``: read
-    accelerator tensors too); a call only reads and compares.
+    indices. If the loss then raises, the call checks again with ``read_all`` to say what was
+    wrong (``explain_failure``). What is read, and how, is decided here once per input
+    signature and check mode (``force``: read accelerator tensors too); a call only reads and
+    compares.
     """
     ops = call.ops
     read_pred = ops.range_reader(y_pred, force)
@@ -173,14 +172,14 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
         pred_range = true_range = None
         if read_whole_pred is not None and (read_all or not kernel_covers_pred):
             pred_range = read_whole_pred(y_pred)
-            if pred_checked and not (0.0 <= pred_range[0] and pred_range[1] <= 1.0):  # NaN fails too
-                _refuse(loss, "y_pred", pred_range, _PROBABILITIES)
+            if pred_checked:
+                _check_probabilities(loss, "y_pred", pred_range)
         if read_true is not None and (read_all or not to_gathers):
             true_range = read_true(y_true)
             if labels:
                 _check_labels(loss, template, y_true, true_range, read_true, fractional)
-            elif not (0.0 <= true_range[0] and true_range[1] <= 1.0):
-                _refuse(loss, "y_true", true_range, _PROBABILITIES)
+            else:
+                _check_probabilities(loss, "y_true", true_range)
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check
@@ -197,7 +196,9 @@ def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> 
             raise error from None  # the framework's own message adds nothing to the contract's
 
 
-_PROBABILITIES = "probabilities in [0, 1]"
+def _check_probabilities(loss, argument, found):
+    if not (0.0 <= found[0] and found[1] <= 1.0):  # NaN fails too
+        _refuse(loss, argument, found, "probabilities in [0, 1]")
 
 
 def _refuse(loss, argument, found, expected):
