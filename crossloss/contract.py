@@ -138,20 +138,20 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
                     f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
 
 
-def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool):
+def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool,
+                  kernel_covers_pred: bool = False):
     """The value check of inputs with this signature, or None where none of them can be read.
 
-    ``check(template, settings, y_true, y_pred, kernel_covers_pred, read_all)`` raises on
+    ``check(template, settings, y_true, y_pred, kernel_runs, read_all)`` raises on
     probabilities outside [0, 1] and labels outside [0, C), and returns the template's copy
     for this call (``Call.for_call``) with what it read. Logits are read too, though any
     value is valid: knowing them finite lets the math skip its guards. Two reads are left to
-    the framework where it does them anyway: y_pred where a fused kernel that covers it runs
-    (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads its own
-    result instead of the logits), and integer labels where the loss's gathers check their
-    indices. If the loss then raises, the call checks again with ``read_all`` to say what was
-    wrong (``explain_failure``). What is read, and how, is decided here once per input
-    signature and check mode (``force``: read accelerator tensors too); a call only reads and
-    compares.
+    the framework where it does them anyway: y_pred where the plan's fused kernel runs and
+    covers it (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads
+    its own result instead of the logits), and integer labels where the loss's gathers check
+    their indices. If the loss then raises, the call checks again with ``read_all`` to say
+    what was wrong (``explain_failure``). What is read, and how, is decided here once per input signature
+    and check mode (``force``: read accelerator tensors too); a call only reads and compares.
     """
     ops = call.ops
     read_pred = ops.range_reader(y_pred, force)
@@ -168,9 +168,9 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
 
-    def check(template, settings, y_true, y_pred, kernel_covers_pred=False, read_all=False):
+    def check(template, settings, y_true, y_pred, kernel_runs=False, read_all=False):
         pred_range = true_range = None
-        if read_whole_pred is not None and (read_all or not kernel_covers_pred):
+        if read_whole_pred is not None and (read_all or not (kernel_runs and kernel_covers_pred)):
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_probabilities(loss, "y_pred", pred_range)

@@ -52,10 +52,10 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         settings = CURRENT.options
-        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
+        plan, call, y_true, y_pred, kernel = self._prepared(y_true, y_pred, sample_weight, settings, True)
         try:
-            if plan.native is not None and sample_weight is None and settings.native_kernels:
-                result = plan.native(call, y_true, y_pred)
+            if kernel is not None:
+                result = kernel(call, y_true, y_pred)
                 if result is not None:
                     return result
             terms = self.spec.compute(call, y_true, y_pred)
@@ -69,7 +69,7 @@ class Loss:
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``). For global means across replicas and for Keras."""
         settings = CURRENT.options
-        plan, call, y_true, y_pred = self._prepared(y_true, y_pred, sample_weight, settings)
+        plan, call, y_true, y_pred, _ = self._prepared(y_true, y_pred, sample_weight, settings, False)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except (IndexError, RuntimeError):
@@ -87,8 +87,10 @@ class Loss:
         count = ops.size(terms.values) if terms.count is None else terms.count
         return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
 
-    def _prepared(self, y_true, y_pred, sample_weight, settings):
+    def _prepared(self, y_true, y_pred, sample_weight, settings, kernels: bool):
         """Dispatch, conversion, shape and value checks, dtype promotion: what every call shares.
+        Returns the plan, the call, both inputs, and the fused kernel to run (None: the
+        formula; ``kernels`` False: never, the caller runs the formula).
 
         What depends only on the inputs' shapes, dtypes and device is decided once per such
         signature (a ``_Plan``); the values are checked on every call.
@@ -108,17 +110,17 @@ class Loss:
                 self._plans[key] = plan
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
+        kernel = plan.native if kernels and sample_weight is None and settings.native_kernels else None
         check = plan.checks.get(settings.value_checks)
         if check is None:
             call = plan.call.for_call(settings)
         else:
-            call = check(plan.call, settings, y_true, y_pred,
-                         plan.native_covers_pred and sample_weight is None and settings.native_kernels)
+            call = check(plan.call, settings, y_true, y_pred, kernel is not None)
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
             y_true = ops.cast(y_true, plan.true_dtype)
-        return plan, call, y_true, y_pred
+        return plan, call, y_true, y_pred, kernel
 
     def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
         spec, ops = self.spec, backend.OPS
@@ -128,14 +130,15 @@ class Loss:
         if self._per_class:
             self._check_per_class(call, ops.static_shape(y_pred))
         true_dtype = "int64" if call.labels else dtype
-        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction, mode == "always")
-                  for mode in ("auto", "always")}
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
+        covers_pred = getattr(native, "covers_pred", False)
+        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction,
+                                               mode == "always", covers_pred)
+                  for mode in ("auto", "always")}
         return _Plan(ops, call.frozen() if reused else call, true_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks,
-                     native, getattr(native, "covers_pred", False))
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, native)
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -170,7 +173,6 @@ class _Plan:
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
-    native_covers_pred: bool  # y_pred's check is left to it (see contract.value_checker)
     # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar)
     divisors: dict = field(default_factory=dict)

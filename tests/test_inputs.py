@@ -92,6 +92,8 @@ def test_values_outside_the_domain_are_refused(backend, name, params, y_true, y_
     with pytest.raises(LossValueError) as info:
         loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
     assert crossloss.spec(name).name in str(info.value) and f"'{argument}'" in str(info.value)
+    with pytest.raises(LossValueError):  # terms() (Keras, global means) never runs a fused kernel that checks
+        loss.terms(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
     with crossloss.options(value_checks="never"):  # the switch turns crossloss's check off
         try:
             loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))
