@@ -5,7 +5,9 @@ A backend is one module exposing ``OPS`` (an ``crossloss.ops.Ops`` instance) and
 fused kernel with the spec's semantics, ``kernel(call, y_true, y_pred)`` returning the reduced
 loss or None for the generic formula, or returns None itself; a kernel with
 ``covers_pred = True`` is run on unread y_pred: it raises IndexError or RuntimeError on
-probabilities outside [0, 1], or reads its own result instead of the logits' range). Modules
+probabilities outside [0, 1], or reads its own result instead of the logits' range; where
+the checks run, integer labels reach a kernel read: only the formula's gathers are trusted to
+refuse them). Modules
 are imported lazily, so ``import crossloss`` imports no framework.
 """
 from __future__ import annotations

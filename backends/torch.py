@@ -264,7 +264,9 @@ def _bce(call, reduction, y_pred):
 
 
 def _cross_entropy(call, reduction, y_pred):
-    """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax."""
+    """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax.
+    It skips label -100 (its ignore_index cannot be turned off), so it runs only where the
+    value checks read the labels (``contract.value_checker``): never on unread ones."""
     weight = call.class_weight
     if not call.from_logits or call.axis != 1 or weight is not None and getattr(weight, "ndim", 0) != 1:
         return None  # a scalar class weight: the generic formula

@@ -148,9 +148,10 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     value is valid: knowing them finite lets the math skip its guards. Two reads are left to
     the framework where it does them anyway: y_pred where the plan's fused kernel runs and
     covers it (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads
-    its own result instead of the logits), and integer labels where the loss's gathers check
-    their indices. If the loss then raises, the call checks again with ``read_all`` to say
-    what was wrong (``explain_failure``). What is read, and how, is decided here once per input signature
+    its own result instead of the logits), and integer labels where the formula runs and its
+    gathers check their indices (a fused kernel may skip a label: torch's skips -100). If the
+    loss then raises, the call checks again with ``read_all`` to say what was wrong
+    (``explain_failure``). What is read, and how, is decided here once per input signature
     and check mode (``force``: read accelerator tensors too); a call only reads and compares.
     """
     ops = call.ops
@@ -174,7 +175,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_probabilities(loss, "y_pred", pred_range)
-        if read_true is not None and (read_all or not to_gathers):
+        if read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)
             if labels:
                 _check_labels(loss, template, y_true, true_range, read_true, fractional)

@@ -110,12 +110,15 @@ def test_values_outside_the_domain_are_refused(backend, name, params, y_true, y_
     ("scce", {"compat": "torch"}), ("scce", {"compat": "keras"}),
     ("dice", {"axis": 1}), ("dice", {"axis": 1, "activation": "softmax", "squared": True}),
 ])
-@pytest.mark.parametrize("bad", [3, -1])
+@pytest.mark.parametrize("bad", [3, -1, -100])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_integer_labels_out_of_range_are_refused_on_every_path(backend, name, params, bad, reduction):
     """Integer labels left to torch's gathers on CPU (they check their indices) still fail with
-    the contract's error, on every path: fused kernels, the formula, compat profiles."""
+    the contract's error, on every path: fused kernels, the formula, compat profiles. -100 is
+    torch's own ignore_index, which its fused cross-entropy skips unless kept from it."""
     params = dict(params)
+    if bad == -100 and params.get("compat") == "torch":
+        params["ignore_index"] = None  # compat='torch' ignores -100 by default, as torch does
     axis = params.get("axis", -1)
     y_pred = np.full((4, 3, 2) if name == "dice" else (3, 3), 1 / 3)
     labels = np.zeros(np.delete(y_pred.shape, axis), dtype=np.int64)
@@ -124,6 +127,26 @@ def test_integer_labels_out_of_range_are_refused_on_every_path(backend, name, pa
     with pytest.raises(LossValueError) as info:
         loss(to_backend(backend, labels, "int64"), to_backend(backend, y_pred, "float32"))
     assert "'y_true'" in str(info.value) and f"{min(bad, 0)} to {max(bad, 0)}" in str(info.value)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_cross_entropy_refuses_label_minus_100_where_no_label_is_read(reduction):
+    """value_checks="never" reads nothing, as on an accelerator: the labels must still not
+    reach torch's fused cross_entropy, which would skip -100 (its own ignore_index) and
+    return a number without that entry."""
+    import torch
+    loss = crossloss.get("scce", from_logits=True, reduction=reduction)
+    with crossloss.options(value_checks="never"), pytest.raises((IndexError, RuntimeError)):
+        loss(torch.tensor([0, -100, 2]), torch.zeros(3, 3))
+
+
+def test_torch_profile_ignores_label_minus_100_by_default(backend):
+    """torch's ignore_index default; crossloss's own default ignores nothing (above)."""
+    probs = np.array([[0.5, 0.4, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+    loss = crossloss.get("scce", compat="torch")  # logits, class axis 1
+    out = loss(to_backend(backend, np.array([1, -100, 2]), "int64"), to_backend(backend, np.log(probs), "float64"))
+    assert float(to_numpy(out)) == pytest.approx(-(np.log(0.4) + np.log(0.3)) / 2)
 
 
 def test_ignored_labels_pass_the_check(backend):

@@ -164,8 +164,8 @@ def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits,
     ("binary_crossentropy", {"from_logits": True, "pos_weight": [1, 3, 0.5, 2]}, "sum", 1),
     ("binary_crossentropy", {"from_logits": True}, "none", 2),
     ("categorical_crossentropy", {"from_logits": True}, "mean", 1),
-    ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "mean", 0),
-    ("sparse_categorical_crossentropy", {"from_logits": True}, "none", 1),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "mean", 1),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "none", 2),
     ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3}, "mean", 2),
     ("binary_crossentropy", {}, "none", 1),
     ("binary_crossentropy", {"pos_weight": 2.0}, "mean", 2),
@@ -174,10 +174,10 @@ def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params
     """A reduced loss of torch's fused logits kernels is finite only where no logit is infinite
     (or one cannot matter), so only y_true is read (one aminmax), and the loss: one scalar.
     Unreduced, or with ignore_index (an ignored row's +inf gives a NaN gradient under a finite
-    loss), the logits are read too. Integer labels are left to the kernel's own bounds check,
-    except with ignore_index, and so are probabilities to torch's BCE kernel, which raises
-    outside [0, 1] (tests/test_inputs.py: the contract's error all the same). Finite or not,
-    the numbers are the reference's."""
+    loss), the logits are read too. Integer labels are read (cross_entropy would skip a label
+    of -100, its own ignore_index), and probabilities are left to torch's BCE kernel, which
+    raises outside [0, 1] (tests/test_inputs.py: the contract's error all the same). Finite
+    or not, the numbers are the reference's."""
     import torch
     rng = np.random.default_rng(5)
     loss = crossloss.get(name, reduction=reduction, **params)
