@@ -284,7 +284,7 @@ def _cross_entropy(call, reduction, y_pred):
 
 def _kl_divergence(call, reduction, y_pred):
     """torch's kl_div, p log p - p log q pointwise (xlogy: 0 at p = 0), on log q from the op
-    table. Its p log p is not floored, so it runs where the checks found every p >= 1e-43:
+    table. Its p log p is not floored, so it runs where the checks found every p >= 1.2e-38:
     there the spec's floor cannot act, on the value or on the gradient in p."""
     axis = call.axis
     rows = y_pred.numel() // y_pred.shape[axis]

@@ -17,7 +17,9 @@ import numpy as np
 from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
-ABOVE_FLOOR = 1e-43  # log(1e-43) = -99.0: probabilities from here up never meet the floor
+# Probabilities from here up never meet the floor (log > -87.4), and are normal in float32:
+# TensorFlow's CPU kernels read float32 subnormals as 0 (its log of one gives -103.97).
+ABOVE_FLOOR = 1.2e-38
 # Logits within +-finfo.max / 32 take the kernels directly; the guarded path (a clamp at
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
@@ -200,13 +202,15 @@ class Ops:
     def floored_log(self, p, known=None):
         """max(log p, -100): the log of a probability, finite at p = 0.
 
-        The input is first raised to 3.7e-44 (just below e^-100, also as a float32
-        subnormal), so the gradient on the floor is 0 rather than 0/0 = NaN at p = 0.
-        With p ``known`` to be at least 1e-43 (log p > -99.1) the floor never acts.
+        Entries up to 3.7e-44 (just below e^-100) are the floor, and the log is taken of 1
+        there, so that the slope on the floor is 0 rather than 0/0 = NaN at p = 0. (Raising
+        p to 3.7e-44 instead fails where float32 subnormals read as 0: TensorFlow on CPU.)
+        With p ``known`` to be at least ABOVE_FLOOR the floor never acts.
         """
         if known is not None and known[0] >= ABOVE_FLOOR:
             return self.log(p)
-        return self.maximum_(self.log_(self.maximum(p, _BELOW_FLOOR)), LOG_FLOOR)
+        above = p > _BELOW_FLOOR
+        return self.where(above, self.maximum_(self.log_(self.where(above, p, 1.0)), LOG_FLOOR), LOG_FLOOR)
 
     def floored_log1m(self, p, known=None):
         """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1.

@@ -215,3 +215,16 @@ def test_sparse_ce_checks_the_probabilities_it_reads(backend):
     probs = to_backend(backend, np.array([[0.5, 0.5, 7.0], [0.25, 0.75, -3.0]]), "float64")
     out = crossloss.get("scce")(to_backend(backend, np.array([0, 1]), "int64"), probs)
     assert float(to_numpy(out)) == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
+
+
+@pytest.mark.parametrize("name,y_true", [
+    ("bce", [[1.0, 0.0, 0.0]]), ("cce", [[1.0, 0.0, 0.0]]), ("scce", [0]), ("kld", [[1.0, 0.0, 0.0]])])
+def test_float32_subnormal_probabilities_meet_the_floor_at_most(backend, name, y_true):
+    """p = 1e-39 is a float32 subnormal: -log p = 89.8 where the framework keeps subnormals,
+    and 100 (the floor) on TensorFlow, whose CPU kernels read it as 0; never more than 100."""
+    y_pred = np.array([[1e-39, 0.5, 0.5]], np.float32)  # made in float32: TensorFlow's own cast would flush it
+    loss = crossloss.get(name, reduction="sum")
+    out = float(to_numpy(loss(to_backend(backend, np.array(y_true), "float32"), to_backend(backend, y_pred, "float32"))))
+    rest = -np.log(0.5) * 2 if name == "bce" else 0.0  # BCE's two zero targets at p = 0.5
+    floored = 100.0 if backend == "tensorflow" else -np.log(np.float32(1e-39).astype(np.float64))
+    assert out == pytest.approx(floored + rest, rel=1e-5)
