@@ -162,6 +162,8 @@ def edge_cases(loss: str) -> list[Case]:
                 x = y_pred.copy().reshape(-1)
                 x[::3], x[1::3] = np.inf, -np.inf
                 add("one-hot targets, logits +-inf", hard, x.reshape(shape))
+            if params.get("from_logits") or params.get("activation"):  # kinks of relu/abs forms
+                add("logits exactly 0", y_true, np.zeros(shape))
             for big in (1e4, 1e8, np.inf):
                 x = y_pred.copy().reshape(-1)
                 x[::4], x[1::4] = big, -big

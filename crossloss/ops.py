@@ -61,7 +61,11 @@ class Ops:
         offset = self.scalar(b, x)
         return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
-    def bce_with_logits_finite(self, targets, logits, pos_weight): raise NotImplementedError  # likewise
+    def bce_with_logits_finite(self, targets, logits, pos_weight):
+        """-[w y log_sigmoid(x) + (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight or 1);
+        both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
+        positive = targets if pos_weight is None else targets * pos_weight
+        return -(positive * self.log_sigmoid(logits) + (1.0 - targets) * self.log_sigmoid(-logits))
     def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
     def gathers_check_bounds(self, like) -> bool:
