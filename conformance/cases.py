@@ -174,6 +174,12 @@ def edge_cases(loss: str) -> list[Case]:
             add("(B,) against (B, 1)", y_true[:, 0], y_pred[:, :1])
             add("float16 extremes", np.clip(y_true * 6e4, -6e4, 6e4) if kind != PROBABILITIES and spec.y_true != PROBABILITIES else y_true,
                 np.full(shape, 6e-8) if kind == PROBABILITIES else np.clip(y_pred * 3e4, -6e4, 6e4))
+        weights = params.get("class_weight")
+        if spec.y_true == LABELS and kind != PROBABILITIES and isinstance(weights, np.ndarray) and (weights == 0).any():
+            zero, axis = int(np.argmin(weights)), _class_axis(spec, params)  # a zero weight times log q = -inf
+            t, x = y_true.copy(), np.moveaxis(y_pred.copy(), axis, -1)
+            t[::2], x[::2, ..., zero] = zero, -np.inf
+            add("zero-weight labels at logits -inf", t, np.moveaxis(x, -1, axis))
         if params.get("ignore_index") is not None and (spec.y_true == LABELS or labels):
             add("all labels ignored", np.full_like(y_true, params["ignore_index"]), y_pred)
         if spec.name == "dice":

@@ -80,7 +80,7 @@ def _sparse(c, labels, y_pred):
     weight = None
     if c.class_weight is not None:
         weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
-        likelihood = weight * likelihood
+        likelihood = ops.mul_no_nan(weight, likelihood) if c.from_logits else weight * likelihood  # 0 * -inf: 0
     if c.label_smoothing:  # as torch: (1 - e) w_t log q_t + e/K sum_c w_c log q_c
         if c.class_weight is None:
             spread = ops.sum(log_q, axis=c.axis)
