@@ -188,6 +188,17 @@ def test_all_ignored_batch_gives_zero(backend):
         assert float(to_numpy(crossloss.get("scce", ignore_index=-1, **params)(labels, probs))) == 0.0
 
 
+def test_a_mean_over_zero_total_class_weight_is_zero(backend):
+    """Every label's class weight 0: the count, sum(w_y), is 0. The smoothing term alone has a
+    nonzero sum, which torch divides by 0 (NaN); a mean over nothing is 0 (docs/semantics.md)."""
+    probs = to_backend(backend, np.array([[0.25, 0.75, 0.0], [0.5, 0.25, 0.25]]), "float64")
+    labels = to_backend(backend, np.array([0, 0]), "int64")
+    loss = crossloss.get("scce", class_weight=[0.0, 1.0, 1.0], label_smoothing=0.2)
+    assert float(to_numpy(loss(labels, probs))) == 0.0
+    assert float(to_numpy(crossloss.get("scce", class_weight=[0.0, 1.0, 1.0], label_smoothing=0.2,
+                                        reduction="sum")(labels, probs))) > 0.0  # there is a sum to divide
+
+
 @pytest.mark.parametrize("loss", crossloss.list_losses())
 def test_inputs_are_never_modified(backend, loss):
     """Formulas overwrite their own temporaries; never the caller's arrays."""
