@@ -268,8 +268,8 @@ def _cross_entropy(call, reduction, y_pred):
     It skips label -100 (its ignore_index cannot be turned off), so it runs only where the
     value checks read the labels (``contract.value_checker``): never on unread ones."""
     weight = call.class_weight
-    if not call.from_logits or call.axis != 1 or weight is not None and getattr(weight, "ndim", 0) != 1:
-        return None  # a scalar class weight: the generic formula
+    if not call.from_logits or call.axis != 1 or weight is not None and weight.numel() == 1:
+        return None  # one weight for every class: the generic formula
     ignore = getattr(call, "ignore_index", None)
     smoothing = call.label_smoothing
 

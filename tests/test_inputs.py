@@ -239,3 +239,18 @@ def test_float32_subnormal_probabilities_meet_the_floor_at_most(backend, name, y
     rest = -np.log(0.5) * 2 if name == "bce" else 0.0  # BCE's two zero targets at p = 0.5
     floored = 100.0 if backend == "tensorflow" else -np.log(np.float32(1e-39).astype(np.float64))
     assert out == pytest.approx(floored + rest, rel=1e-5)
+
+
+@pytest.mark.parametrize("class_weight", [2.0, [2.0]])
+@pytest.mark.parametrize("params", [{}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
+                                    {"ignore_index": 2}])
+def test_one_class_weight_for_every_class_equals_its_copies(backend, class_weight, params):
+    """A scalar class_weight (or one of size 1) weighs every class alike, as categorical CE's
+    does; sparse CE's mean divides by the weights' sum, so only "sum" and "none" show it."""
+    labels = to_backend(backend, np.array([1, 0, 2]), "int64")
+    probs = np.array([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
+    y_pred = to_backend(backend, np.log(probs) if params.get("from_logits") else probs, "float64")
+    for reduction in ("mean", "sum", "none"):
+        one = crossloss.get("scce", class_weight=class_weight, reduction=reduction, **params)(labels, y_pred)
+        copies = crossloss.get("scce", class_weight=[2.0] * 3, reduction=reduction, **params)(labels, y_pred)
+        np.testing.assert_allclose(to_numpy(one), to_numpy(copies), rtol=1e-12)

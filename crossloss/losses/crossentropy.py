@@ -79,7 +79,10 @@ def _sparse(c, labels, y_pred):
     likelihood = ops.reshape(picked, ops.shape(labels))  # log q_t; the loss is its negative (scale)
     weight = None
     if c.class_weight is not None:
-        weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
+        if ops.size(c.class_weight) == 1:  # one weight for every class: torch's mean cancels it
+            weight = ops.ones_like(likelihood) * ops.reshape(c.class_weight, ())
+        else:
+            weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
         likelihood = ops.mul_no_nan(weight, likelihood) if c.from_logits else weight * likelihood  # 0 * -inf: 0
     if c.label_smoothing:  # as torch: (1 - e) w_t log q_t + e/K sum_c w_c log q_c
         if c.class_weight is None:
