@@ -106,7 +106,7 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
             call.labels = spec.y_true == LABELS or true_shape != pred_shape
             if call.labels:
-                return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape)
+                return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, spec.y_true == DENSE_OR_LABELS)
     if true_shape == pred_shape:
         return None
     if not spec.class_axis and _aligned(true_shape, pred_shape):
@@ -124,18 +124,23 @@ def _aligned(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) + 1 and a[-1] == 1 and a[:-1] == b
 
 
-def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape):
+def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too):
     axis = call.axis
-    if None not in pred_shape:
-        call.index_shape = pred_shape[:axis] + (1,) + pred_shape[axis + 1:]
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
+    size1_shape = pred_shape[:axis] + (1,) + pred_shape[axis + 1:]
+    if dense_too and call.num_classes == 1 and true_shape == label_shape:
+        call.labels = False  # one class: a mask without its class axis, aligned as (B,) with (B, 1)
+        return call.ops.shape(y_pred)
+    if None not in pred_shape:
+        call.index_shape = size1_shape
     if true_shape == label_shape:
         return None
-    if true_shape == pred_shape[:axis] + (1,) + pred_shape[axis + 1:]:
+    if true_shape == size1_shape:
         dims = call.ops.shape(y_pred)
         return dims[:axis] + dims[axis + 1:]
-    raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape {pred_shape} "
-                    f"without the class axis {axis}), or y_pred's shape", f"shape {true_shape}")
+    dense = f", or dense targets of y_pred's shape {pred_shape}" if dense_too else ""
+    raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape without the class "
+                    f"axis {axis}) or {size1_shape}{dense}", f"shape {true_shape}")
 
 
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool,

@@ -254,3 +254,26 @@ def test_one_class_weight_for_every_class_equals_its_copies(backend, class_weigh
         one = crossloss.get("scce", class_weight=class_weight, reduction=reduction, **params)(labels, y_pred)
         copies = crossloss.get("scce", class_weight=[2.0] * 3, reduction=reduction, **params)(labels, y_pred)
         np.testing.assert_allclose(to_numpy(one), to_numpy(copies), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
+def test_a_one_class_dice_mask_without_its_class_axis_is_the_mask(backend, dtype):
+    """With one class, y_pred's shape without the class axis is the mask itself (as (B,) goes
+    with (B, 1)): read as integer labels it would be class 0 everywhere, whatever its values."""
+    rng = np.random.default_rng(2)
+    p = to_backend(backend, rng.uniform(size=(2, 4, 4, 1)), "float64")
+    loss = crossloss.get("dice")
+    for mask in (rng.uniform(size=(2, 4, 4)) < 0.5, np.zeros((2, 4, 4), bool)):
+        with_axis = loss(to_backend(backend, mask[..., None], dtype), p)
+        without = loss(to_backend(backend, mask, dtype), p)
+        assert float(to_numpy(without)) == pytest.approx(float(to_numpy(with_axis)), rel=1e-12)
+
+
+def test_a_label_shape_error_names_every_shape_it_takes(backend):
+    probs = to_backend(backend, np.full((4, 3), 1 / 3), "float64")
+    with pytest.raises(LossValueError) as info:  # one-hot targets are not sparse CE's labels
+        crossloss.get("scce")(to_backend(backend, np.eye(3)[[0, 1, 2, 1]], "float64"), probs)
+    assert "(4,)" in str(info.value) and "(4, 1)" in str(info.value) and "got shape (4, 3)" in str(info.value)
+    with pytest.raises(LossValueError) as info:
+        crossloss.get("dice")(to_backend(backend, np.zeros((4, 2)), "float64"), probs)
+    assert "(4,)" in str(info.value) and "(4, 1)" in str(info.value) and "(4, 3)" in str(info.value)
