@@ -3,25 +3,41 @@
     model.compile(optimizer="adam", loss=crossloss.keras.get("dice", axis=-1))
     model.compile(optimizer="adam", loss=crossloss.keras.Huber(delta=2.0))
 
-``call()`` returns crossloss's unreduced values, so Keras applies its own ``sample_weight``,
-``class_weight``, masks and reduction as for its built-ins. For the default reduction
-("sum_over_batch_size") the values are scaled by (number of values / the loss's count), so
-Keras's mean equals crossloss's even where crossloss divides by something else (labels left
-out by ``ignore_index``, class-weighted means). The loss is computed in float32 under mixed
-precision policies. Works with the TensorFlow and torch Keras backends. ``get_config`` carries
-every parameter; saved models load without ``custom_objects`` (Keras imports this module).
+``call()`` returns crossloss's unreduced values, and Keras applies its own ``sample_weight``,
+``class_weight``, masks and reduction to them. Keras's built-ins average their last axis before
+they weigh it, so a weight or mask of the values' first axes (``(B,)`` or ``(B, 1)`` for a
+``(B, C)`` MSE) is spread over the values' other axes: the mean is then the built-in's. For
+the default reduction ("sum_over_batch_size") the values are scaled by (number of values / the
+loss's count), so Keras's mean equals crossloss's even where crossloss divides by something
+else (labels left out by ``ignore_index``, class-weighted means). The loss is computed in
+float32 under mixed precision policies. Works with the TensorFlow and torch Keras backends.
+
+``get_config`` carries every parameter (arrays and tensors as lists of floats). Importing this
+module registers the classes with Keras ("crossloss>Huber", ...): ``keras.models.load_model``
+finds them in any process that has imported ``crossloss.keras``, and in no other, since Keras
+imports no module outside its own packages when it loads a model (keras/src/saving/
+serialization_lib.py, ``_retrieve_class_or_fn``).
 """
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
+# Keras's own steps of Loss.__call__, which __call__ below repeats (not exported by Keras 3)
+from keras.src.backend import get_keras_mask
+from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
 from crossloss import dispatch
+from crossloss.errors import bad_value
+from crossloss.spec import _as_numpy
 
 __all__ = ["Loss", "get"]
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
+# What keras.losses.Loss accepts (keras/src/losses/loss.py, standardize_reduction)
+_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None)
 
 
 @keras.saving.register_keras_serializable(package="crossloss")
@@ -30,25 +46,74 @@ class Loss(keras.losses.Loss):
 
     def __init__(self, loss="mean_squared_error", reduction="sum_over_batch_size", name=None, dtype=None, **params):
         spec = crossloss.spec(loss)
+        if reduction not in _REDUCTIONS:
+            raise bad_value(spec.name, "reduction", "one of Keras's reductions, " + ", ".join(map(repr, _REDUCTIONS)),
+                            repr(reduction))
         super().__init__(name=name or spec.name, reduction=reduction, dtype=dtype)
         self.loss_name = spec.name
-        self.loss_params = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in params.items()}
         self._loss = crossloss.get(spec.name, reduction="none", **params)
+        self.loss_params = {k: _plain(self._loss.params[k]) for k in params}
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Keras's ``Loss.__call__`` (keras/src/losses/loss.py), with ``sample_weight`` and the mask
+        spread over the values first: Keras itself fits their ranks only by a trailing axis of 1."""
+        mask = get_keras_mask(y_pred)
+        with keras.name_scope(self.name):
+            convert = functools.partial(keras.ops.convert_to_tensor, dtype=self.dtype)
+            terms = self._terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
+            values = terms.values
+            if sample_weight is not None:
+                if not terms.weighted_by_sample:
+                    raise bad_value(self.loss_name, "sample_weight", "None: this loss's unreduced values are not "
+                                    f"per sample (shape {tuple(values.shape)})", sample_weight)
+                sample_weight = _spread(self.loss_name, "sample_weight", sample_weight, values)
+            if mask is not None:
+                mask = _spread(self.loss_name, "mask", mask, values)
+            return reduce_weighted_values(values, sample_weight=sample_weight, mask=mask, reduction=self.reduction,
+                                          dtype=self.dtype)
 
     def call(self, y_true, y_pred):
+        return self._terms(y_true, y_pred).values
+
+    def _terms(self, y_true, y_pred):
+        """crossloss's terms, values scaled for Keras's mean (see the module's docstring)."""
         terms = self._loss.terms(y_true, y_pred)
         if terms.count is None or self.reduction not in _MEAN_REDUCTIONS:
-            return terms.values
+            return terms
         # Keras divides sum(values) by their number; crossloss's mean divides by its own count.
         ops = dispatch.backend_for(self.loss_name, terms.values, terms.values).OPS
         dtype = ops.dtype_name(terms.values)
         size = ops.size(terms.values)  # an int, or a tensor in a graph with an unknown batch size
         size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
         count = ops.cast(terms.count, dtype)
-        return terms.values * (size / ops.where(count == 0, 1.0, count))
+        return terms._replace(values=terms.values * (size / ops.where(count == 0, 1.0, count)))
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+
+def _spread(loss, argument, weight, values):
+    """``weight`` broadcast to the values' shape from their first axis: (B,) and (B, 1) weigh a
+    (B, C) loss per sample. Spread, not only broadcastable, so that "mean_with_sample_weight"
+    divides by the weights of every value, as a built-in's mean of (B,) row means does."""
+    weight = keras.ops.convert_to_tensor(weight)
+    while len(weight.shape) > len(values.shape) and weight.shape[-1] == 1:  # (B, 1) for a (B,) loss
+        weight = keras.ops.squeeze(weight, -1)
+    shape = tuple(weight.shape) + (1,) * (len(values.shape) - len(weight.shape))
+    if len(shape) > len(values.shape) or any(a not in (1, None, b) and b is not None
+                                             for a, b in zip(shape, values.shape)):
+        raise bad_value(loss, argument, "a scalar or an array that broadcasts against the unreduced loss's shape "
+                        f"{tuple(values.shape)} from its first axis", f"shape {tuple(weight.shape)}")
+    for _ in range(len(values.shape) - len(weight.shape)):
+        weight = keras.ops.expand_dims(weight, -1)
+    return keras.ops.broadcast_to(weight, keras.ops.shape(values))
+
+
+def _plain(value):
+    """A parameter for the JSON config: arrays and tensors (NumPy, torch, TensorFlow) as floats."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return _as_numpy(value).astype(np.float64).tolist()
+    return value
 
 
 def get(name: str, **params) -> Loss:

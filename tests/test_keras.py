@@ -15,14 +15,28 @@ SCRIPT = pathlib.Path(__file__).with_name("scripts") / "keras_checks.py"
 KERAS_BACKENDS = [b for b in ("tensorflow", "torch") if b in BACKENDS and "tensorflow" in BACKENDS]
 
 
+def keras_env(backend):
+    return {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 @pytest.fixture(scope="module", params=KERAS_BACKENDS)
 def run(request, tmp_path_factory):
-    env = {**os.environ, "KERAS_BACKEND": request.param, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path_factory.mktemp("keras"))],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=keras_env(request.param), timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("JSON"))
     return json.loads(line[4:])
+
+
+def result(run, key):
+    """What the script's check ``key`` returned; it fails here, with the error, where the check raised."""
+    value = run[key]
+    assert not (isinstance(value, dict) and "error" in value), value["error"]
+    return value
+
+
+def mismatches(pairs, rel):
+    return {case: pair for case, pair in pairs.items() if pair[0] != pytest.approx(pair[1], rel=rel)}
 
 
 def test_compile_fit_evaluate_predict(run):
@@ -31,10 +45,41 @@ def test_compile_fit_evaluate_predict(run):
     assert run["predict_shape"] == [3, 8, 8, 3]
 
 
-def test_saved_models_load_without_custom_objects_and_evaluate_the_same(run):
+def test_saved_models_load_in_the_saving_process_and_evaluate_the_same(run):
     assert run["evaluate_loaded"] == run["evaluate"]
     assert run["huber_delta_loaded"] == 2.0
     assert run["huber_evaluate"][0] == run["huber_evaluate"][1]
+
+
+LOAD = """
+import sys
+import numpy as np
+import keras
+{imports}
+model = keras.models.load_model(sys.argv[1])
+data = np.load(sys.argv[2])
+print("LOADED", model.loss.get_config()["delta"], model.evaluate(data["x"], data["y"], verbose=0))
+"""
+
+
+def load_in_fresh_process(run, imports):
+    path = run["huber_path"]
+    return subprocess.run([sys.executable, "-c", LOAD.format(imports=imports), path,
+                           os.path.join(os.path.dirname(path), "huber_data.npz")],
+                          capture_output=True, text=True, env=keras_env(run["backend"]), timeout=300)
+
+
+def test_a_saved_model_loads_in_a_fresh_process_that_imports_crossloss_keras(run):
+    done = load_in_fresh_process(run, "import crossloss.keras")
+    assert done.returncode == 0, done.stderr[-3000:]
+    delta, evaluated = next(line for line in done.stdout.splitlines() if line.startswith("LOADED")).split()[1:]
+    assert float(delta) == 2.0 and float(evaluated) == run["huber_evaluate"][0]
+
+
+def test_without_importing_crossloss_keras_keras_cannot_find_the_class_as_the_docs_say(run):
+    # Keras imports no module outside its own packages on load (serialization_lib._retrieve_class_or_fn)
+    done = load_in_fresh_process(run, "")
+    assert done.returncode != 0 and "Could not locate class 'Huber'" in done.stderr
 
 
 def test_keras_sample_weight_and_crossloss_counts(run):
@@ -57,3 +102,47 @@ def test_keras_masks_apply_as_for_builtins(run):
     ours, builtin, unmasked = run["masked"]
     assert ours == pytest.approx(builtin, rel=1e-5)
     assert abs(ours - unmasked) > 1e-4  # the mask changed the value: it was applied
+
+
+def test_per_sample_weights_on_a_per_element_loss_give_the_keras_builtins_number(run):
+    # (B,) and (B, 1) weights against the Keras built-in; (B, C) weights against NumPy
+    weighted = result(run, "weighted")
+    assert len(weighted) == 5 * 2 * 3 and not mismatches(weighted, rel=1e-5)
+
+
+def test_per_sample_weights_in_fit_train_as_with_the_keras_builtin(run):
+    histories = result(run, "weighted_fit")
+    assert len(histories) == 6
+    for case, (ours, builtin) in histories.items():
+        assert ours == pytest.approx(builtin, rel=1e-5), case
+
+
+def test_dice_weighs_each_samples_dice_values_and_refuses_per_pixel_weights(run):
+    weighted = result(run, "dice_weighted")
+    refused = weighted.pop("per pixel")
+    assert len(weighted) == 2 * 3 and not mismatches(weighted, rel=1e-5)
+    assert refused.startswith("LossValueError: dice: argument 'sample_weight' expected")
+    assert "(4, 3)" in refused and "got shape (4, 5, 5)" in refused
+    fitted = result(run, "dice_fit")
+    assert all(math.isfinite(v) for v in fitted["fit"])
+    assert fitted["evaluate"][0] == pytest.approx(fitted["evaluate"][1], rel=1e-5)
+
+
+def test_keras_masks_of_lower_rank_than_the_loss_apply_as_for_builtins(run):
+    ours, builtin, unmasked = result(run, "masked_elementwise")
+    assert ours == pytest.approx(builtin, rel=1e-5)
+    assert abs(ours - unmasked) > 1e-4
+
+
+def test_per_class_arrays_of_any_framework_round_trip_through_the_config_as_floats(run):
+    trips = result(run, "config_round_trip")
+    assert len(trips) == 8
+    for case, trip in trips.items():
+        assert trip["saved"] == trip["weights"] and all(type(w) is float for w in trip["saved"]), case
+        assert trip["values"][1] == trip["values"][0], case
+
+
+def test_an_unknown_reduction_is_a_crossloss_error(run):
+    message = result(run, "bad_reduction")
+    assert message.startswith("LossValueError: mean_squared_error: argument 'reduction' expected one of")
+    assert "'sum_over_batch_size'" in message and message.endswith("got 'avg'")

@@ -13,6 +13,31 @@ rng = np.random.default_rng(0)
 out = {"backend": keras.backend.backend()}
 
 
+def section(key):
+    """Runs the decorated check now and records its result, or its error, under ``key``: a
+    check that raises leaves the others' results to the tests (tests/test_keras.py: result)."""
+    def run(check):
+        try:
+            out[key] = check()
+        except Exception as error:  # noqa: BLE001 (the test reading ``key`` reports it)
+            out[key] = {"error": f"{type(error).__name__}: {error}"[:2000]}
+    return run
+
+
+def number(loss, *args, **kwargs):
+    return float(keras.ops.convert_to_numpy(loss(*args, **kwargs)))
+
+
+def huber(e, delta):
+    return np.where(np.abs(e) <= delta, 0.5 * e ** 2, delta * (np.abs(e) - 0.5 * delta))
+
+
+def dice(targets, probs):
+    """Per sample and class, float64 NumPy: 1 - (2 sum(p t) + 1e-5) / (sum(p) + sum(t) + 1e-5)."""
+    axes = tuple(range(1, probs.ndim - 1))
+    return 1 - (2 * np.sum(probs * targets, axes) + 1e-5) / (np.sum(probs, axes) + np.sum(targets, axes) + 1e-5)
+
+
 def segmentation_model():
     inputs = keras.Input((8, 8, 2))
     return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", activation="softmax")(inputs))
@@ -32,12 +57,14 @@ path = os.path.join(sys.argv[1], f"dice_{out['backend']}.keras")
 model.save(path)
 out["evaluate_loaded"] = keras.models.load_model(path).evaluate(x, labels, verbose=0)
 
-# a non-default parameter survives saving
+# a non-default parameter survives saving; tests/test_keras.py loads the file in fresh processes
 regression = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
 regression.compile(optimizer="sgd", loss=crossloss.keras.Huber(delta=2.0))
 xr, yr = rng.normal(size=(12, 4)).astype("float32"), rng.normal(size=(12, 1)).astype("float32") * 5
 path = os.path.join(sys.argv[1], f"huber_{out['backend']}.keras")
 regression.save(path)
+np.savez(os.path.join(sys.argv[1], "huber_data.npz"), x=xr, y=yr)
+out["huber_path"] = path
 loaded = keras.models.load_model(path)
 out["huber_delta_loaded"] = loaded.loss.get_config()["delta"]
 out["huber_evaluate"] = [regression.evaluate(xr, yr, verbose=0), loaded.evaluate(xr, yr, verbose=0)]
@@ -73,6 +100,135 @@ seq.compile(loss=keras.losses.SparseCategoricalCrossentropy())
 builtin = seq.evaluate(tokens, sequence_labels, verbose=0)
 unmasked = float(crossloss.get("scce")(sequence_labels, keras.ops.convert_to_numpy(seq(tokens)).astype("float64")))
 out["masked"] = [ours, builtin, unmasked]
+
+
+@section("masked_elementwise")
+def _():  # a (B, T) mask on a (B, T, C) loss, as on the built-in's (B, T) means
+    regression_seq = keras.Sequential([keras.Input((7,)), keras.layers.Embedding(20, 5, mask_zero=True),
+                                       keras.layers.Dense(3)])
+    targets = rng.uniform(0, 1, (6, 7, 3)).astype("float32")
+    regression_seq.compile(loss=crossloss.keras.MeanSquaredError())
+    masked = regression_seq.evaluate(tokens, targets, verbose=0)
+    regression_seq.compile(loss=keras.losses.MeanSquaredError())
+    masked_builtin = regression_seq.evaluate(tokens, targets, verbose=0)
+    predicted = keras.ops.convert_to_numpy(regression_seq(tokens)).astype("float64")
+    return [masked, masked_builtin, float(np.mean((predicted - targets) ** 2))]
+
+
+# Keras's built-ins average their last axis, then weigh: a (B,) or (B, 1) sample_weight must give
+# their number on a (B, C) loss; full-shape weights against NumPy. SmoothL1(beta=1) is Huber(delta=1).
+ELEMENTWISE = {  # name: crossloss.keras class, its parameters, the Keras built-in, its parameters, NumPy per element
+    "mse": (crossloss.keras.MeanSquaredError, {}, keras.losses.MeanSquaredError, {}, lambda t, p: (p - t) ** 2),
+    "mae": (crossloss.keras.MeanAbsoluteError, {}, keras.losses.MeanAbsoluteError, {}, lambda t, p: np.abs(p - t)),
+    "huber": (crossloss.keras.Huber, {"delta": 0.7}, keras.losses.Huber, {"delta": 0.7},
+              lambda t, p: huber(p - t, 0.7)),
+    "smooth_l1": (crossloss.keras.SmoothL1, {"beta": 1.0}, keras.losses.Huber, {"delta": 1.0},
+                  lambda t, p: huber(p - t, 1.0)),
+    "bce": (crossloss.keras.BinaryCrossentropy, {"from_logits": True}, keras.losses.BinaryCrossentropy,
+            {"from_logits": True}, lambda t, x: np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))),
+}
+REDUCTIONS = ("sum_over_batch_size", "mean_with_sample_weight")
+
+
+@section("weighted")
+def _():
+    y, p = rng.uniform(0, 1, (6, 3)).astype("float32"), rng.normal(0, 2, (6, 3)).astype("float32")
+    w, full = rng.uniform(0.2, 2.0, 6).astype("float32"), rng.uniform(0.2, 2.0, (6, 3)).astype("float32")
+    results = {}
+    for name, (ours, params, builtin, builtin_params, per_element) in ELEMENTWISE.items():
+        for reduction in REDUCTIONS:
+            loss = ours(reduction=reduction, **params)
+            for shape, weight in (("(B,)", w), ("(B, 1)", w[:, None])):
+                results[f"{name} {reduction} {shape}"] = [
+                    number(loss, y, p, sample_weight=weight),
+                    number(builtin(reduction=reduction, **builtin_params), y, p, sample_weight=weight)]
+            weighted = full * per_element(y.astype("float64"), p.astype("float64"))
+            divisor = weighted.size if reduction == "sum_over_batch_size" else full.sum()
+            results[f"{name} {reduction} (B, C)"] = [number(loss, y, p, sample_weight=full), weighted.sum() / divisor]
+    return results
+
+
+@section("weighted_fit")
+def _():
+    xf, yf = rng.normal(size=(12, 4)).astype("float32"), rng.uniform(0, 1, (12, 3)).astype("float32")
+    w = rng.uniform(0.2, 2.0, 12).astype("float32")
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    results = {}
+    for name in ("mse", "huber", "bce"):
+        ours, params, builtin, builtin_params, _ = ELEMENTWISE[name]
+        for shape, weight in (("(B,)", w), ("(B, 1)", w[:, None])):
+            histories = []
+            for loss in (ours(**params), builtin(**builtin_params)):
+                model = keras.models.clone_model(base)
+                model.set_weights(base.get_weights())
+                model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+                histories.append(model.fit(xf, yf, sample_weight=weight, batch_size=4, epochs=2, shuffle=False,
+                                           verbose=0).history["loss"])
+            results[f"{name} {shape}"] = histories
+    return results
+
+
+# Dice: a sample's weight multiplies its Dice values (one per class), and the mean divides by their number
+@section("dice_weighted")
+def _():
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(4, 5, 5, 3)))).astype("float32")
+    targets = np.eye(3, dtype="float32")[rng.integers(0, 3, (4, 5, 5))]
+    d = dice(targets.astype("float64"), probs.astype("float64"))  # (B, C)
+    w, full = rng.uniform(0.2, 2.0, 4).astype("float32"), rng.uniform(0.2, 2.0, (4, 3)).astype("float32")
+    results = {}
+    for reduction in REDUCTIONS:
+        for shape, weight in (("(B,)", w), ("(B, 1)", w[:, None]), ("(B, C)", full)):
+            spread = np.broadcast_to(np.reshape(weight, (4, -1)), d.shape)
+            expected = np.sum(spread * d) / (d.size if reduction == "sum_over_batch_size" else spread.sum())
+            ours = number(crossloss.keras.Dice(reduction=reduction), targets, probs, sample_weight=weight)
+            results[f"{reduction} {shape}"] = [ours, expected]
+    try:  # per-pixel weights: Dice has one value per sample and class
+        crossloss.keras.Dice()(targets, probs, sample_weight=np.ones((4, 5, 5), "float32"))
+        results["per pixel"] = "no error"
+    except ValueError as error:
+        results["per pixel"] = f"{type(error).__name__}: {error}"
+    return results
+
+
+@section("dice_fit")
+def _():
+    clean = rng.integers(0, 3, (16, 8, 8))
+    w = rng.uniform(0.2, 2.0, 16).astype("float32")
+    seg = segmentation_model()
+    seg.compile(optimizer=keras.optimizers.SGD(0.1), loss=crossloss.keras.Dice())
+    history = seg.fit(x, clean, sample_weight=w, batch_size=8, epochs=2, verbose=0).history["loss"]
+    evaluated = seg.evaluate(x, clean, sample_weight=w, batch_size=16, verbose=0)
+    probs = keras.ops.convert_to_numpy(seg.predict(x, verbose=0)).astype("float64")
+    return {"fit": history, "evaluate": [evaluated, float(np.mean(w[:, None] * dice(np.eye(3)[clean], probs)))]}
+
+
+# get_config carries per-class weights given as any array as a list of floats, through JSON
+@section("config_round_trip")
+def _():
+    import tensorflow as tf
+    import torch
+    labels4, probs4 = rng.integers(0, 3, 4), rng.dirichlet(np.ones(3), 4).astype("float32")
+    targets4 = rng.uniform(0, 1, (4, 3)).astype("float32")
+    results = {}
+    for kind, make in (("list", list), ("numpy", np.array), ("torch", torch.tensor), ("tensorflow", tf.constant)):
+        for name, param, y_true in (("scce", "class_weight", labels4), ("bce", "pos_weight", targets4)):
+            weights = [1.0, 2.0, 0.5]
+            loss = crossloss.keras.get(name, **{param: make(weights)})
+            saved = json.loads(json.dumps(keras.losses.serialize(loss)))  # what model.save writes
+            loaded = keras.losses.deserialize(saved)
+            results[f"{name} {param} {kind}"] = {"weights": weights, "saved": saved["config"][param],
+                                                 "values": [number(loss, y_true, probs4), number(loaded, y_true, probs4)]}
+    return results
+
+
+@section("bad_reduction")
+def _():
+    try:
+        crossloss.keras.get("mse", reduction="avg")
+    except ValueError as error:
+        return f"{type(error).__name__}: {error}"
+    return "no error"
+
 
 # mixed precision: the loss is computed in float32 and training stays finite
 out["mixed"] = {}
