@@ -1,11 +1,13 @@
 """``python -m crossloss.conformance`` (also ``crossloss-parity``): the parity report.
 
 Runs every selected loss on every installed backend against the float64 reference and prints
-a table; exits non-zero on any disagreement.
+a table; exits with 1 on any disagreement, and with 2 (a usage error, before any work) on a
+loss, backend, dtype or format it does not know.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import time
@@ -13,7 +15,9 @@ import time
 import crossloss
 
 from . import harness, report
-from .frameworks import run_labels
+from .frameworks import DTYPES, run_labels
+
+FORMATS = ("text", "json", "markdown", "junit", "html")
 
 
 def _list(text):
@@ -36,9 +40,23 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compat", action="store_true", help="skip compat='torch' / 'keras' against the frameworks")
     args = parser.parse_args(argv)
 
-    backends = args.backends or crossloss.available_backends()
+    # Every selection is checked before any work; a bad one is a usage error (exit status 2).
+    specs = [crossloss.spec(name) for name in crossloss.list_losses()]
+    _check(parser, "--losses", args.losses, [s.name for s in specs], _resolves(crossloss.spec),
+           names=[name for s in specs for name in (s.name, *s.aliases)])
+    losses = args.losses and [crossloss.spec(name).name for name in args.losses]
+    _check(parser, "--backends", args.backends, [b.name for b in crossloss.backends.known_backends()],
+           _resolves(crossloss.backends.canonical))
+    backends = [crossloss.backends.canonical(b) for b in args.backends or crossloss.available_backends()]
+    dtypes = [d for d in ("float64", "float32", "float16", "bfloat16") if any(d in DTYPES[b] for b in backends)]
+    _check(parser, "--dtypes", args.dtypes, dtypes, dtypes.__contains__, why=f" (run by {', '.join(backends)})")
+    _check(parser, "--format", args.format, FORMATS, FORMATS.__contains__)
     for backend in backends:
-        crossloss.backends.load(backend)  # a missing framework fails here, with the pip extra to install
+        try:
+            crossloss.backends.load(backend)
+        except ImportError as error:  # crossloss's message names the pip extra to install
+            parser.error(f"--backends: expected installed backends ({', '.join(crossloss.available_backends())}); "
+                         f"got {backend!r}: {error}")
     started = time.perf_counter()
     interactive = sys.stderr.isatty()
 
@@ -46,7 +64,7 @@ def main(argv=None) -> int:
         if interactive:
             print(f"\r[{done + 1}/{total}] {label:<60}", end="", file=sys.stderr, flush=True)
 
-    results = harness.run(args.losses, backends, args.dtypes, reductions=("mean",) if args.quick else harness.REDUCTIONS,
+    results = harness.run(losses, backends, args.dtypes, reductions=("mean",) if args.quick else harness.REDUCTIONS,
                           edges=not args.quick, progress=progress, gradients=not (args.quick or args.no_gradients),
                           traces=not (args.quick or args.no_traces), compat=not (args.quick or args.no_compat))
     if interactive:
@@ -55,9 +73,6 @@ def main(argv=None) -> int:
     renderers = {"json": (report.as_json, "json"), "markdown": (report.markdown, "md"),
                  "junit": (lambda r, b: report.junit(r), "xml"), "html": (report.html_page, "html")}
     files = [f for f in args.format if f != "text"]
-    for fmt in files:
-        if fmt not in renderers:
-            parser.error(f"--format: expected text, json, markdown, junit or html; got {fmt!r}")
     if "text" in args.format:
         print(report.text(results, backends))
         print(f"({time.perf_counter() - started:.1f} s, backends: {', '.join(backends)})")
@@ -72,6 +87,28 @@ def main(argv=None) -> int:
             handle.write(render(results, backends))
         print(f"wrote {target}", file=sys.stderr)
     return 0 if all(r.passed for r in results) else 1
+
+
+def _check(parser, option, given, choices, accepts, names=None, why=""):
+    """A usage error at the first value of ``given`` (None: the default, unchecked) that
+    ``accepts(value)`` refuses: it names the option, the choices, the value and the nearest name."""
+    for value in [] if given is None else given or [""]:
+        if not accepts(value):
+            near = difflib.get_close_matches(value.lower(), names or choices, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            parser.error(f"{option}: expected one or more of {', '.join(choices)}{why}, comma-separated; "
+                         f"got {value!r}{hint}")
+
+
+def _resolves(resolve):
+    """``resolve`` as a test: False where it raises (an unknown name)."""
+    def accepts(value):
+        try:
+            resolve(value)
+        except (KeyError, ValueError):
+            return False
+        return True
+    return accepts
 
 
 def _target(output, suffix, single):

@@ -1,5 +1,7 @@
 """The parity report's formats and exit status, on a passing loss and a deliberately wrong one."""
 import json
+import subprocess
+import sys
 from xml.etree import ElementTree
 
 import pytest
@@ -63,3 +65,31 @@ def test_cli_exit_status_and_files(tmp_path, capsys):
         crossloss.unregister(spec.name)
     assert code == 1
     assert (tmp_path / "parity.xml").exists() and (tmp_path / "parity.html").exists()
+
+
+LOSSES = ", ".join(crossloss.list_losses())
+
+
+@pytest.mark.parametrize("args, expected, got", [
+    (["--losses", "mse,dise"], f"--losses: expected one or more of {LOSSES}", "got 'dise'; did you mean 'dice'?"),
+    (["--losses", "huber", "--backends", "numpy,jax"], "--backends: expected one or more of numpy, torch, tensorflow",
+     "got 'jax'"),
+    (["--dtypes", "float8", "--quick"], "--dtypes: expected one or more of float64, float32, float16", "got 'float8'"),
+    (["--backends", "numpy", "--dtypes", "bfloat16"], "--dtypes: expected one or more of float64, float32, float16 "
+     "(run by numpy)", "got 'bfloat16'"),
+    (["--dtypes", ","], "--dtypes: expected one or more of", "got ''"),
+    (["--losses", "mse", "--backends", "numpy", "--quick", "--format", "pdf"],
+     "--format: expected one or more of text, json, markdown, junit, html", "got 'pdf'"),
+])
+def test_cli_refuses_a_bad_selection_with_a_usage_error(args, expected, got):
+    done = subprocess.run([sys.executable, "-m", "crossloss.conformance", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"crossloss-parity: error: {expected}") and f"; {got}" in message, message
+
+
+def test_cli_takes_aliases_of_losses_and_backends(capsys):
+    assert main(["--losses", "Huber,kld", "--backends", "np", "--dtypes", "float64", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "huber" in out and "kl_divergence" in out and "backends: numpy" in out
