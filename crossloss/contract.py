@@ -5,6 +5,8 @@ Shapes are never broadcast silently. Values are checked where reading them is fr
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import bad_type, bad_value
 from .spec import DENSE_OR_LABELS, LABELS, LOGITS, PROBABILITIES
 
@@ -83,13 +85,23 @@ RESERVED_NAMES = frozenset(vars(Call(None, {}, "float32"))) | {n for n in vars(C
 
 
 def compute_dtype(loss: str, ops, y_pred) -> str:
-    name = ops.dtype_name(y_pred)
-    dtype = _COMPUTE_DTYPE.get(name)
-    if dtype is None:
-        if name not in _INTEGER:
-            raise bad_type(loss, "y_pred", "a real (float, integer or bool) tensor", f"dtype {name}")
-        dtype = "float32"
-    return dtype
+    name = check_real(loss, "y_pred", ops, y_pred)
+    return _COMPUTE_DTYPE.get(name, "float32")
+
+
+def check_plain_real(loss: str, argument: str, value) -> None:
+    """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``."""
+    kind = np.asarray(value).dtype
+    if kind.kind not in "biuf":
+        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
+
+
+def check_real(loss: str, argument: str, ops, x) -> str:
+    """x's dtype name; complex numbers and strings are refused (a cast would drop or parse them)."""
+    name = ops.dtype_name(x)
+    if name not in _COMPUTE_DTYPE and name not in _INTEGER:
+        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {name}")
+    return name
 
 
 def layout(loss: str, spec, call: Call, y_true, y_pred):
@@ -231,7 +243,10 @@ def _expected_labels(call, ignore) -> str:
 
 def weight_for(loss: str, ops, sample_weight, values, like):
     """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape."""
+    if not ops.is_tensor(sample_weight):
+        check_plain_real(loss, "sample_weight", sample_weight)
     weight = sample_weight if ops.is_tensor(sample_weight) else ops.asarray(sample_weight, like=like)
+    check_real(loss, "sample_weight", ops, weight)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while len(shape) > len(target) and shape[-1] == 1:

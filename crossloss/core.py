@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import backends as _backends
 from . import contract, dispatch, registry
-from .errors import bad_value
+from .errors import bad_type, bad_value
 from .options import CURRENT
 from .spec import LossSpec, Terms
 
@@ -99,7 +99,7 @@ class Loss:
         backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
         if not (isinstance(y_pred, ops.tensor_types) and isinstance(y_true, ops.tensor_types)):
-            y_true, y_pred = _as_tensors(ops, y_true, y_pred)
+            y_true, y_pred = _as_tensors(spec.name, ops, y_true, y_pred, sample_weight)
         key = ops.signature(y_true, y_pred)  # None inside a trace: nothing is reused there
         plan = self._plans.get(key) if key is not None else None
         if plan is None:
@@ -125,6 +125,7 @@ class Loss:
     def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
         spec, ops = self.spec, backend.OPS
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
+        contract.check_real(spec.name, "y_true", ops, y_true)
         call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
         true_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
         if self._per_class:
@@ -178,8 +179,19 @@ class _Plan:
     divisors: dict = field(default_factory=dict)
 
 
-def _as_tensors(ops, y_true, y_pred):
-    """Bring NumPy arrays and Python numbers to the framework of the other input, on its device."""
+def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
+    """Bring NumPy arrays and Python numbers to the framework of the other input, on its device.
+    A tensor of another framework is refused (it gets here where ``backend=`` names this one)."""
+    for argument, value in (("y_true", y_true), ("y_pred", y_pred), ("sample_weight", sample_weight)):
+        if value is None and argument != "sample_weight":
+            raise bad_type(loss, argument, "an array, a tensor or a number", "None")
+        found = dispatch.framework_of(loss, argument, value)
+        if found not in (None, "numpy", ops.name):
+            tensors = "" if ops.name == "numpy" else f"{ops.name} tensors, "
+            raise bad_type(loss, argument, f"{tensors}NumPy arrays or Python numbers (backend={ops.name!r})",
+                           f"a {found} tensor")
+        if found is None and value is not None:
+            contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
         y_pred = ops.asarray(y_pred, like=y_true if ops.is_tensor(y_true) else None)
     if not ops.is_tensor(y_true):

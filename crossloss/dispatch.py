@@ -38,16 +38,24 @@ def backend_for(loss: str, y_true, y_pred, sample_weight=None):
     return _backends_pkg.load(infer_backend(loss, y_true, y_pred, sample_weight))
 
 
+def framework_of(loss: str, argument: str, value) -> str | None:
+    """The backend name of a framework tensor; None for NumPy arrays, Python numbers and None."""
+    if value is None or isinstance(value, _PLAIN):
+        return None
+    name = _backend_of(value)
+    if name is None:
+        raise bad_type(loss, argument, "a NumPy array, a Python number or a tensor of a "
+                       "registered framework", f"an object of type {type(value).__module__}.{type(value).__name__}")
+    return name
+
+
 def infer_backend(loss: str, y_true, y_pred, sample_weight=None) -> str:
     """The name of the backend of the framework tensors among the inputs; "numpy" if none."""
     found = found_arg = None
     for argument, value in (("y_pred", y_pred), ("y_true", y_true), ("sample_weight", sample_weight)):
-        if value is None or isinstance(value, _PLAIN):
-            continue
-        name = _backend_of(value)
+        name = framework_of(loss, argument, value)
         if name is None:
-            raise bad_type(loss, argument, "a NumPy array, a Python number or a tensor of a "
-                           "registered framework", f"an object of type {type(value).__module__}.{type(value).__name__}")
+            continue
         if found is not None and name != found:
             raise LossTypeError(f"{loss}: argument '{argument}' expected a {found} tensor like "
                                 f"'{found_arg}' (frameworks cannot be mixed); got a {name} tensor")

@@ -36,6 +36,36 @@ def test_two_frameworks_mixed_is_a_type_error():
         crossloss.get("mse")(torch.ones(2), tf.ones(2))
 
 
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs two frameworks to mix")
+@pytest.mark.parametrize("backend,y_true,y_pred,sample_weight,argument", [
+    ("numpy", "torch", "numpy", None, "y_true"), ("torch", "numpy", "tensorflow", None, "y_pred"),
+    ("tensorflow", "torch", "torch", None, "y_true"), ("torch", "numpy", "numpy", "tensorflow", "sample_weight")])
+def test_a_tensor_of_another_framework_than_backend_is_a_type_error(backend, y_true, y_pred, sample_weight, argument):
+    """backend= wins, and it converts NumPy arrays; another framework's tensor is not converted
+    (a torch tensor that requires grad has no NumPy view; a TensorFlow one would lose its graph)."""
+    make = {name: lambda a, name=name: to_backend(name, a, "float32") for name in ("numpy", "torch", "tensorflow")}
+    args = [make[kind](np.ones(3)) if kind else None for kind in (y_true, y_pred, sample_weight)]
+    with pytest.raises(LossTypeError) as info:
+        crossloss.get("mse", backend=backend)(*args[:2], sample_weight=args[2])
+    assert f"mean_squared_error: argument '{argument}'" in str(info.value) and "got a " in str(info.value)
+
+
+@pytest.mark.parametrize("y_true,sample_weight", [
+    (np.array([1 + 5j, 2]), None), (np.array(["1", "2"]), None), (np.ones(2), np.array(["2", "1"])),
+    (np.ones(2), np.array([1j, 1.0])), (None, None)])
+def test_inputs_a_cast_would_change_or_guess_are_type_errors(backend, y_true, sample_weight):
+    """Complex numbers lose their imaginary part in a cast to float, strings are parsed, and
+    None is no array: each is refused, naming the argument."""
+    argument = "y_true" if sample_weight is None else "sample_weight"
+    y_pred = to_backend(backend, np.array([1.0, 2.0]), "float64")
+    if y_true is not None and backend == "tensorflow" and y_true.dtype.kind == "U":
+        import tensorflow as tf
+        y_true = tf.constant(y_true)  # a TensorFlow string tensor
+    with pytest.raises(LossTypeError) as info:
+        crossloss.get("mse")(y_true, y_pred, sample_weight=sample_weight)
+    assert f"mean_squared_error: argument '{argument}'" in str(info.value) and "got" in str(info.value)
+
+
 @pytest.mark.parametrize("backend,dtype", [(b, d) for b in BACKENDS for d in DTYPES[b]])
 def test_half_precision_is_computed_in_float32(backend, dtype):
     expected = "float64" if dtype == "float64" else "float32"
