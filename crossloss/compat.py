@@ -27,7 +27,9 @@ KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
 
 
 def _profile(name: str, base: LossSpec, compute=None, params=None, **changes) -> LossSpec:
-    """A profile's spec of ``base``: its own formula and parameters, its name kept for configs."""
+    """A profile's spec of ``base``: its own formula and parameters, its name kept for configs
+    (and the base's check of parameter combinations only with the base's parameters)."""
+    changes.setdefault("check_params", base.check_params if params is None else None)
     return replace(base, name=f"{base.name}[{name}]", compute=compute or base.compute,
                    params=base.params if params is None else tuple(params), compat=name,
                    extra={**base.extra, "base": base.name}, **changes)
@@ -50,12 +52,15 @@ def _torch_binary(base: LossSpec):
     compute = _torch_empty_is_nan(base.compute)
 
     def run(c, y_true, y_pred):
-        if c.pos_weight is not None and not c.from_logits:
-            raise bad_value("binary_crossentropy", "pos_weight", "from_logits=True with compat='torch' "
-                            "(torch's binary_cross_entropy has no pos_weight)", "from_logits=False")
         c.neg_weight, c.label_smoothing = None, 0.0
         return compute(c, y_true, y_pred)
     return run
+
+
+def _torch_binary_params(params):
+    if params["pos_weight"] is not None and not params["from_logits"]:
+        raise bad_value("binary_crossentropy", "pos_weight", "from_logits=True with compat='torch' "
+                        "(torch's binary_cross_entropy has no pos_weight)", "from_logits=False")
 
 
 def _torch_cross_entropy(base: LossSpec):
@@ -82,7 +87,7 @@ def _torch_profiles() -> dict:
         base = _builtin(name)
         specs[name] = _profile("torch", base, _torch_empty_is_nan(base.compute))
     bce = _builtin("binary_crossentropy")
-    specs[bce.name] = _profile("torch", bce, _torch_binary(bce),
+    specs[bce.name] = _profile("torch", bce, _torch_binary(bce), check_params=_torch_binary_params,
                                params=(_param(bce, "from_logits"), _param(bce, "pos_weight")))
     cce = _builtin("categorical_crossentropy")
     specs[cce.name] = _profile("torch", cce, _torch_cross_entropy(cce), y_pred=VALUES,

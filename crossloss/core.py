@@ -295,4 +295,6 @@ def bind(spec: LossSpec, params: dict) -> dict:
             except ValueError as error:
                 raise bad_value(spec.name, p.name, str(error), repr(value)) from None
         bound[p.name] = value
+    if spec.check_params is not None:
+        spec.check_params(bound)
     return bound

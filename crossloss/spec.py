@@ -90,6 +90,9 @@ class LossSpec:
     # True: every path of the formula gathers at every label (ignored ones set to 0 first), so
     # a backend whose gathers check their indices (``Ops.gathers_check_bounds``) checks them.
     gathers_labels: bool = False
+    # Raises (errors.bad_value) on a combination of bound parameters that no input can make
+    # valid, so that get() refuses it (``crossloss.core.bind``).
+    check_params: Callable[[dict], None] | None = None
     reductions: tuple = ("mean", "sum", "none")  # compat="torch" KL adds "batchmean"
     compat: str | None = None  # the framework profile this spec reproduces, if any
     extra: dict = field(default_factory=dict)

@@ -61,6 +61,12 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     ("dice", {"smooth_dr": -1}, "smooth_dr", ">= 0"),
     ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error"),
     ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'"),
+    # combinations that no input can make valid
+    ("dice", {"axis": 0}, "axis", "batch axis"),
+    ("dice", {"axis": None, "activation": "softmax"}, "axis", "softmax"),
+    ("dice", {"axis": None, "include_background": False}, "axis", "include_background"),
+    ("dice", {"axis": None, "ignore_index": 3}, "axis", "ignore_index"),
+    ("bce", {"compat": "torch", "pos_weight": 2.0}, "pos_weight", "from_logits=True"),
 ])
 def test_bad_parameters_are_refused_at_get(name, params, argument, expected):
     with pytest.raises(LossValueError) as info:

@@ -10,14 +10,23 @@ def _prediction(params):
     return PROBABILITIES if params["activation"] is None else LOGITS
 
 
+def _check_params(params):
+    """What no input can make valid: checked by get()."""
+    if params["axis"] == 0:
+        raise bad_value("dice", "axis", "a class axis other than the batch axis 0", "0")
+    needs_classes = [what for what, used in (("activation='softmax'", params["activation"] == "softmax"),
+                                             ("include_background=False", not params["include_background"]),
+                                             ("ignore_index (integer labels)", params["ignore_index"] is not None))
+                     if used]
+    if params["axis"] is None and needs_classes:
+        raise bad_value("dice", "axis", f"a class axis for {needs_classes[0]}", "None")
+
+
 def _check(c, y_true, y_pred):
     rank = len(c.ops.shape(y_pred))
     if c.axis == 0 and rank > 1 or c.axis_param is not None and rank < 2:
         raise bad_value("dice", "axis", "a class axis other than the batch axis 0 of y_pred "
                         f"(shape {c.ops.static_shape(y_pred)})", repr(c.axis_param))
-    if c.axis is None and (c.activation == "softmax" or not c.include_background):
-        what = "activation='softmax'" if c.activation == "softmax" else "include_background=False"
-        raise bad_value("dice", "axis", f"a class axis for {what}", "None")
     if c.ignore_index is not None and not c.labels:
         raise bad_value("dice", "ignore_index", "integer-label targets (y_pred's shape without the "
                         "class axis)", f"dense targets of shape {c.ops.static_shape(y_true)}")
@@ -91,6 +100,7 @@ def _dice(c, y_true, y_pred):
 SPECS = [
     LossSpec(
         "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction, gathers_labels=True,
+        check_params=_check_params,
         none_shape="(batch, classes); (batch,) with per_class=False or axis=None; (classes,) with "
                    "batch=True; () with batch=True and per_class=False",
         params=(
