@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
-from crossloss.errors import BackendUnavailableError, LossValueError
+from crossloss.errors import BackendUnavailableError, LossValueError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ register_backend("tensorflow", "crossloss.backends.tensorflow", "tensorflow", ex
 def canonical(name: str) -> str:
     key = _aliases.get(name, name) if isinstance(name, str) else name
     if key not in _backends:
-        raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}")
+        raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}"
+                             + did_you_mean(key, [*_backends, *_aliases]))
     return key
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import backends as _backends
 from . import contract, dispatch, registry
-from .errors import bad_type, bad_value
+from .errors import bad_type, bad_value, did_you_mean
 from .options import CURRENT
 from .spec import LossSpec, Terms
 
@@ -268,7 +268,7 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
     ``compat``: None (crossloss's semantics) | "torch" | "keras": that framework's own numbers,
     quirks included, with its parameters (see docs/compat.md).
     """
-    spec = registry.lookup(name)
+    spec = registry.lookup(name, caller="get")
     if compat is not None:
         from . import compat as profiles
         spec = profiles.lookup(compat, spec.name)
@@ -285,7 +285,8 @@ def bind(spec: LossSpec, params: dict) -> dict:
     unknown = [k for k in params if k not in known]
     if unknown:
         choices = ", ".join(["reduction", "backend", *known]) or "none"
-        raise bad_value(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})", f"{unknown[0]}={params[unknown[0]]!r}")
+        raise bad_value(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})",
+                        f"{unknown[0]}={params[unknown[0]]!r}{did_you_mean(unknown[0], ['reduction', 'backend', *known])}")
     bound = {}
     for p in spec.params:
         value = params.get(p.name, p.default)

@@ -6,6 +6,8 @@ loss, the argument, what was expected and what came.
 """
 from __future__ import annotations
 
+import difflib
+
 
 class CrosslossError(Exception):
     """Base class of every error crossloss raises on purpose."""
@@ -28,6 +30,12 @@ class UnknownLossError(CrosslossError, KeyError):
 
 class BackendUnavailableError(CrosslossError, ImportError):
     """The framework a backend needs is not installed."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    """"; did you mean 'x'?" for the nearest of ``choices`` to ``name``, or ""."""
+    near = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6) if isinstance(name, str) else []
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 def describe(value) -> str:

@@ -38,20 +38,21 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
 
 
 def unregister(name: str) -> None:
-    spec = lookup(name)
+    spec = lookup(name, caller="unregister")
     del _specs[spec.name]
     for k in [k for k, v in _names.items() if v == spec.name]:
         del _names[k]
 
 
-def lookup(name: str) -> LossSpec:
+def lookup(name: str, caller: str = "spec") -> LossSpec:
+    """The spec of a loss name or alias (``crossloss.spec``); ``caller`` names the function in errors."""
     if not isinstance(name, str):
-        raise UnknownLossError(f"get: argument 'name' expected a loss name (str); got {type(name).__name__}")
+        raise UnknownLossError(f"{caller}: argument 'name' expected a loss name (str); got {type(name).__name__}")
     canonical = _names.get(_key(name))
     if canonical is None:
         near = difflib.get_close_matches(_key(name), list(_names), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(_names[n]) if _names[n] == n else f'{n!r} ({_names[n]})' for n in near)}?" if near else ""
-        raise UnknownLossError(f"get: argument 'name' expected a registered loss name; got {name!r}{hint} "
+        raise UnknownLossError(f"{caller}: argument 'name' expected a registered loss name; got {name!r}{hint} "
                                f"(crossloss.list_losses() lists them)")
     return _specs[canonical]
 

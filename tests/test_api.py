@@ -47,6 +47,20 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     assert suggestion in str(info.value) and repr(typo) in str(info.value)
 
 
+@pytest.mark.parametrize("call,message", [
+    (lambda: crossloss.get("huber", delat=1.0), "huber: argument 'delat' expected a parameter of huber"),
+    (lambda: crossloss.get("dice", activaton="softmax"), "did you mean 'activation'?"),
+    (lambda: crossloss.get("mse", backend="tourch"), "did you mean 'torch'?"),
+    (lambda: crossloss.spec("dise"), "spec: argument 'name'"),
+    (lambda: crossloss.unregister("dise"), "unregister: argument 'name'"),
+])
+def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_function(call, message):
+    with pytest.raises((LossValueError, UnknownLossError)) as info:
+        call()
+    assert message in str(info.value) and "; got " in str(info.value)
+    assert "did you mean" in str(info.value)
+
+
 @pytest.mark.parametrize("name,params,argument,expected", [
     ("huber", {"delta": 0}, "delta", "> 0"),
     ("huber", {"delta": float("nan")}, "delta", "finite"),
