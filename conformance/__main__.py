@@ -7,12 +7,12 @@ loss, backend, dtype or format it does not know.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 import time
 
 import crossloss
+from crossloss.errors import did_you_mean
 
 from . import harness, report
 from .frameworks import DTYPES, run_labels
@@ -94,8 +94,7 @@ def _check(parser, option, given, choices, accepts, names=None, why=""):
     ``accepts(value)`` refuses: it names the option, the choices, the value and the nearest name."""
     for value in [] if given is None else given or [""]:
         if not accepts(value):
-            near = difflib.get_close_matches(value.lower(), names or choices, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(value.lower(), names or choices)
             parser.error(f"{option}: expected one or more of {', '.join(choices)}{why}, comma-separated; "
                          f"got {value!r}{hint}")
 
