@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import functools
 
-import keras
+try:
+    import keras
+except ImportError as error:  # name the extra to install, as the backends do
+    from crossloss.errors import BackendUnavailableError
+    raise BackendUnavailableError(f"crossloss.keras expected the package 'keras' to be installed; got ImportError "
+                                  f"({error}). Install it with: pip install 'crossloss[keras]'") from error
 import numpy as np
 # Keras's own steps of Loss.__call__, which __call__ below repeats (not exported by Keras 3)
 from keras.src.backend import get_keras_mask

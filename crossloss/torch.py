@@ -11,9 +11,10 @@ Importing this module imports torch; ``import crossloss`` alone does not.
 """
 from __future__ import annotations
 
-import torch
-
 import crossloss
+
+crossloss.backends.load("torch")  # without torch: an ImportError that names the extra to install
+import torch  # noqa: E402
 
 __all__ = ["Loss", "get"]
 

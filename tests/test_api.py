@@ -121,6 +121,15 @@ def test_missing_framework_names_the_extra_to_install():
         crossloss.backends._backends.pop("absent")
 
 
+@pytest.mark.parametrize("module,package", [("crossloss.torch", "torch"), ("crossloss.keras", "keras")])
+def test_an_adapter_without_its_framework_names_the_extra_to_install(module, package):
+    """A fresh interpreter where the framework cannot be imported (None in sys.modules)."""
+    code = (f"import sys; sys.modules[{package!r}] = None\n"
+            f"try:\n    import {module}\nexcept ImportError as error:\n    print(type(error).__name__, error)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("BackendUnavailableError") and f"pip install 'crossloss[{package}]'" in out, out
+
+
 def test_config_and_repr_carry_every_parameter():
     loss = crossloss.get("huber", delta=2.0, reduction="sum", backend="numpy")
     config = loss.get_config()
