@@ -285,14 +285,16 @@ def bind(spec: LossSpec, params: dict) -> dict:
     unknown = [k for k in params if k not in known]
     if unknown:
         choices = ", ".join(["reduction", "backend", *known]) or "none"
-        raise bad_value(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})",
-                        f"{unknown[0]}={params[unknown[0]]!r}{did_you_mean(unknown[0], ['reduction', 'backend', *known])}")
+        raise bad_type(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})",
+                       f"{unknown[0]}={params[unknown[0]]!r}{did_you_mean(unknown[0], ['reduction', 'backend', *known])}")
     bound = {}
     for p in spec.params:
         value = params.get(p.name, p.default)
         if p.check is not None:
             try:
                 value = p.check(value)
+            except TypeError as error:
+                raise bad_type(spec.name, p.name, str(error), repr(value)) from None
             except ValueError as error:
                 raise bad_value(spec.name, p.name, str(error), repr(value)) from None
         bound[p.name] = value

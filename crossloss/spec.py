@@ -117,10 +117,13 @@ class LossSpec:
     __str__ = describe
 
 
-# --- parameter validators: each returns the normalised value or raises ValueError(expected) ---
+# --- parameter validators: each returns the normalised value or raises TypeError(expected)
+# for a value of the wrong type and ValueError(expected) for a wrong value of the right one ---
 
 def real(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError("a finite real number")
+    if not math.isfinite(value):
         raise ValueError("a finite real number")
     return float(value)
 
@@ -145,7 +148,7 @@ def unit_interval(value) -> float:
 
 def boolean(value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError("True or False")
+        raise TypeError("True or False")
     return bool(value)
 
 
@@ -161,13 +164,13 @@ def integer_or_none(value):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError("an integer or None")
+        raise TypeError("an integer or None")
     return int(value)
 
 
 def axis(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError("an integer axis")
+        raise TypeError("an integer axis")
     return int(value)
 
 
@@ -176,7 +179,9 @@ def weights_or_none(value):
     if value is None:
         return None
     array = _as_numpy(value)
-    if array.ndim > 1 or array.size == 0 or array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biuf":
+        raise TypeError("None, a number or a non-empty 1-D array of numbers")
+    if array.ndim > 1 or array.size == 0:
         raise ValueError("None, a number or a non-empty 1-D array of numbers")
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)) or np.any(array < 0):

@@ -55,35 +55,39 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     (lambda: crossloss.unregister("dise"), "unregister: argument 'name'"),
 ])
 def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_function(call, message):
-    with pytest.raises((LossValueError, UnknownLossError)) as info:
+    with pytest.raises((LossTypeError, LossValueError, UnknownLossError)) as info:
         call()
     assert message in str(info.value) and "; got " in str(info.value)
     assert "did you mean" in str(info.value)
 
 
-@pytest.mark.parametrize("name,params,argument,expected", [
-    ("huber", {"delta": 0}, "delta", "> 0"),
-    ("huber", {"delta": float("nan")}, "delta", "finite"),
-    ("smooth_l1", {"beta": -1}, "beta", ">= 0"),
-    ("bce", {"label_smoothing": 1.5}, "label_smoothing", "[0, 1]"),
-    ("bce", {"from_logits": "yes"}, "from_logits", "True or False"),
-    ("bce", {"pos_weight": [1, -2]}, "pos_weight", ">= 0"),
-    ("cce", {"class_weight": [[1, 2]]}, "class_weight", "1-D"),
-    ("cce", {"axis": 1.5}, "axis", "integer"),
-    ("scce", {"ignore_index": 2.5}, "ignore_index", "integer"),
-    ("dice", {"activation": "relu"}, "activation", "'sigmoid'"),
-    ("dice", {"smooth_dr": -1}, "smooth_dr", ">= 0"),
-    ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error"),
-    ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'"),
+@pytest.mark.parametrize("name,params,argument,expected,error", [
+    ("huber", {"delta": 0}, "delta", "> 0", LossValueError),
+    ("huber", {"delta": float("nan")}, "delta", "finite", LossValueError),
+    ("smooth_l1", {"beta": -1}, "beta", ">= 0", LossValueError),
+    ("bce", {"label_smoothing": 1.5}, "label_smoothing", "[0, 1]", LossValueError),
+    ("bce", {"from_logits": "yes"}, "from_logits", "True or False", LossTypeError),
+    ("bce", {"pos_weight": [1, -2]}, "pos_weight", ">= 0", LossValueError),
+    ("cce", {"class_weight": [[1, 2]]}, "class_weight", "1-D", LossValueError),
+    ("cce", {"axis": 1.5}, "axis", "integer", LossTypeError),
+    ("scce", {"ignore_index": 2.5}, "ignore_index", "integer", LossTypeError),
+    ("dice", {"activation": "relu"}, "activation", "'sigmoid'", LossValueError),
+    ("dice", {"smooth_dr": -1}, "smooth_dr", ">= 0", LossValueError),
+    ("huber", {"delta": "1"}, "delta", "finite real number", LossTypeError),
+    ("cce", {"class_weight": ["a", "b"]}, "class_weight", "1-D array of numbers", LossTypeError),
+    ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error", LossTypeError),
+    ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'", LossValueError),
     # combinations that no input can make valid
-    ("dice", {"axis": 0}, "axis", "batch axis"),
-    ("dice", {"axis": None, "activation": "softmax"}, "axis", "softmax"),
-    ("dice", {"axis": None, "include_background": False}, "axis", "include_background"),
-    ("dice", {"axis": None, "ignore_index": 3}, "axis", "ignore_index"),
-    ("bce", {"compat": "torch", "pos_weight": 2.0}, "pos_weight", "from_logits=True"),
+    ("dice", {"axis": 0}, "axis", "batch axis", LossValueError),
+    ("dice", {"axis": None, "activation": "softmax"}, "axis", "softmax", LossValueError),
+    ("dice", {"axis": None, "include_background": False}, "axis", "include_background", LossValueError),
+    ("dice", {"axis": None, "ignore_index": 3}, "axis", "ignore_index", LossValueError),
+    ("bce", {"compat": "torch", "pos_weight": 2.0}, "pos_weight", "from_logits=True", LossValueError),
 ])
-def test_bad_parameters_are_refused_at_get(name, params, argument, expected):
-    with pytest.raises(LossValueError) as info:
+def test_bad_parameters_are_refused_at_get(name, params, argument, expected, error):
+    """A value of the wrong type (or an unknown name) is a LossTypeError, a wrong value of the
+    right type a LossValueError, as Python's own TypeError and ValueError."""
+    with pytest.raises(error) as info:
         crossloss.get(name, **params)
     message = str(info.value)
     assert crossloss.spec(name).name in message and f"'{argument}'" in message and expected in message
