@@ -307,3 +307,24 @@ def test_a_label_shape_error_names_every_shape_it_takes(backend):
     with pytest.raises(LossValueError) as info:
         crossloss.get("dice")(to_backend(backend, np.zeros((4, 2)), "float64"), probs)
     assert "(4,)" in str(info.value) and "(4, 1)" in str(info.value) and "(4, 3)" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["mse", "huber", "bce"])
+def test_a_per_sample_weight_with_a_trailing_axis_of_1_weighs_each_sample(backend, name):
+    """(B, 1) against a (B, C) loss is (B,) (Keras users pass it so); (B, 2) against C = 3 is refused."""
+    rng = np.random.default_rng(8)
+    y_true, y_pred = (to_backend(backend, rng.uniform(size=(6, 3)), "float64") for _ in range(2))
+    w = rng.uniform(size=6)
+    for reduction in ("mean", "none"):
+        loss = crossloss.get(name, reduction=reduction)
+        np.testing.assert_allclose(to_numpy(loss(y_true, y_pred, sample_weight=w[:, None])),
+                                   to_numpy(loss(y_true, y_pred, sample_weight=w)), rtol=1e-12)
+    with pytest.raises(LossValueError, match="sample_weight"):
+        crossloss.get(name)(y_true, y_pred, sample_weight=np.ones((6, 2)))
+
+
+def test_dice_without_background_needs_a_second_class(backend):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get("dice", include_background=False)(to_backend(backend, np.zeros((2, 4, 4, 1)), "float32"),
+                                                        to_backend(backend, np.full((2, 4, 4, 1), 0.1), "float32"))
+    assert "'include_background'" in str(info.value) and "one class" in str(info.value)

@@ -27,6 +27,9 @@ def _check(c, y_true, y_pred):
     if c.axis == 0 and rank > 1 or c.axis_param is not None and rank < 2:
         raise bad_value("dice", "axis", "a class axis other than the batch axis 0 of y_pred "
                         f"(shape {c.ops.static_shape(y_pred)})", repr(c.axis_param))
+    if not c.include_background and c.num_classes == 1:
+        raise bad_value("dice", "include_background", "True with one class (False would leave no class to "
+                        f"score; y_pred's shape {c.ops.static_shape(y_pred)})", "False")
     if c.ignore_index is not None and not c.labels:
         raise bad_value("dice", "ignore_index", "integer-label targets (y_pred's shape without the "
                         "class axis)", f"dense targets of shape {c.ops.static_shape(y_true)}")
