@@ -244,10 +244,12 @@ def _expected_labels(call, ignore) -> str:
 def weight_for(loss: str, ops, sample_weight, values, like):
     """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape
     (trailing axes of size 1 aside: (B, 1) weighs each sample of a (B, C) loss, as (B,) does)."""
-    if not ops.is_tensor(sample_weight):
+    if ops.is_tensor(sample_weight):
+        check_real(loss, "sample_weight", ops, sample_weight)
+        weight = sample_weight
+    else:
         check_plain_real(loss, "sample_weight", sample_weight)
-    weight = sample_weight if ops.is_tensor(sample_weight) else ops.asarray(sample_weight, like=like)
-    check_real(loss, "sample_weight", ops, weight)
+        weight = ops.asarray(sample_weight, like=like)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):
