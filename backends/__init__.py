@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass
 
 from crossloss.errors import BackendUnavailableError, LossValueError, did_you_mean
@@ -53,6 +54,14 @@ def canonical(name: str) -> str:
 def available_backends() -> list[str]:
     """Backends whose framework is installed (found without importing it)."""
     return sorted(n for n, b in _backends.items() if importlib.util.find_spec(b.framework) is not None)
+
+
+def load_imported() -> None:
+    """Load the backend of every framework already imported: a loss's first call may be inside
+    torch.compile, which cannot trace an import (crossloss.get calls this)."""
+    for info in _backends.values():
+        if info.name not in _loaded and info.framework in sys.modules:
+            load(info.name)
 
 
 def known_backends() -> list[BackendInfo]:

@@ -30,6 +30,8 @@ class Loss:
         self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
+        if backend is None:
+            _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}

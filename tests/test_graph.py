@@ -18,3 +18,35 @@ def test_traced_equals_eager(loss, backend):
     results = harness.trace_checks(cases.random_cases(loss), [backend])
     failed = [r for r in results if not r.passed]
     assert results and not failed, "\n".join(f"{r.case} [{r.check}]: {r.detail}" for r in failed)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_the_first_call_of_a_loss_may_be_inside_torch_compile():
+    """A fresh process: dispatch must not import the torch backend inside the trace (Dynamo
+    refuses to trace an import), so get() loads the backends of imported frameworks."""
+    import subprocess
+    import sys
+    code = ("import torch, crossloss\n"
+            "loss = crossloss.get('scce', from_logits=True)\n"
+            "step = torch.compile(lambda x, y: loss(y, x), fullgraph=True, backend='eager')\n"
+            "x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])\n"
+            "print(float(step(x, y)) == float(torch.nn.functional.cross_entropy(x, y)))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.strip() == "True", run.stderr[-2000:]
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True, "class_weight": [1.0, 2.0, 3.0]}),
+                                         ("bce", {"from_logits": True, "pos_weight": [1.0, 2.0, 3.0]})])
+def test_a_loss_first_called_in_inference_mode_still_trains(name, params):
+    """The plan made in inference mode keeps its per-class weights for later calls, which
+    autograd records: they must not be inference tensors."""
+    import torch
+    loss = crossloss.get(name, **params)
+    y_true = torch.tensor([0, 1, 2, 1]) if name == "scce" else torch.rand(4, 3)
+    x = torch.randn(4, 3)
+    with torch.inference_mode():
+        loss(y_true, x)
+    x.requires_grad_()
+    loss(y_true, x).backward()
+    assert torch.isfinite(x.grad).all()
