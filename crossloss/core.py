@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import backends as _backends
 from . import contract, dispatch, registry
-from .errors import bad_type, bad_value, did_you_mean
+from .errors import LossValueError, bad_type, bad_value, did_you_mean
 from .options import CURRENT
 from .spec import LossSpec, Terms
 
@@ -85,8 +85,15 @@ class Loss:
         ``crossloss.distributed.global_mean``; a per-replica mean is not the global one."""
         terms = self.terms(y_true, y_pred, sample_weight)
         ops = dispatch.backend_for(self.spec.name, terms.values, terms.values).OPS
+        if not terms.weighted_by_sample:  # e.g. Dice with batch=True: one value per class for the batch
+            raise LossValueError(f"{self.spec.name}: parts() expected a loss whose unreduced values are per "
+                                 "sample, so that the shards' sums and counts add up to the global mean; got "
+                                 f"values over the whole batch (shape {ops.static_shape(terms.values)})")
         total = ops.sum(terms.values)
-        count = ops.size(terms.values) if terms.count is None else terms.count
+        if self.reduction == "batchmean":
+            count = _batch_size(ops, terms.values)
+        else:
+            count = ops.size(terms.values) if terms.count is None else terms.count
         return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
 
     def _prepared(self, y_true, y_pred, sample_weight, settings, kernels: bool):
@@ -227,7 +234,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     if reduction == "sum":
         return total if scale == 1.0 else total * scale
     if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
-        count = ops.shape(values)[0] if ops.shape(values) else 0
+        count = _batch_size(ops, values)
     elif terms.count is not None:
         count = terms.count
     else:
@@ -252,6 +259,11 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
         return total / count
     empty = count == 0  # nothing counted (all ignored, or every weight 0): the mean is 0, with zero slope
     return ops.where(empty, 0.0, total / ops.where(empty, 1.0, count))
+
+
+def _batch_size(ops, values):
+    """The length of the first axis (0 for a scalar): "batchmean"'s count."""
+    return ops.shape(values)[0] if ops.shape(values) else 0
 
 
 def _differs(a, b) -> bool:

@@ -41,3 +41,24 @@ def test_mirrored_strategy_custom_loop_and_keras_fit_equal_one_device():
     assert abs(naive - single_value) > 1e-3
     one, two = result["keras_fit"]
     np.testing.assert_allclose(two, one, rtol=1e-6)
+
+
+def test_parts_of_shards_add_up_to_torch_batchmean():
+    """compat='torch' KL's "batchmean" divides by the batch size: parts() counts rows, not entries."""
+    import crossloss
+    rng = np.random.default_rng(0)
+    targets, log_q = rng.dirichlet(np.ones(3), 8), np.log(rng.dirichlet(np.ones(3), 8))
+    loss = crossloss.get("kld", compat="torch", reduction="batchmean")
+    (s1, c1), (s2, c2) = loss.parts(targets[:3], log_q[:3]), loss.parts(targets[3:], log_q[3:])
+    assert (s1 + s2) / (c1 + c2) == pytest.approx(float(loss(targets, log_q)), rel=1e-12)
+
+
+@pytest.mark.parametrize("params", [{"batch": True}, {"compat": "keras"}])
+def test_parts_refuses_a_loss_whose_values_span_the_batch(params):
+    """Dice over the whole batch (batch=True, or Keras's one Dice over every entry): the shards'
+    Dice values do not add up to the batch's, so there are no parts to all-reduce."""
+    import crossloss
+    rng = np.random.default_rng(1)
+    y_true, y_pred = np.eye(3)[rng.integers(0, 3, 8)], rng.dirichlet(np.ones(3), 8)
+    with pytest.raises(crossloss.LossValueError, match="per sample"):
+        crossloss.get("dice", **params).parts(y_true, y_pred)
