@@ -117,11 +117,12 @@ def random_inputs(spec, params, rng, shape=None, labels=False):
     return y_true, y_pred
 
 
-def random_cases(loss: str, seed: int = SEED) -> list[Case]:
+def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
+    """Random inputs for each parameter set (``params_list``, else the loss's representative sets)."""
     spec = crossloss.spec(loss)
     rng = np.random.default_rng([seed, sum(map(ord, loss))])
     cases = []
-    for params in parameter_sets(spec.name):
+    for params in params_list or parameter_sets(spec.name):
         params = dict(params)
         labels = params.pop("labels", False)
         y_true, y_pred = random_inputs(spec, params, rng, labels=labels)
@@ -132,10 +133,10 @@ def random_cases(loss: str, seed: int = SEED) -> list[Case]:
     return cases
 
 
-def edge_cases(loss: str) -> list[Case]:
-    """The named edge catalogue of the loss's family."""
+def edge_cases(loss: str, params_list=None) -> list[Case]:
+    """The named edge catalogue of the loss's family, for each parameter set (as random_cases)."""
     spec = crossloss.spec(loss)
-    params_list = parameter_sets(spec.name)
+    params_list = params_list or parameter_sets(spec.name)
     cases: list[Case] = []
     rng = np.random.default_rng([SEED, 7])
     for params in params_list:
@@ -189,5 +190,5 @@ def edge_cases(loss: str) -> list[Case]:
     return cases
 
 
-def all_cases(loss: str, edges: bool = True) -> list[Case]:
-    return random_cases(loss) + (edge_cases(loss) if edges else [])
+def all_cases(loss: str, edges: bool = True, params_list=None) -> list[Case]:
+    return random_cases(loss, params_list=params_list) + (edge_cases(loss, params_list) if edges else [])

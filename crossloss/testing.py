@@ -12,8 +12,9 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
                           dtypes=("float64", "float32"), reductions=("mean", "sum", "none"), **params) -> int:
     """Run the loss on every backend and dtype and compare with its float64 reference (or with
     NumPy in float64 if it has none). Without inputs, the conformance cases of the loss are used
-    (random inputs from its domain and the edge catalogue). Raises AssertionError listing every
-    disagreement; returns the number of checks that passed."""
+    (random inputs from its domain and the edge catalogue), for ``params`` if given. Raises
+    AssertionError listing every disagreement, or if nothing was checked; returns the number
+    of checks that passed."""
     import crossloss
     from crossloss.conformance import cases, harness
     from crossloss.conformance.frameworks import DTYPES
@@ -22,7 +23,7 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     if (y_true is None) != (y_pred is None):
         raise ValueError("assert_backends_agree: pass both y_true and y_pred, or neither")
     if y_true is None:
-        checked = [c for c in cases.all_cases(spec.name) if not params or c.params == params]
+        checked = cases.all_cases(spec.name, params_list=[params] if params else None)
     else:
         checked = [cases.Case(spec.name, "given inputs", params, np.asarray(y_true), np.asarray(y_pred),
                               None if sample_weight is None else np.asarray(sample_weight))]
@@ -30,6 +31,8 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     for backend in backends or crossloss.available_backends():
         for dtype in (d for d in dtypes if d in DTYPES[backend]):
             results += harness.check_group(checked, backend, dtype, reductions)
+    if not results:
+        raise AssertionError(f"crossloss.testing: {spec.name} ran no checks (backends {backends}, dtypes {dtypes})")
     failed = [r for r in results if not r.passed]
     if failed:
         lines = [f"crossloss.testing: {spec.name} disagrees in {len(failed)} of {len(results)} checks"]

@@ -62,3 +62,40 @@ def test_a_loss_without_reference_is_compared_with_numpy_float64():
         assert report.passed and report.results and "cubed_error" in str(report)
     finally:
         crossloss.unregister("cubed_error")
+
+
+def test_assert_backends_agree_checks_the_parameters_it_is_given():
+    """A loss right at its default parameter and wrong at another: named parameters get cases
+    of their own (the catalogue's are for the defaults), and no checks at all is a failure."""
+    from crossloss.spec import Param, positive
+
+    def compute(c, y_true, y_pred):
+        return Terms(c.ops.square(y_pred - y_true) * (c.scale if c.scale == 1.0 else c.scale * 1.001))
+    crossloss.register(LossSpec("scaled_error", compute, formula="scale e^2", none_shape="y_pred's shape",
+                                params=(Param("scale", 1.0, "a factor", positive),),
+                                reference=lambda y_true, y_pred, scale=1.0: scale * (y_pred - y_true) ** 2))
+    try:
+        assert crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"]) > 0
+        with pytest.raises(AssertionError, match="disagrees"):
+            crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"], scale=3.0)
+        with pytest.raises(AssertionError, match="ran no checks"):
+            crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"], dtypes=("bfloat16",))
+    finally:
+        crossloss.unregister("scaled_error")
+
+
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(crossloss.available_backends()), reason="needs torch and TF")
+def test_a_nan_gradient_under_a_finite_loss_fails_even_where_both_backends_agree():
+    """|e| beyond 20 by a where() whose other branch overflows: the value is right, and both
+    frameworks give the NaN gradient of cosh's overflow (inf * 0) at |e| = 1e4."""
+    def compute(c, y_true, y_pred):
+        a = c.ops.abs(y_pred - y_true)
+        return Terms(c.ops.where(a > 20.0, a - np.log(2.0), c.ops.log(c.ops.exp(a) + c.ops.exp(-a)) - np.log(2.0)))
+    crossloss.register(LossSpec("naive_log_cosh", compute, formula="log cosh e", none_shape="y_pred's shape",
+                                reference=lambda y_true, y_pred: np.logaddexp(y_pred - y_true, y_true - y_pred) - np.log(2)))
+    try:
+        case = cases.Case("naive_log_cosh", "far out", {}, np.zeros((2, 3)), np.array([[1e4, 0.5, -1e4], [1.0, 2.0, 3.0]]))
+        result = harness.check_gradient_pair(case, "torch", "tensorflow")
+        assert not result.passed and "NaN gradient" in result.detail
+    finally:
+        crossloss.unregister("naive_log_cosh")
