@@ -33,6 +33,13 @@ class Loss:
         if backend is None:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
 
+    def __getstate__(self) -> dict:
+        """Pickled without its plans (a cache of per-signature classes) and backend module."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_plans", "_backend")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _plans={}, _backend=_backends.load(state["backend"]) if state["backend"] else None)
+
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
         args = [repr(self.spec.extra.get("base", self.spec.name))] + [f"{k}={v!r}" for k, v in changed.items()]

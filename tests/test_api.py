@@ -173,3 +173,17 @@ def test_a_non_tensor_input_is_a_type_error():
         crossloss.get("mse")(np.ones(3), object())
     with pytest.raises(LossTypeError, match="y_pred"):
         crossloss.get("mse")(np.ones(3), np.ones(3, dtype=complex))
+
+
+@pytest.mark.parametrize("backend", [None, "numpy", "torch", "tensorflow"])
+def test_a_loss_pickles_after_it_has_run(backend):
+    """Plans (per-signature classes) and the backend module stay out of the pickle; a model
+    that holds a used loss can be saved with torch.save or pickle."""
+    import pickle
+    if backend is not None and backend not in crossloss.available_backends():
+        pytest.skip(f"{backend} is not installed")
+    loss = crossloss.get("scce", backend=backend, class_weight=[1.0, 2.0, 3.0])
+    labels, probs = np.array([0, 1, 2]), np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    before = float(loss(labels, probs))
+    again = pickle.loads(pickle.dumps(loss))
+    assert float(again(labels, probs)) == before and repr(again) == repr(loss)
