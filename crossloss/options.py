@@ -1,4 +1,4 @@
-"""Process-wide settings: when values are checked, and whether native kernels are used.
+"""Settings, for the process or a block of one thread: when values are checked, and whether native kernels are used.
 
 ``value_checks``:
   ``"auto"`` (default) checks input values only where it costs no device synchronisation:
@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, replace
 
 from .errors import bad_value
@@ -26,8 +27,10 @@ class Options:
     native_kernels: bool = True
 
 
-class _Current:
-    """The settings in force: every loss call reads ``CURRENT.options`` (an attribute, not a call)."""
+class _Current(threading.local):
+    """The settings in force: every loss call reads ``CURRENT.options`` (an attribute, not a call).
+    The class attribute holds the process's settings (``set_options``); a ``with options(...)``
+    block sets its own thread's instance attribute, which shadows them in that thread only."""
 
     options = Options()
 
@@ -40,20 +43,25 @@ def get_options() -> Options:
 
 
 def set_options(**changes) -> Options:
-    """Change settings for the whole process; returns the previous settings."""
-    previous = CURRENT.options
-    CURRENT.options = _validated(replace(previous, **_known(changes)))
+    """Change settings for the whole process (every thread outside a ``with options(...)``
+    block); returns the previous settings."""
+    previous = _Current.options
+    _Current.options = _validated(replace(previous, **_known(changes)))
     return previous
 
 
 @contextlib.contextmanager
 def options(**changes):
-    """Change settings inside a ``with`` block only."""
-    previous = set_options(**changes)
+    """Change settings inside a ``with`` block only, and in this thread only."""
+    outer = vars(CURRENT).get("options")  # an enclosing block's, or None: the process's
+    CURRENT.options = _validated(replace(CURRENT.options, **_known(changes)))
     try:
         yield CURRENT.options
     finally:
-        set_options(value_checks=previous.value_checks, native_kernels=previous.native_kernels)
+        if outer is None:
+            del CURRENT.options
+        else:
+            CURRENT.options = outer
 
 
 def _known(changes: dict) -> dict:

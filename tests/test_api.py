@@ -187,3 +187,35 @@ def test_a_loss_pickles_after_it_has_run(backend):
     before = float(loss(labels, probs))
     again = pickle.loads(pickle.dumps(loss))
     assert float(again(labels, probs)) == before and repr(again) == repr(loss)
+
+
+def test_an_options_block_is_its_own_threads():
+    """Two threads' overlapping blocks (A enters, B enters, A leaves, B leaves) each see their
+    own settings and leave the process's as they were; set_options is the process's."""
+    import threading
+    entered, left, seen = threading.Event(), threading.Event(), {}
+
+    def first():
+        with crossloss.options(value_checks="never"):
+            entered.wait()
+            seen["first"] = crossloss.get_options()
+        left.set()
+
+    def second():
+        with crossloss.options(native_kernels=False):
+            entered.set()
+            left.wait()
+            seen["second"] = crossloss.get_options()
+        seen["second after"] = crossloss.get_options()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    default = crossloss.get_options()
+    assert seen["first"].value_checks == "never" and seen["first"].native_kernels
+    assert seen["second"].value_checks == "auto" and not seen["second"].native_kernels
+    assert seen["second after"] == default and default.value_checks == "auto" and default.native_kernels
+    with pytest.raises(LossValueError):  # checks are on again
+        crossloss.get("bce")(1.0, 1.5)
