@@ -104,7 +104,8 @@ SPECS = [
     LossSpec(
         "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction, gathers_labels=True,
         check_params=_check_params,
-        none_shape="(batch, classes); (batch,) with per_class=False or axis=None; (classes,) with "
+        none_shape="(batch, classes) (classes less the background with include_background=False); (batch,) "
+                   "with per_class=False or axis=None; (classes,) with "
                    "batch=True; () with batch=True and per_class=False",
         params=(
             Param("activation", None, "applied to y_pred first: None, 'sigmoid' or 'softmax' (over the class axis)",
