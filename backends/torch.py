@@ -30,7 +30,9 @@ class TorchOps(Ops):
 
     def asarray(self, x, like=None, dtype=None):
         device = like.device if isinstance(like, torch.Tensor) else None
-        if torch.is_inference_mode_enabled():  # a plan keeps its weights: an inference tensor could not be saved for backward
+        # a plan keeps its weights: an inference tensor could not be saved for backward later
+        # (a trace keeps no plan, and cannot ask about inference mode)
+        if not torch.compiler.is_compiling() and torch.is_inference_mode_enabled():
             with torch.inference_mode(False):
                 return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
         return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
