@@ -241,20 +241,24 @@ def _expected_labels(call, ignore) -> str:
     return f"integer labels in [0, {call.num_classes})" + (f" or ignore_index={ignore}" if ignore is not None else "")
 
 
-def weight_for(loss: str, ops, sample_weight, values, like):
+def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sample_weight", per_sample=True):
     """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape
-    (trailing axes of size 1 aside: (B, 1) weighs each sample of a (B, C) loss, as (B,) does)."""
+    (trailing axes of size 1 aside: (B, 1) weighs each sample of a (B, C) loss, as (B,) does).
+    ``per_sample`` False: the values span the batch (Dice with batch=True), and it is refused."""
+    if not per_sample:
+        raise bad_value(loss, argument, "None: this loss's unreduced values are not per sample "
+                        f"(shape {ops.static_shape(values)})", sample_weight)
     if ops.is_tensor(sample_weight):
-        check_real(loss, "sample_weight", ops, sample_weight)
+        check_real(loss, argument, ops, sample_weight)
         weight = sample_weight
     else:
-        check_plain_real(loss, "sample_weight", sample_weight)
+        check_plain_real(loss, argument, sample_weight)
         weight = ops.asarray(sample_weight, like=like)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):
         shape = shape[:-1]
     if not all(a == b or a is None or b is None for a, b in zip(shape, target[:len(shape)])) or len(shape) > len(target):
-        raise bad_value(loss, "sample_weight", f"a scalar or an array whose shape is a prefix of the "
+        raise bad_value(loss, argument, f"a scalar or an array whose shape is a prefix of the "
                         f"unreduced loss's shape {target}", f"shape {ops.static_shape(weight)}")
     return ops.reshape(weight, ops.shape(weight)[:len(shape)] + (1,) * (len(target) - len(shape)))

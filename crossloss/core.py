@@ -218,11 +218,8 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
 def _weighted(loss, ops, terms: Terms, sample_weight, like):
     """The unreduced values times sample_weight."""
     values = terms.values
-    if sample_weight is not None and not terms.weighted_by_sample:
-        raise bad_value(loss, "sample_weight", "None: this loss's unreduced values are not per sample "
-                        f"(shape {ops.static_shape(values)})", sample_weight)
     if sample_weight is not None:
-        values = values * contract.weight_for(loss, ops, sample_weight, values, like)
+        values = values * contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
     return values
 
 

@@ -34,7 +34,7 @@ from keras.src.backend import get_keras_mask
 from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
-from crossloss import dispatch
+from crossloss import contract, dispatch
 from crossloss.errors import bad_value
 from crossloss.spec import _as_numpy
 
@@ -68,10 +68,7 @@ class Loss(keras.losses.Loss):
             terms = self._terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
             values = terms.values
             if sample_weight is not None:
-                if not terms.weighted_by_sample:
-                    raise bad_value(self.loss_name, "sample_weight", "None: this loss's unreduced values are not "
-                                    f"per sample (shape {tuple(values.shape)})", sample_weight)
-                sample_weight = _spread(self.loss_name, "sample_weight", sample_weight, values)
+                sample_weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
             if mask is not None:
                 mask = _spread(self.loss_name, "mask", mask, values)
             return reduce_weighted_values(values, sample_weight=sample_weight, mask=mask, reduction=self.reduction,
@@ -97,20 +94,13 @@ class Loss(keras.losses.Loss):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
 
 
-def _spread(loss, argument, weight, values):
-    """``weight`` broadcast to the values' shape from their first axis: (B,) and (B, 1) weigh a
-    (B, C) loss per sample. Spread, not only broadcastable, so that "mean_with_sample_weight"
-    divides by the weights of every value, as a built-in's mean of (B,) row means does."""
-    weight = keras.ops.convert_to_tensor(weight)
-    while len(weight.shape) > len(values.shape) and weight.shape[-1] == 1:  # (B, 1) for a (B,) loss
-        weight = keras.ops.squeeze(weight, -1)
-    shape = tuple(weight.shape) + (1,) * (len(values.shape) - len(weight.shape))
-    if len(shape) > len(values.shape) or any(a not in (1, None, b) and b is not None
-                                             for a, b in zip(shape, values.shape)):
-        raise bad_value(loss, argument, "a scalar or an array that broadcasts against the unreduced loss's shape "
-                        f"{tuple(values.shape)} from its first axis", f"shape {tuple(weight.shape)}")
-    for _ in range(len(values.shape) - len(weight.shape)):
-        weight = keras.ops.expand_dims(weight, -1)
+def _spread(loss, argument, weight, values, per_sample=True):
+    """``weight`` (or a mask) as crossloss takes a sample_weight (a scalar or a prefix of the
+    values' shape; (B, 1) weighs each sample of a (B, C) loss), broadcast to the values' shape:
+    "mean_with_sample_weight" then divides by the weights of every value, as a built-in's mean
+    of (B,) row means does."""
+    ops = dispatch.backend_for(loss, values, values).OPS
+    weight = contract.weight_for(loss, ops, weight, values, values, argument, per_sample)
     return keras.ops.broadcast_to(weight, keras.ops.shape(values))
 
 
