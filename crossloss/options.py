@@ -1,4 +1,5 @@
-"""Settings, for the process or a block of one thread: when values are checked, and whether native kernels are used.
+"""Settings, for the process or a block of one thread: when values are checked, and whether
+native kernels are used.
 
 ``value_checks``:
   ``"auto"`` (default) checks input values only where it costs no device synchronisation:
