@@ -261,8 +261,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
         total = total * scale
     if terms.nan_if_empty:
         return total / count
-    empty = count == 0  # nothing counted (all ignored, or every weight 0): the mean is 0, with zero slope
-    return ops.where(empty, 0.0, total / ops.where(empty, 1.0, count))
+    return ops.ratio_or_zero(total, count)
 
 
 def _batch_size(ops, values):

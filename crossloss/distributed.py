@@ -12,7 +12,8 @@ left out by ``ignore_index``, masks, sample weights, class weights). Use the los
 gradient, after the engine's own reduction of gradients, is the gradient of
 sum over all replicas / count over all replicas: torch DDP averages gradients over the world,
 so the value is multiplied by the world size; tf.distribute sums them. Outside a distributed
-context it is ``total / count``. A count of 0 everywhere gives 0.
+context it is ``total / count``. A count of 0 everywhere gives 0 (``Ops.ratio_or_zero``), as
+the loss's own mean does, even where label smoothing leaves a sum.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _torch_global_mean(total, count):
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(count)  # a sum of counts: no gradient flows through it
         world = dist.get_world_size()
-    return total * world / torch.where(count == 0, torch.ones_like(count), count)
+    return _ops("torch").ratio_or_zero(total * world, count)
 
 
 def _tf_global_mean(total, count):
@@ -45,4 +46,9 @@ def _tf_global_mean(total, count):
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return total / tf.where(count == 0, tf.ones_like(count), count)
+    return _ops("tensorflow").ratio_or_zero(total, count)
+
+
+def _ops(backend):
+    from . import backends
+    return backends.load(backend).OPS

@@ -88,7 +88,7 @@ class Loss(keras.losses.Loss):
         size = ops.size(terms.values)  # an int, or a tensor in a graph with an unknown batch size
         size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
         count = ops.cast(terms.count, dtype)
-        return terms._replace(values=terms.values * (size / ops.where(count == 0, 1.0, count)))
+        return terms._replace(values=terms.values * ops.ratio_or_zero(size, count))
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}

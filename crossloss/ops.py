@@ -224,6 +224,12 @@ class Ops:
         below_one = p < 1.0
         return self.where(below_one, self.maximum_(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
 
+    def ratio_or_zero(self, a, b):
+        """a / b, and 0 with zero slope where b == 0: a mean over nothing (all labels ignored,
+        every class weight 0, an empty batch) is 0, whatever its sum."""
+        empty = b == 0
+        return self.where(empty, 0.0, a / self.where(empty, 1.0, b))
+
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf."""
         return self.where(weight == 0, 0.0, weight * value)

@@ -227,6 +227,8 @@ def test_a_mean_over_zero_total_class_weight_is_zero(backend):
     assert float(to_numpy(loss(labels, probs))) == 0.0
     assert float(to_numpy(crossloss.get("scce", class_weight=[0.0, 1.0, 1.0], label_smoothing=0.2,
                                         reduction="sum")(labels, probs))) > 0.0  # there is a sum to divide
+    from crossloss.distributed import global_mean
+    assert float(to_numpy(global_mean(*loss.parts(labels, probs)))) == 0.0  # and so is the global mean
 
 
 @pytest.mark.parametrize("loss", crossloss.list_losses())

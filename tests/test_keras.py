@@ -84,6 +84,7 @@ def test_without_importing_crossloss_keras_keras_cannot_find_the_class_as_the_do
 
 def test_keras_sample_weight_and_crossloss_counts(run):
     assert run["scce_keras"] == pytest.approx(run["scce_crossloss"], rel=1e-6)
+    assert run["scce_zero_count"] == 0.0  # as crossloss's own mean over a count of 0
 
 
 def test_class_weight_in_fit_matches_the_keras_builtin(run):

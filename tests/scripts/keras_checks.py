@@ -76,6 +76,9 @@ loss = crossloss.keras.get("scce", ignore_index=255, class_weight=[1.0, 2.0, 0.5
 out["scce_keras"] = float(keras.ops.convert_to_numpy(loss(labels, probs, sample_weight=weights)))
 out["scce_crossloss"] = float(crossloss.get("scce", ignore_index=255, class_weight=[1.0, 2.0, 0.5])(
     labels, probs, sample_weight=weights))
+# every label's class weight 0, label smoothing on: a mean over nothing, 0 (not the smoothing term's sum)
+zero_weight = crossloss.keras.get("scce", class_weight=[0.0, 1.0, 1.0], label_smoothing=0.2)
+out["scce_zero_count"] = float(keras.ops.convert_to_numpy(zero_weight(np.zeros(4, "int64"), probs[:4, 0, 0])))
 
 # class_weight in fit applies as Keras applies it to its built-ins
 clf = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
