@@ -184,6 +184,10 @@ class TorchOps(Ops):
             return None
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
+    def min_reader(self, like, force=False):
+        reader = self.range_reader(like, force)
+        return reader and (_min_value if reader is _value_range else super().min_reader(like, force))
+
 
 def _bool_range(x):
     return _value_range(x.to(torch.uint8))  # aminmax has no bool kernel
@@ -195,6 +199,10 @@ def _value_range(x):
         x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
     lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
     return lo.item(), hi.item()
+
+
+def _min_value(x):
+    return torch.min(x.detach() if x.requires_grad else x).item()  # one .item(): ~0.2x of a 1e3 CE
 
 
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
@@ -282,6 +290,7 @@ def _cross_entropy(call, reduction, y_pred):
         if ignore is not None and (c.true_range is None or c.true_range[0] == c.true_range[1] == ignore):
             return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
         return _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
+    cross_entropy.covers_upper_labels = y_pred.is_cpu  # it raises on a label >= C; CUDA's asserts
     # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
     # ignore_index the logits are read.
     return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
@@ -326,6 +335,7 @@ def _on_finite_logits(kernel, result_shows=False):
             return None
         return loss if math.isfinite(loss.item()) else None
     run.covers_pred = result_shows
+    run.covers_upper_labels = getattr(kernel, "covers_upper_labels", False)
     return run
 
 

@@ -156,7 +156,7 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too
 
 
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool,
-                  kernel_covers_pred: bool = False):
+                  kernel_covers_pred: bool = False, kernel_covers_upper_labels: bool = False):
     """The value check of inputs with this signature, or None where none of them can be read.
 
     ``check(template, settings, y_true, y_pred, kernel_runs, read_all)`` raises on
@@ -166,7 +166,9 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     the framework where it does them anyway: y_pred where the plan's fused kernel runs and
     covers it (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads
     its own result instead of the logits), and integer labels where the formula runs and its
-    gathers check their indices (a fused kernel may skip a label: torch's skips -100). If the
+    gathers check their indices (a fused kernel may skip a label: torch's skips -100, so
+    where it raises on every label >= C, ``kernel_covers_upper_labels``, only their minimum
+    is read). If the
     loss then raises, the call checks again with ``read_all`` to say what was wrong
     (``explain_failure``). What is read, and how, is decided here once per input signature
     and check mode (``force``: read accelerator tensors too); a call only reads and compares.
@@ -185,6 +187,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     # with ignore_index the read also tells a fused kernel whether any label is kept
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
+    read_true_min = ops.min_reader(y_true, force) if to_gathers and kernel_covers_upper_labels else None
 
     def check(template, settings, y_true, y_pred, kernel_runs=False, read_all=False):
         pred_range = true_range = None
@@ -192,7 +195,9 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_probabilities(loss, "y_pred", pred_range)
-        if read_true is not None and (read_all or not to_gathers or kernel_runs):
+        if read_true_min is not None and kernel_runs and not read_all and read_true_min(y_true) >= 0:
+            pass  # the kernel refuses labels >= C itself
+        elif read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)
             if labels:
                 _check_labels(loss, template, y_true, true_range, read_true, fractional)

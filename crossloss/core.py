@@ -149,9 +149,9 @@ class Loss:
         true_dtype = "int64" if call.labels else dtype
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
-        covers_pred = getattr(native, "covers_pred", False)
+        covers = getattr(native, "covers_pred", False), getattr(native, "covers_upper_labels", False)
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction,
-                                               mode == "always", covers_pred)
+                                               mode == "always", *covers)
                   for mode in ("auto", "always")}
         return _Plan(ops, call.frozen() if reused else call, true_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,

@@ -96,6 +96,12 @@ class Ops:
         """
         raise NotImplementedError
 
+    def min_reader(self, like, force: bool = False):
+        """A function x -> min(x) as a Python number, where ``range_reader`` gives one (a
+        backend may read one bound for less than both)."""
+        read = self.range_reader(like, force)
+        return read and (lambda x: read(x)[0])
+
     # ---- reuse of temporaries -----------------------------------------------------------
     # ``t`` is a temporary the formula has just created and reads nowhere else. A backend may
     # overwrite it (NumPy always, torch while autograd does not record it), saving a fresh
