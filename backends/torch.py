@@ -247,14 +247,14 @@ def _mae(call, reduction, y_pred):
 
 
 def _huber(call, reduction, y_pred):
-    delta = call.delta
+    delta = OPS.representable(call.delta, call.dtype)  # torch would take a float32 1e39 as inf: inf * 0
     return lambda c, y_true, y_pred: _NN.huber_loss(y_pred, y_true, reduction, delta)
 
 
 def _smooth_l1(call, reduction, y_pred):
     if call.beta == 0:  # L1 itself; smooth_l1_loss's slope at e = 0 would be -1, l1_loss's is 0
         return _mae(call, reduction, y_pred)
-    beta = call.beta
+    beta = OPS.representable(call.beta, call.dtype)
     return lambda c, y_true, y_pred: _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)
 
 

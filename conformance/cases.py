@@ -41,8 +41,8 @@ _WEIGHTS4 = np.array([1.0, 2.0, 0.25, 1.0])
 PARAMETERS: dict[str, list[dict]] = {
     "mean_squared_error": [{}],
     "mean_absolute_error": [{}],
-    "huber": [{}, {"delta": 0.3}, {"delta": 2.5}],
-    "smooth_l1": [{}, {"beta": 0.4}, {"beta": 0.0}],
+    "huber": [{}, {"delta": 0.3}, {"delta": 2.5}, {"delta": 1e8}, {"delta": 1e39}],  # 1e8: 2^24 times the errors; 1e39: beyond float32
+    "smooth_l1": [{}, {"beta": 0.4}, {"beta": 0.0}, {"beta": 1e39}],
     "binary_crossentropy": [
         {}, {"from_logits": True},
         {"label_smoothing": 0.2, "pos_weight": 2.0, "neg_weight": 0.5},

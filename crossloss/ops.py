@@ -24,6 +24,7 @@ ABOVE_FLOOR = 1.2e-38
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
 _LOST = 0.125
+_FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
 
@@ -57,6 +58,13 @@ class Ops:
     def clip(self, x, lo: float, hi: float): raise NotImplementedError
     def scalar(self, k: float, like): return k  # a Python number for arithmetic with ``like`` (a backend may cache it as a tensor)
     def div(self, x, d: float): return x / self.scalar(d, x)
+    def representable(self, k: float, dtype: str) -> float:
+        """k, or the largest finite number of ``dtype`` where k is beyond it: a parameter of
+        1e39 is inf in float32, and inf * 0 is NaN where the exact result is a number."""
+        if -_FLOAT32_MAX <= k <= _FLOAT32_MAX:  # fits every compute dtype
+            return k
+        bound = self.finfo_max(dtype)
+        return max(-bound, min(k, bound))
     def affine(self, x, a: float, b: float):  # a x + b for Python numbers a, b (one pass where fused)
         offset = self.scalar(b, x)
         return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset

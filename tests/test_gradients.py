@@ -98,3 +98,20 @@ def test_no_nan_gradient_at_saturated_inputs(backend, dtype, loss, params):
     case = cases.Case(spec.name, "saturated", params, y_true, y_pred)
     value, grad = (torch_grad if backend == "torch" else tf_grad)(case, dtype=dtype)
     assert not np.isnan(value) and not np.isnan(grad).any(), (value, grad)
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("loss,param", [("huber", "delta"), ("smooth_l1", "beta")])
+@pytest.mark.parametrize("width", [1e8, 1e39])  # 2^24 times the errors; beyond float32's range
+def test_float32_quadratic_part_keeps_its_slope_under_a_wide_linear_threshold(backend, loss, param, width):
+    """Errors far below delta (beta) are in the quadratic part: slope e (e / beta), value
+    0.5 e^2 (/ beta). A form with delta - delta in its slope rounded e away in float32 (slope
+    0), and a threshold past float32's range became inf (inf * 0: NaN)."""
+    errors = np.array([0.5, -2.0, 3.0, 0.0], np.float32)
+    case = cases.Case(loss, "wide threshold", {param: width}, np.zeros(4, np.float32), errors)
+    # the formula (torch's own kernel is exact here; TensorFlow always runs the formula)
+    value, slope = (torch_grad(case, "sum", native=False, dtype="float32") if backend == "torch"
+                    else tf_grad(case, "sum", dtype="float32"))
+    scale = 1.0 if loss == "huber" else width
+    np.testing.assert_allclose(value, np.sum(0.5 * errors.astype(np.float64) ** 2 / scale), rtol=1e-6, atol=1e-37)
+    np.testing.assert_allclose(slope, errors.astype(np.float64) / scale, rtol=1e-6, atol=1e-37)

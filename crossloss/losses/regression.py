@@ -15,12 +15,14 @@ def _mae(c, y_true, y_pred):
 
 
 def huber_terms(ops, error, delta):
-    """0.5 q^2 + delta (|e| - q) with q = min(|e|, delta): the two Huber branches in one
-    expression, exact at |e| = delta and infinite (not NaN) at |e| = inf. ``error`` is a temporary."""
+    """q (|e| - q / 2) with q = min(|e|, delta): both Huber branches in one expression, with
+    the rounding of torch's kernel in each, infinite (not NaN) at |e| = inf. Its slope has
+    no delta - delta to cancel: 0.5 e^2 + delta (|e| - q) had one, and lost q entirely (a
+    zero gradient) once delta > 2^24 |e| in float32. ``error`` is a temporary."""
+    delta = ops.representable(delta, ops.dtype_name(error))  # beyond the dtype's range every |e| is below it anyway
     a = ops.abs_(error)
     q = ops.minimum(a, delta)
-    linear = a - q if delta == 1 else delta * (a - q)  # 1 * x is x: one full-size pass fewer
-    return 0.5 * ops.square(q) + linear
+    return ops.mul_(ops.sub_(a, 0.5 * q), q)
 
 
 def _huber(c, y_true, y_pred):
@@ -31,8 +33,9 @@ def _smooth_l1(c, y_true, y_pred):
     error = y_pred - y_true
     if c.beta == 0:
         return Terms(c.ops.abs_(error))
-    huber = huber_terms(c.ops, error, c.beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
-    return Terms(huber if c.beta == 1 else c.ops.div(huber, c.beta))
+    beta = c.ops.representable(c.beta, c.dtype)
+    huber = huber_terms(c.ops, error, beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
+    return Terms(huber if beta == 1 else c.ops.div(huber, beta))
 
 
 SPECS = [
