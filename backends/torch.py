@@ -172,7 +172,9 @@ class TorchOps(Ops):
         return total
 
     def segment_sum(self, values, ids, num_segments):
-        return values.new_zeros(num_segments).index_add(0, ids, values)
+        # index_add adds one value at a time: a float32 sum of 2^24 ones stops growing (MPS has no float64)
+        wide = torch.float64 if values.dtype == torch.float32 and values.device.type != "mps" else values.dtype
+        return values.new_zeros(num_segments, dtype=wide).index_add(0, ids, values.to(wide)).to(values.dtype)
 
     def signature(self, y_true, y_pred):
         if torch.compiler.is_compiling():
