@@ -258,7 +258,7 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
         weight = sample_weight
     else:
         check_plain_real(loss, argument, sample_weight)
-        weight = ops.asarray(sample_weight, like=like)
+        weight = ops.asarray(np.asarray(sample_weight), like=like)  # floats as float64 (a framework's default is float32)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import backends as _backends
 from . import contract, dispatch, registry
 from .errors import LossValueError, bad_type, bad_value, did_you_mean
@@ -210,8 +212,8 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
             contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
         y_pred = ops.asarray(y_pred, like=y_true if ops.is_tensor(y_true) else None)
-    if not ops.is_tensor(y_true):
-        y_true = ops.asarray(y_true, like=y_pred)
+    if not ops.is_tensor(y_true):  # Python floats read as NumPy reads them (float64): one rounding, in the cast
+        y_true = ops.asarray(np.asarray(y_true), like=y_pred)
     return y_true, y_pred
 
 

@@ -191,8 +191,10 @@ def weights_or_none(value):
 
 def _as_numpy(value) -> np.ndarray:
     """A parameter given as a tensor is read once, at ``get()``, never in the loss path."""
-    if hasattr(value, "detach"):  # torch
-        value = value.detach().cpu().numpy()
+    if hasattr(value, "detach"):  # torch; bfloat16 has no NumPy dtype, and weights are float64 anyway
+        value = value.detach().cpu()
+        value = (value.double() if value.is_floating_point() else value).numpy()
     elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # tensorflow eager
         value = value.numpy()
-    return np.asarray(value)
+    array = np.asarray(value)
+    return array.astype(np.float64) if array.dtype.name == "bfloat16" else array  # TensorFlow's, via ml_dtypes

@@ -289,6 +289,34 @@ def test_one_class_weight_for_every_class_equals_its_copies(backend, class_weigh
         np.testing.assert_allclose(to_numpy(one), to_numpy(copies), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name,param", [("scce", "class_weight"), ("bce", "pos_weight")])
+def test_weights_given_as_tensors_of_any_dtype_are_their_values(backend, name, param):
+    """Per-class weights may be tensors of the inputs' framework in any real dtype, bfloat16
+    too (NumPy has no bfloat16; it is read as float64)."""
+    weights = [1.0, 4.0, 2.0]  # exact in every dtype
+    y_true = np.array([2, 0, 1]) if name == "scce" else np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    y_pred = np.array([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])[:len(y_true)]
+    params = {"from_logits": True} if name == "bce" else {}
+    as_list = crossloss.get(name, **{param: weights}, **params)
+    for dtype in ["float16", "float32", "int64"] + ([] if backend == "numpy" else ["bfloat16"]):
+        as_tensor = crossloss.get(name, **{param: to_backend(backend, np.array(weights), dtype)}, **params)
+        np.testing.assert_allclose(to_numpy(as_tensor(y_true, y_pred)), to_numpy(as_list(y_true, y_pred)),
+                                   rtol=1e-12, err_msg=dtype)
+
+
+def test_python_numbers_for_float64_inputs_are_read_as_float64(backend):
+    """A Python number or list as sample_weight or y_true beside a float64 y_pred is read as
+    NumPy reads it: torch and TensorFlow made it float32 first (0.1 weighed 0.10000000149)."""
+    y_pred = to_backend(backend, np.array([1.0, 2.0, 4.0]), "float64")
+    mse = crossloss.get("mse")
+    assert float(to_numpy(mse(to_backend(backend, np.zeros(3), "float64"), y_pred, 0.1))) == pytest.approx(
+        0.1 * 21 / 3, rel=1e-15)
+    expected = np.mean((np.array([1.0, 2.0, 4.0]) - np.array([0.1, 0.2, 0.3])) ** 2)
+    assert float(to_numpy(mse([0.1, 0.2, 0.3], y_pred))) == pytest.approx(expected, rel=1e-15)
+    assert float(to_numpy(mse(to_backend(backend, np.zeros(3), "float64"), y_pred, [0.1, 0.2, 0.3]))) == \
+        pytest.approx((0.1 + 0.8 + 4.8) / 3, rel=1e-15)
+
+
 def test_dice_sums_over_millions_of_labelled_pixels_keep_float32_precision(backend):
     """The label path's per-class sums add one pixel at a time: in float32 they lost 2e-5 at
     2^22 pixels and stopped growing at 2^24 (a perfect prediction scored 0.09). They are
