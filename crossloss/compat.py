@@ -81,6 +81,10 @@ def _torch_kl(c, y_true, log_q):
     return Terms(ops.mul_no_nan(y_true, log_p - log_q), nan_if_empty=True)
 
 
+def _torch_kl_targets(params) -> str:
+    return VALUES if params["log_target"] else PROBABILITIES  # log-probabilities are <= 0
+
+
 def _torch_profiles() -> dict:
     specs = {}
     for name in ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1"):
@@ -97,7 +101,7 @@ def _torch_profiles() -> dict:
                                 params=(_param(scce, "class_weight"), replace(_param(scce, "ignore_index"), default=-100),
                                         _param(scce, "label_smoothing"), _param(scce, "axis", 1)))
     kl = _builtin("kl_divergence")
-    specs[kl.name] = _profile("torch", kl, _torch_kl, y_pred=VALUES, class_axis=False,
+    specs[kl.name] = _profile("torch", kl, _torch_kl, y_pred=VALUES, class_axis=False, y_true=_torch_kl_targets,
                               none_shape="y_pred's shape (torch's elementwise kl_div)",
                               reductions=("mean", "sum", "none", "batchmean"),
                               params=(Param("log_target", False, "y_true holds log-probabilities too", boolean),))

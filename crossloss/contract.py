@@ -155,10 +155,11 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too
                     f"axis {axis}) or {size1_shape}{dense}", f"shape {true_shape}")
 
 
-def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, force: bool,
+def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, force: bool,
                   kernel_covers_pred: bool = False, kernel_covers_upper_labels: bool = False):
     """The value check of inputs with this signature, or None where none of them can be read.
 
+    ``kinds``: what y_true and y_pred hold (``LossSpec.target_kind``, ``prediction_kind``).
     ``check(template, settings, y_true, y_pred, kernel_runs, read_all)`` raises on
     probabilities outside [0, 1] and labels outside [0, C), and returns the template's copy
     for this call (``Call.for_call``) with what it read. Logits are read too, though any
@@ -174,12 +175,13 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, prediction: str, 
     and check mode (``force``: read accelerator tensors too); a call only reads and compares.
     """
     ops = call.ops
+    target, prediction = kinds
     read_pred = ops.range_reader(y_pred, force)
     pred_checked = prediction == PROBABILITIES and not spec.checks_read_values
     read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
     labels = call.labels
     read_true = None
-    if labels or spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
+    if labels or target in (PROBABILITIES, DENSE_OR_LABELS):
         read_true = ops.range_reader(y_true, force)
     if read_pred is None and read_true is None:
         return None

@@ -31,6 +31,7 @@ class Loss:
         self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
         self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
+        self._target = spec.target_kind(params)
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
         if backend is None:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
@@ -152,7 +153,7 @@ class Loss:
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
         covers = getattr(native, "covers_pred", False), getattr(native, "covers_upper_labels", False)
-        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, self._prediction,
+        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
                                                mode == "always", *covers)
                   for mode in ("auto", "always")}
         return _Plan(ops, call.frozen() if reused else call, true_shape,

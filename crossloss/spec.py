@@ -77,7 +77,7 @@ class LossSpec:
     none_shape: str
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
-    y_true: str = VALUES
+    y_true: str | Callable[[dict], str] = VALUES  # a function only for kinds without labels (not LABELS, DENSE_OR_LABELS)
     y_pred: str | Callable[[dict], str] = VALUES
     class_axis: bool = False
     doc: str = ""
@@ -102,6 +102,9 @@ class LossSpec:
 
     def prediction_kind(self, params: dict) -> str:
         return self.y_pred(params) if callable(self.y_pred) else self.y_pred
+
+    def target_kind(self, params: dict) -> str:
+        return self.y_true(params) if callable(self.y_true) else self.y_true
 
     def describe(self) -> str:
         lines = [f"{self.name}" + (f" (aliases: {', '.join(self.aliases)})" if self.aliases else "")]

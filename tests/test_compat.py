@@ -1,5 +1,7 @@
 """compat="torch" / compat="keras" against the real torch.nn.functional / keras.losses calls,
 random and edge cases, float64 (1e-6) and float32 (1e-5), every reduction: the harness's check."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,21 @@ def test_readme_table_is_the_generated_one():
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     shown = readme.split("<!-- compat-table -->\n")[1].split("\n<!-- /compat-table -->")[0]
     assert shown == table()
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+def test_torch_kl_with_log_targets_takes_log_probabilities(reduction):
+    """log_target=True: y_true holds log-probabilities (<= 0), which the probability check
+    must not refuse; the number is torch's kl_div's. Without it, targets stay checked."""
+    import torch
+    rng = np.random.default_rng(3)
+    log_p = torch.log_softmax(torch.as_tensor(rng.normal(size=(4, 5))), 1)
+    log_q = torch.log_softmax(torch.as_tensor(rng.normal(size=(4, 5))), 1)
+    ours = crossloss.get("kld", compat="torch", log_target=True, reduction=reduction)(log_p, log_q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that its 'mean' is not batchmean
+        theirs = torch.nn.functional.kl_div(log_q, log_p, reduction=reduction, log_target=True)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    with pytest.raises(LossValueError, match="'y_true' expected probabilities"):
+        crossloss.get("kld", compat="torch", reduction=reduction)(log_p, log_q)
