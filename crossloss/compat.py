@@ -158,7 +158,8 @@ def _keras_sparse(c, labels, y_pred):
     loss = -ops.reshape(ops.log_softmax_at(log_q, index, c.axis), ops.shape(labels))
     if ignored is None:
         return Terms(loss)
-    return Terms(ops.where(ignored, 0.0, loss), count=ops.sum(1.0 - ops.cast(ignored, c.dtype)))
+    kept = 1.0 - ops.cast(ignored, c.dtype)
+    return Terms(ops.where(ignored, 0.0, loss), count=ops.sum(kept), counted=kept)
 
 
 def _keras_kl(c, y_true, y_pred):

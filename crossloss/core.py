@@ -79,7 +79,8 @@ class Loss:
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
-        number of entries of ``values``). For global means across replicas and for Keras."""
+        number of entries of ``values``; else ``counted`` holds each entry's share of it).
+        For global means across replicas and for Keras."""
         settings = CURRENT.options
         plan, call, y_true, y_pred, _ = self._prepared(y_true, y_pred, sample_weight, settings, False)
         try:
@@ -88,7 +89,7 @@ class Loss:
             contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
-        return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty)
+        return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty, counted=terms.counted)
 
     def parts(self, y_true, y_pred, sample_weight=None):
         """(sum, count): "mean" is sum / count. Sharded data needs both all-reduced, see

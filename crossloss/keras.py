@@ -3,13 +3,14 @@
     model.compile(optimizer="adam", loss=crossloss.keras.get("dice", axis=-1))
     model.compile(optimizer="adam", loss=crossloss.keras.Huber(delta=2.0))
 
-``call()`` returns crossloss's unreduced values, and Keras applies its own ``sample_weight``,
-``class_weight``, masks and reduction to them. Keras's built-ins average their last axis before
-they weigh it, so a weight or mask of the values' first axes (``(B,)`` or ``(B, 1)`` for a
-``(B, C)`` MSE) is spread over the values' other axes: the mean is then the built-in's. For
-the default reduction ("sum_over_batch_size") the values are scaled by (number of values / the
-loss's count), so Keras's mean equals crossloss's even where crossloss divides by something
-else (labels left out by ``ignore_index``, class-weighted means). The loss is computed in
+``call()`` returns crossloss's unreduced values; ``__call__`` weighs them by Keras's
+``sample_weight`` (``class_weight`` in ``fit`` arrives as one) and mask and hands them to
+Keras's reduction. Keras's built-ins average their last axis before they weigh it, so a weight
+or mask of the values' first axes (``(B,)`` or ``(B, 1)`` for a ``(B, C)`` MSE) is spread over
+the values' other axes: the mean is then the built-in's. For the mean reductions the values
+are scaled by (number of values / the loss's count), so Keras's mean equals crossloss's even
+where crossloss divides by something else (labels left out by ``ignore_index``,
+class-weighted means), a mask taking its entries out of that count. The loss is computed in
 float32 under mixed precision policies. Works with the TensorFlow and torch Keras backends.
 
 ``get_config`` carries every parameter (arrays and tensors as lists of floats). Importing this
@@ -51,6 +52,9 @@ class Loss(keras.losses.Loss):
 
     def __init__(self, loss="mean_squared_error", reduction="sum_over_batch_size", name=None, dtype=None, **params):
         spec = crossloss.spec(loss)
+        if "compat" in params:  # a profile's reductions are its framework's own, not crossloss's
+            raise bad_value(spec.name, "compat", "no compat profile in crossloss.keras (Keras's own numbers are "
+                            "keras.losses'; crossloss.get(..., compat=...) runs a profile directly)", repr(params["compat"]))
         if reduction not in _REDUCTIONS:
             raise bad_value(spec.name, "reduction", "one of Keras's reductions, " + ", ".join(map(repr, _REDUCTIONS)),
                             repr(reduction))
@@ -60,38 +64,58 @@ class Loss(keras.losses.Loss):
         self.loss_params = {k: _plain(self._loss.params[k]) for k in params}
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """Keras's ``Loss.__call__`` (keras/src/losses/loss.py), with ``sample_weight`` and the mask
-        spread over the values first: Keras itself fits their ranks only by a trailing axis of 1."""
+        """Keras's ``Loss.__call__`` (keras/src/losses/loss.py), with its mean made crossloss's.
+
+        ``sample_weight`` and the mask are spread over the values first (Keras itself fits
+        their ranks only by a trailing axis of 1). A mask also takes its entries out of
+        crossloss's count (labels left out by ``ignore_index``, class weights), and
+        "mean_with_sample_weight" divides by the weighted count: the values reach Keras's
+        reduction already weighed and scaled, so that its sum over their number is the mean.
+        """
         mask = get_keras_mask(y_pred)
         with keras.name_scope(self.name):
             convert = functools.partial(keras.ops.convert_to_tensor, dtype=self.dtype)
-            terms = self._terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
-            values = terms.values
+            terms = self._loss.terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
+            values, counted = terms.values, terms.counted
+            ops = dispatch.backend_for(self.loss_name, values, values).OPS
+            weight = None
             if sample_weight is not None:
-                sample_weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
+                weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
             if mask is not None:
-                mask = _spread(self.loss_name, "mask", mask, values)
-            return reduce_weighted_values(values, sample_weight=sample_weight, mask=mask, reduction=self.reduction,
-                                          dtype=self.dtype)
+                mask = ops.cast(_spread(self.loss_name, "mask", mask, values), ops.dtype_name(values))
+                weight = mask if weight is None else weight * mask
+            if weight is not None:
+                values = values * weight
+            if self.reduction in _MEAN_REDUCTIONS:
+                values = _as_mean(ops, values, terms.count, counted, mask)
+            elif self.reduction == "mean_with_sample_weight":
+                values = _as_mean(ops, values, terms.count, counted, weight)
+            return reduce_weighted_values(values, reduction=self.reduction, dtype=self.dtype)
 
     def call(self, y_true, y_pred):
-        return self._terms(y_true, y_pred).values
-
-    def _terms(self, y_true, y_pred):
-        """crossloss's terms, values scaled for Keras's mean (see the module's docstring)."""
+        """The unreduced values, scaled so that Keras's mean of them is crossloss's mean."""
         terms = self._loss.terms(y_true, y_pred)
-        if terms.count is None or self.reduction not in _MEAN_REDUCTIONS:
-            return terms
-        # Keras divides sum(values) by their number; crossloss's mean divides by its own count.
+        if self.reduction not in _MEAN_REDUCTIONS:
+            return terms.values
         ops = dispatch.backend_for(self.loss_name, terms.values, terms.values).OPS
-        dtype = ops.dtype_name(terms.values)
-        size = ops.size(terms.values)  # an int, or a tensor in a graph with an unknown batch size
-        size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
-        count = ops.cast(terms.count, dtype)
-        return terms._replace(values=terms.values * ops.ratio_or_zero(size, count))
+        return _as_mean(ops, terms.values, terms.count, terms.counted, None)
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+
+def _as_mean(ops, values, count, counted, weight):
+    """``values`` times (their number / the mean's count): Keras divides their sum by their
+    number. The count is crossloss's (``count``, or the number of values where it is None),
+    each entry's share of it (``counted``) weighed by ``weight`` where one is given."""
+    if weight is not None:
+        count = ops.sum(weight if counted is None else counted * weight)
+    elif count is None:
+        return values
+    dtype = ops.dtype_name(values)
+    size = ops.size(values)  # an int, or a tensor in a graph with an unknown batch size
+    size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
+    return values * ops.ratio_or_zero(size, ops.cast(count, dtype))
 
 
 def _spread(loss, argument, weight, values, per_sample=True):

@@ -40,7 +40,9 @@ class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a fro
     """What a loss's math returns: unreduced values and the count its mean divides by.
 
     ``count`` is None for "number of entries of ``values``" (without the ``along`` axis),
-    else a tensor (e.g. the number of non-ignored labels, or the sum of their class weights).
+    else a tensor (e.g. the number of non-ignored labels, or the sum of their class weights),
+    and then ``counted`` holds what each entry adds to it (``values``' shape: 0 for an ignored
+    label, its class weight), so that a mask can take entries out of the count too (Keras).
     Ignored entries of ``values`` are 0.
     """
 
@@ -54,12 +56,13 @@ class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a fro
     # An axis that ``values`` still hold: the loss is their sum over it. A mean or sum of
     # everything then skips the per-entry sums (one reduction instead of two).
     along: int | None = None
+    counted: Any = None
 
     def scaled(self, ops) -> "Terms":
         values = self.values if self.along is None else ops.sum(self.values, axis=self.along)
         if self.scale != 1.0:
             values = -values if self.scale == -1.0 else values * self.scale
-        return Terms(values, self.count, self.weighted_by_sample, self.nan_if_empty)
+        return Terms(values, self.count, self.weighted_by_sample, self.nan_if_empty, counted=self.counted)
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,13 @@ def test_keras_masks_apply_as_for_builtins(run):
     assert abs(ours - unmasked) > 1e-4  # the mask changed the value: it was applied
 
 
+def test_masks_and_weighted_means_count_what_crossloss_counts(run):
+    """With a mask, or "mean_with_sample_weight", ignored labels and class weights stay out of
+    (and in) the count: ignore_index gives the built-in's ignore_class, class weights NumPy's."""
+    counted = result(run, "counted_masked")
+    assert len(counted) == 7 and not mismatches(counted, rel=1e-5)
+
+
 def test_per_sample_weights_on_a_per_element_loss_give_the_keras_builtins_number(run):
     # (B,) and (B, 1) weights against the Keras built-in; (B, C) weights against NumPy
     weighted = result(run, "weighted")
@@ -141,6 +148,12 @@ def test_per_class_arrays_of_any_framework_round_trip_through_the_config_as_floa
     for case, trip in trips.items():
         assert trip["saved"] == trip["weights"] and all(type(w) is float for w in trip["saved"]), case
         assert trip["values"][1] == trip["values"][0], case
+
+
+def test_a_compat_profile_is_refused_by_name(run):
+    refused = result(run, "compat_refused")
+    assert refused.startswith("LossValueError: mean_squared_error: argument 'compat' expected no compat profile")
+    assert refused.endswith("got 'keras'")
 
 
 def test_an_unknown_reduction_is_a_crossloss_error(run):

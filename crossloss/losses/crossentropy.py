@@ -91,9 +91,9 @@ def _sparse(c, labels, y_pred):
             spread = weighted_sum(c, along_class_axis(c, c.class_weight, len(ops.shape(y_pred))), log_q)
         likelihood = (1.0 - c.label_smoothing) * likelihood + (c.label_smoothing / c.num_classes) * spread
     if ignored is None:
-        return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0)
+        return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0, counted=weight)
     kept = 1.0 - ops.cast(ignored, c.dtype) if weight is None else ops.where(ignored, 0.0, weight)
-    return Terms(ops.where(ignored, 0.0, likelihood), count=ops.sum(kept), scale=-1.0)
+    return Terms(ops.where(ignored, 0.0, likelihood), count=ops.sum(kept), scale=-1.0, counted=kept)
 
 
 _LOGITS = Param("from_logits", False, "y_pred are logits (log-sigmoid / log-softmax forms) instead of probabilities", boolean)

@@ -118,6 +118,47 @@ def _():  # a (B, T) mask on a (B, T, C) loss, as on the built-in's (B, T) means
     return [masked, masked_builtin, float(np.mean((predicted - targets) ** 2))]
 
 
+@section("counted_masked")
+def _():
+    """A mask takes ignored labels and class weights out of the count too, and so does
+    "mean_with_sample_weight": the built-in's ignore_class where it has one, else NumPy."""
+    logit_seq = keras.Sequential([keras.Input((7,)), keras.layers.Embedding(20, 5, mask_zero=True),
+                                  keras.layers.Dense(3)])
+    weights = rng.uniform(0.5, 2.0, (6, 7)).astype("float32")
+
+    def evaluate(loss, **kwargs):
+        logit_seq.compile(loss=loss)
+        return logit_seq.evaluate(tokens, sequence_labels, verbose=0, **kwargs)
+    ours, builtin = crossloss.keras.SparseCategoricalCrossentropy, keras.losses.SparseCategoricalCrossentropy
+    results = {}
+    for reduction in ("sum_over_batch_size", "mean_with_sample_weight"):
+        for weighted in (False, True):
+            kwargs = {"sample_weight": weights} if weighted else {}
+            results[f"ignore_index, {reduction}, weighted={weighted}"] = [
+                evaluate(ours(from_logits=True, ignore_index=2, reduction=reduction), **kwargs),
+                evaluate(builtin(from_logits=True, ignore_class=2, reduction=reduction), **kwargs)]
+    logits = keras.ops.convert_to_numpy(logit_seq(tokens)).astype("float64")
+    shifted = logits - logits.max(-1, keepdims=True)
+    nll = -np.take_along_axis(shifted - np.log(np.exp(shifted).sum(-1, keepdims=True)),
+                              sequence_labels[..., None], -1)[..., 0]
+    class_weight = np.array([1.0, 4.0, 0.5])[sequence_labels] * (tokens != 0)  # masked out: counts 0
+    results["class_weight, sum_over_batch_size"] = [
+        evaluate(ours(from_logits=True, class_weight=[1.0, 4.0, 0.5])),
+        float(np.sum(class_weight * nll) / np.sum(class_weight))]
+    results["class_weight, mean_with_sample_weight, weighted"] = [
+        evaluate(ours(from_logits=True, class_weight=[1.0, 4.0, 0.5], reduction="mean_with_sample_weight"),
+                 sample_weight=weights),
+        float(np.sum(weights * class_weight * nll) / np.sum(weights * class_weight))]
+    regression_seq = keras.Sequential([keras.Input((7,)), keras.layers.Embedding(20, 5, mask_zero=True),
+                                       keras.layers.Dense(3)])
+    targets = rng.uniform(0, 1, (6, 7, 3)).astype("float32")
+    for loss in (crossloss.keras.MeanSquaredError(), keras.losses.MeanSquaredError()):  # weights and a mask
+        regression_seq.compile(loss=loss)
+        results.setdefault("mse, mask and sample_weight", []).append(
+            regression_seq.evaluate(tokens, targets, sample_weight=weights, verbose=0))
+    return results
+
+
 # Keras's built-ins average their last axis, then weigh: a (B,) or (B, 1) sample_weight must give
 # their number on a (B, C) loss; full-shape weights against NumPy. SmoothL1(beta=1) is Huber(delta=1).
 ELEMENTWISE = {  # name: crossloss.keras class, its parameters, the Keras built-in, its parameters, NumPy per element
@@ -224,13 +265,17 @@ def _():
     return results
 
 
-@section("bad_reduction")
-def _():
+def refusal(make):
+    """The ValueError that ``make()`` raises, as "Type: message"."""
     try:
-        crossloss.keras.get("mse", reduction="avg")
+        make()
     except ValueError as error:
         return f"{type(error).__name__}: {error}"
     return "no error"
+
+
+out["compat_refused"] = refusal(lambda: crossloss.keras.get("mse", compat="keras"))
+out["bad_reduction"] = refusal(lambda: crossloss.keras.get("mse", reduction="avg"))
 
 
 # mixed precision: the loss is computed in float32 and training stays finite
