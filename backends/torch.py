@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from crossloss.losses.crossentropy import smoothed_binary_targets
-from crossloss.ops import ABOVE_FLOOR, Ops
+from crossloss.ops import ABOVE_FLOOR, WIDE_SEGMENT_SUMS_FROM, Ops
 
 _DTYPES = {
     torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
@@ -172,9 +172,9 @@ class TorchOps(Ops):
         return total
 
     def segment_sum(self, values, ids, num_segments):
-        # index_add adds one value at a time: a float32 sum of 2^24 ones stops growing (MPS has no float64)
-        wide = torch.float64 if values.dtype == torch.float32 and values.device.type != "mps" else values.dtype
-        return values.new_zeros(num_segments, dtype=wide).index_add(0, ids, values.to(wide)).to(values.dtype)
+        if values.dtype != torch.float32 or values.numel() < WIDE_SEGMENT_SUMS_FROM or values.device.type == "mps":
+            return values.new_zeros(num_segments).index_add(0, ids, values)  # (MPS has no float64)
+        return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
     def signature(self, y_true, y_pred):
         if torch.compiler.is_compiling():

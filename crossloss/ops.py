@@ -24,6 +24,9 @@ ABOVE_FLOOR = 1.2e-38
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
 _LOST = 0.125
+# Segment sums add one value at a time: float32 drifts (2e-5 at 2^22 values, past its 1e-5
+# tolerance) and stops growing at 2^24, so beyond this many values they accumulate in float64.
+WIDE_SEGMENT_SUMS_FROM = 1 << 12
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
