@@ -8,7 +8,8 @@ loss or None for the generic formula, or returns None itself; a kernel with
 probabilities outside [0, 1], or reads its own result instead of the logits' range; where
 the checks run, integer labels reach a kernel read: only the formula's gathers are trusted to
 refuse them, and a kernel with ``covers_upper_labels = True``, which raises on every label
->= C and may skip negative ones, gets labels whose minimum was read). Modules are imported lazily, so ``import crossloss`` imports no framework.
+>= C and may skip negative ones, gets labels whose minimum was read). Modules are imported
+lazily, so ``import crossloss`` imports no framework.
 """
 from __future__ import annotations
 

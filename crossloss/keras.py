@@ -82,7 +82,7 @@ class Loss(keras.losses.Loss):
             if sample_weight is not None:
                 weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
             if mask is not None:
-                mask = ops.cast(_spread(self.loss_name, "mask", mask, values), ops.dtype_name(values))
+                mask = _spread(self.loss_name, "mask", mask, values)  # in the values' dtype
                 weight = mask if weight is None else weight * mask
             if weight is not None:
                 values = values * weight
