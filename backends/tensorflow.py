@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from crossloss.ops import WIDE_SEGMENT_SUMS_FROM, Ops, class_zero_positions
+from crossloss.ops import Ops, class_zero_positions
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
@@ -139,7 +139,7 @@ class TensorflowOps(Ops):
         DenseBincount takes ~1 ns plus ~0.3 ms a call with its gradient (75 vs 5 ms for 5e6
         values). It has no registered gradient, so the segment sum's own (a gather) is given."""
         known = values.shape.num_elements()
-        wide = tf.float64 if values.dtype == tf.float32 and not (known and known < WIDE_SEGMENT_SUMS_FROM) else values.dtype
+        wide = tf.float64 if self.sums_wide(values.dtype.name, known) else values.dtype
         if known is not None and known < _BINCOUNT_FROM:
             return tf.cast(tf.math.unsorted_segment_sum(tf.cast(values, wide), ids, num_segments), values.dtype)
         size = _segment_size(num_segments, ids)

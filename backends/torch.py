@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from crossloss.losses.crossentropy import smoothed_binary_targets
-from crossloss.ops import ABOVE_FLOOR, WIDE_SEGMENT_SUMS_FROM, Ops
+from crossloss.ops import ABOVE_FLOOR, Ops
 
 _DTYPES = {
     torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
@@ -172,7 +172,7 @@ class TorchOps(Ops):
         return total
 
     def segment_sum(self, values, ids, num_segments):
-        if values.dtype != torch.float32 or values.numel() < WIDE_SEGMENT_SUMS_FROM or values.device.type == "mps":
+        if not self.sums_wide(self.dtype_name(values), values.numel()) or values.device.type == "mps":
             return values.new_zeros(num_segments).index_add(0, ids, values)  # (MPS has no float64)
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
@@ -187,8 +187,7 @@ class TorchOps(Ops):
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
     def min_reader(self, like, force=False):
-        reader = self.range_reader(like, force)
-        return reader and (_min_value if reader is _value_range else super().min_reader(like, force))
+        return _min_value if self.range_reader(like, force) is _value_range else super().min_reader(like, force)
 
 
 def _bool_range(x):

@@ -24,9 +24,7 @@ ABOVE_FLOOR = 1.2e-38
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
 _LOST = 0.125
-# Segment sums add one value at a time: float32 drifts (2e-5 at 2^22 values, past its 1e-5
-# tolerance) and stops growing at 2^24, so beyond this many values they accumulate in float64.
-WIDE_SEGMENT_SUMS_FROM = 1 << 12
+_WIDE_SEGMENT_SUMS_FROM = 1 << 12  # see Ops.sums_wide
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
@@ -88,6 +86,12 @@ class Ops:
     def segment_sum(self, values, ids, num_segments: int):
         """out[k] = sum of values[i] over i with ids[i] == k (1-D inputs); never a dense one-hot."""
         raise NotImplementedError
+    def sums_wide(self, dtype: str, size) -> bool:
+        """A segment sum of ``size`` values (None: unknown) accumulates in float64: one adding a
+        value at a time drifts in float32 (2e-5 at 2^22 values, past its 1e-5 tolerance) and
+        stops growing at 2^24. Below 2^12 values the drift (about 4e-6) is within tolerance."""
+        return dtype == "float32" and (size is None or size >= _WIDE_SEGMENT_SUMS_FROM)
+
     def segment_count(self, ids, num_segments: int, like):
         """out[k] = the number of i with ids[i] == k (1-D ids), in ``like``'s dtype; no gradient."""
         return self.segment_sum(self.ones_like(like), ids, num_segments)
