@@ -28,7 +28,9 @@ class Loss:
         self.params = params
         self.reduction = reduction
         self.backend = backend
-        self._per_class = {p.name for p in spec.params if p.per_class and params[p.name] is not None}
+        # per-class parameter -> its number of weights (read here: a trace may make a float symbolic)
+        self._per_class = {p.name: np.size(params[p.name]) for p in spec.params
+                           if p.per_class and params[p.name] is not None}
         self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._target = spec.target_kind(params)
@@ -170,8 +172,7 @@ class Loss:
         return params
 
     def _check_per_class(self, call, pred_shape):
-        for k in self._per_class:
-            size = getattr(self.params[k], "size", 1)
+        for k, size in self._per_class.items():
             if size == 1:
                 continue
             axis = call.axis if call.axis is not None else len(pred_shape) - 1

@@ -51,3 +51,25 @@ def test_a_loss_first_called_in_inference_mode_still_trains(name, params):
     x.requires_grad_()
     loss(y_true, x).backward()
     assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("bce", {"from_logits": True, "pos_weight": 2.0}),
+                                         ("bce", {"pos_weight": [1.0, 2.0, 3.0], "neg_weight": 0.5}),
+                                         ("scce", {"from_logits": True, "class_weight": 2.0}),
+                                         ("cce", {"class_weight": [1.0, 2.0, 3.0], "label_smoothing": 0.1})])
+def test_dynamic_shapes_compile_with_scalar_and_per_class_weights(name, params):
+    """torch.compile(dynamic=True) traces floats as symbols: a loss's parameters must not be
+    inspected in the trace (hasattr of a symbolic float is a graph break)."""
+    import torch
+    loss = crossloss.get(name, backend="torch", **params)
+    step = torch.compile(loss, fullgraph=True, dynamic=True, backend="eager")
+    torch.manual_seed(0)
+    for batch in (4, 7):  # one trace serves both batch sizes
+        x = torch.randn(batch, 3)
+        if name == "scce":
+            y_true = torch.randint(0, 3, (batch,))
+        else:
+            y_true = torch.rand(batch, 3) if name == "bce" else torch.softmax(torch.randn(batch, 3), -1)
+        y_pred = x if params.get("from_logits") else (torch.sigmoid(x) if name == "bce" else torch.softmax(x, -1))
+        torch.testing.assert_close(step(y_true, y_pred), loss(y_true, y_pred))
