@@ -7,7 +7,8 @@ logits only, class axis 1, ``ignore_index=-100``, class-weighted means and label
 inside the weighted form (as the default); ``kl_div`` takes log-probabilities and its "mean"
 divides by the element count, "batchmean" by the batch size; a mean over nothing is NaN.
 
-keras (``keras.losses``, TensorFlow backend): probabilities clipped to [1e-7, 1 - 1e-7];
+keras (``keras.losses``, TensorFlow backend): ranks aligned as Keras aligns them (a trailing
+axis of 1 squeezed, or added to a 1-D input); probabilities clipped to [1e-7, 1 - 1e-7];
 categorical CE renormalises ``p / sum(p)`` first, sparse CE clips first and renormalises in log
 space; the loss is first averaged over the last axis per sample, so "sum" adds per-sample means;
 label smoothing uses the size of the last axis; KL clips both inputs to [1e-7, 1]; Dice sums over
@@ -30,6 +31,8 @@ def _profile(name: str, base: LossSpec, compute=None, params=None, **changes) ->
     """A profile's spec of ``base``: its own formula and parameters, its name kept for configs
     (and the base's check of parameter combinations only with the base's parameters)."""
     changes.setdefault("check_params", base.check_params if params is None else None)
+    if name == "keras":  # every keras.losses function aligns ranks its own way first
+        changes.setdefault("same_rank", _keras_same_rank)
     return replace(base, name=f"{base.name}[{name}]", compute=compute or base.compute,
                    params=base.params if params is None else tuple(params), compat=name,
                    extra={**base.extra, "base": base.name}, **changes)
@@ -109,6 +112,14 @@ def _torch_profiles() -> dict:
 
 
 # ---- keras -------------------------------------------------------------------------------
+
+def _keras_same_rank(true_shape, pred_shape) -> str:
+    """Whose shape both inputs take where one has a trailing axis of 1 more: Keras squeezes
+    that axis away, unless the other input is 1-D and is expanded instead
+    (``squeeze_or_expand_to_same_rank``)."""
+    shorter = min(len(true_shape), len(pred_shape))
+    return "y_pred" if len(pred_shape) == (2 if shorter == 1 else shorter) else "y_true"
+
 
 def _per_sample(ops, values, last_axis=-1):
     """Keras averages each loss over the last axis first: one value per sample."""

@@ -105,8 +105,10 @@ def check_real(loss: str, argument: str, ops, x) -> str:
 
 
 def layout(loss: str, spec, call: Call, y_true, y_pred):
-    """Check shapes and set the call's layout; return the shape y_true must be reshaped to
-    (labels without their class axis, (B,) for (B, 1)), or None to take it as it is."""
+    """Check shapes and set the call's layout; return the shapes y_true and y_pred must be
+    reshaped to (labels without their class axis, (B,) for (B, 1)), None to take one as it is.
+    Inputs of elementwise losses that differ by a trailing axis of 1 take y_pred's shape, or
+    the one ``spec.same_rank`` picks (Keras's rule in its profile)."""
     ops = call.ops
     true_shape, pred_shape = ops.static_shape(y_true), ops.static_shape(y_pred)  # None: unknown in a graph
     if spec.class_axis and call.axis_param is not None:
@@ -118,11 +120,14 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
             call.labels = spec.y_true == LABELS or true_shape != pred_shape
             if call.labels:
-                return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, spec.y_true == DENSE_OR_LABELS)
+                return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape,
+                                      spec.y_true == DENSE_OR_LABELS), None
     if true_shape == pred_shape:
-        return None
+        return None, None
     if not spec.class_axis and _aligned(true_shape, pred_shape):
-        return ops.shape(y_pred)
+        if spec.same_rank is not None and spec.same_rank(true_shape, pred_shape) == "y_true":
+            return None, ops.shape(y_true)
+        return ops.shape(y_pred), None
     expected = f"the shape of y_pred, {pred_shape}"
     if not spec.class_axis:
         expected += " (or it with or without a trailing axis of size 1)"

@@ -132,6 +132,8 @@ class Loss:
                 self._plans[key] = plan
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
+        if plan.pred_shape is not None:
+            y_pred = ops.reshape(y_pred, plan.pred_shape)
         kernel = plan.native if kernels and sample_weight is None and settings.native_kernels else None
         check = plan.checks.get(settings.value_checks)
         if check is None:
@@ -149,7 +151,7 @@ class Loss:
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
         contract.check_real(spec.name, "y_true", ops, y_true)
         call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
-        true_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
+        true_shape, pred_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
         if self._per_class:
             self._check_per_class(call, ops.static_shape(y_pred))
         true_dtype = "int64" if call.labels else dtype
@@ -159,7 +161,7 @@ class Loss:
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
                                                mode == "always", *covers)
                   for mode in ("auto", "always")}
-        return _Plan(ops, call.frozen() if reused else call, true_shape,
+        return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, native)
 
@@ -191,6 +193,7 @@ class _Plan:
     ops: object
     call: contract.Call   # the template each call copies
     true_shape: tuple | None  # y_true is reshaped to this (labels without a class axis, (B,1) -> (B,))
+    pred_shape: tuple | None  # y_pred likewise (a profile's rank rule, LossSpec.same_rank)
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None

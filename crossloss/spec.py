@@ -97,6 +97,9 @@ class LossSpec:
     # valid, so that get() refuses it (``crossloss.core.bind``).
     check_params: Callable[[dict], None] | None = None
     reductions: tuple = ("mean", "sum", "none")  # compat="torch" KL adds "batchmean"
+    # Elementwise inputs that differ by a trailing axis of 1, e.g. (B,) and (B, 1), take y_pred's
+    # shape; ``same_rank(true_shape, pred_shape)`` -> "y_true" makes both take y_true's instead.
+    same_rank: Callable[[tuple, tuple], str] | None = None
     compat: str | None = None  # the framework profile this spec reproduces, if any
     extra: dict = field(default_factory=dict)
 

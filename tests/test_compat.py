@@ -95,3 +95,23 @@ def test_torch_kl_with_log_targets_takes_log_probabilities(reduction):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
     with pytest.raises(LossValueError, match="'y_true' expected probabilities"):
         crossloss.get("kld", compat="torch", reduction=reduction)(log_p, log_q)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("true_shape,pred_shape", [((4, 3), (4, 3, 1)), ((4, 3, 1), (4, 3)), ((4,), (4, 1)),
+                                                   ((4, 1), (4,)), ((4, 1, 1), (4, 1)), ((4, 1), (4, 1, 1))])
+@pytest.mark.parametrize("name,keras_class", [("mse", "MeanSquaredError"), ("huber", "Huber"),
+                                              ("bce", "BinaryCrossentropy"), ("kld", "KLDivergence")])
+def test_keras_profile_aligns_ranks_as_keras_does(name, keras_class, true_shape, pred_shape):
+    """Keras squeezes a trailing axis of 1, or expands a 1-D input beside a (B, 1) one, and
+    then averages the last axis per sample: "sum" and "none" depend on which it does."""
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(1)
+    y_true = tf.constant(rng.uniform(size=true_shape), tf.float32)
+    y_pred = tf.constant(rng.uniform(0.05, 0.95, size=pred_shape), tf.float32)
+    for reduction, ours in (("sum_over_batch_size", "mean"), ("sum", "sum"), (None, "none")):
+        expected = getattr(keras.losses, keras_class)(reduction=reduction)(y_true, y_pred).numpy()
+        got = crossloss.get(name, compat="keras", reduction=ours)(y_true, y_pred).numpy()
+        assert got.shape == expected.shape, (reduction, got.shape, expected.shape)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
