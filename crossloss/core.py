@@ -38,12 +38,10 @@ class Loss:
         if backend is None:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
 
-    def __getstate__(self) -> dict:
-        """Pickled without its plans (a cache of per-signature classes) and backend module."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_plans", "_backend")}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _plans={}, _backend=_backends.load(state["backend"]) if state["backend"] else None)
+    def __reduce__(self):
+        """Pickled (and deep-copied) as the ``get()`` call that rebuilds it: its spec holds
+        functions, and its plans are a cache of per-signature classes."""
+        return _rebuild, (self.get_config(),)
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
@@ -181,6 +179,10 @@ class Loss:
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
                                 f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")
+
+
+def _rebuild(config: dict) -> Loss:
+    return get(**config)
 
 
 _MAX_PLANS = 64  # input signatures remembered per loss; more are rare (and cleared, not leaked)

@@ -176,17 +176,22 @@ def test_a_non_tensor_input_is_a_type_error():
 
 
 @pytest.mark.parametrize("backend", [None, "numpy", "torch", "tensorflow"])
-def test_a_loss_pickles_after_it_has_run(backend):
+@pytest.mark.parametrize("name,params", [("scce", {"class_weight": [1.0, 2.0, 3.0]}),
+                                         ("dice", {"activation": "softmax", "squared": True}),
+                                         ("kld", {"compat": "torch", "reduction": "batchmean"})])
+def test_a_loss_pickles_and_deep_copies_after_it_has_run(backend, name, params):
     """Plans (per-signature classes) and the backend module stay out of the pickle; a model
-    that holds a used loss can be saved with torch.save or pickle."""
+    that holds a used loss can be saved with torch.save or pickle, or deep-copied."""
+    import copy
     import pickle
     if backend is not None and backend not in crossloss.available_backends():
         pytest.skip(f"{backend} is not installed")
-    loss = crossloss.get("scce", backend=backend, class_weight=[1.0, 2.0, 3.0])
+    loss = crossloss.get(name, backend=backend, **params)
     labels, probs = np.array([0, 1, 2]), np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
-    before = float(loss(labels, probs))
-    again = pickle.loads(pickle.dumps(loss))
-    assert float(again(labels, probs)) == before and repr(again) == repr(loss)
+    y_true = probs[::-1].copy() if name == "kld" else labels
+    before = float(loss(y_true, probs))
+    for again in (pickle.loads(pickle.dumps(loss)), copy.deepcopy(loss)):
+        assert float(again(y_true, probs)) == before and repr(again) == repr(loss)
 
 
 def test_an_options_block_is_its_own_threads():
