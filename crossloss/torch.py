@@ -4,19 +4,26 @@
     loss = criterion(logits, labels)          # forward(input, target): torch's order
 
 Everything else is crossloss's spec (docs/semantics.md). Losses with a class axis default to
-torch's class axis 1 (``axis=`` overrides it). Modules pickle (they are rebuilt from their name
-and parameters), move with ``.to(device)`` (per-class weights follow the inputs' device), and
-run under ``torch.compile``, CPU ``torch.autocast`` (computed in float32) and on ``meta``.
+torch's class axis 1 (``axis=`` overrides it), and errors name forward's arguments. Modules
+pickle and deep-copy like any module, move with ``.to(device)`` (per-class weights follow the
+inputs' device), and run under ``torch.compile``, CPU ``torch.autocast`` (computed in float32)
+and on ``meta``.
 Importing this module imports torch; ``import crossloss`` alone does not.
 """
 from __future__ import annotations
 
+import re
+
 import crossloss
+from crossloss.errors import LossTypeError, LossValueError
 
 crossloss.backends.load("torch")  # without torch: an ImportError that names the extra to install
 import torch  # noqa: E402
 
 __all__ = ["Loss", "get"]
+
+_TORCH_NAME = {"y_pred": "input", "y_true": "target", "sample_weight": "weight"}
+_TORCH_NAMES = re.compile(r"\b(y_pred|y_true|sample_weight)\b")
 
 
 class Loss(torch.nn.Module):
@@ -35,17 +42,13 @@ class Loss(torch.nn.Module):
         self.loss = crossloss.get(spec.name, backend="torch", **params)
 
     def forward(self, input, target, weight=None):
-        return self.loss(target, input, weight)
+        try:
+            return self.loss(target, input, weight)
+        except (LossValueError, LossTypeError) as error:  # said in forward's own argument names
+            raise type(error)(_TORCH_NAMES.sub(lambda m: _TORCH_NAME[m.group()], str(error))) from None
 
     def extra_repr(self) -> str:
         return ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
-
-    def __getstate__(self):
-        return {"name": self.loss_name, "params": self.loss_params, "training": self.training}
-
-    def __setstate__(self, state):
-        self.__init__(state["name"], **state["params"])
-        self.train(state["training"])
 
 
 def get(name: str, **params) -> Loss:

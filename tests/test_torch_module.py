@@ -101,3 +101,29 @@ def test_a_first_call_under_inference_mode_leaves_later_calls_differentiable(nam
     trained.backward()
     assert torch.equal(trained.detach(), evaluated)
     assert y_pred.grad is not None and torch.isfinite(y_pred.grad).all()
+
+
+def test_a_deep_copy_keeps_hooks_and_mode(segmentation):
+    """copy.deepcopy (as EMA and checkpointing code does) copies the whole module."""
+    import copy
+    logits, labels = segmentation
+    module = crossloss.torch.get("dice", activation="softmax", ignore_index=255).eval()
+    seen = []
+    module.register_forward_hook(lambda mod, args, out: seen.append(float(out)))
+    twin = copy.deepcopy(module)
+    module(logits, labels)
+    twin(logits, labels)
+    assert len(seen) == 2 and seen[0] == seen[1] and not twin.training
+
+
+@pytest.mark.parametrize("args,argument", [
+    ((torch.randn(2, 3, 4), torch.randint(0, 3, (2, 5))), "'target'"),
+    ((torch.randn(2, 3), torch.tensor([0, 5])), "'target'"),
+    ((torch.randn(2, 3), torch.tensor([0, 1]), torch.ones(3)), "'weight'"),
+])
+def test_errors_name_forward_s_arguments(args, argument):
+    """forward(input, target, weight): an error says target, not crossloss's y_true."""
+    with pytest.raises(crossloss.LossValueError) as info:
+        crossloss.torch.get("scce", from_logits=True)(*args)
+    message = str(info.value)
+    assert argument in message and "y_true" not in message and "y_pred" not in message and "sample_weight" not in message
