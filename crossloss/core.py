@@ -28,8 +28,9 @@ class Loss:
         self.params = params
         self.reduction = reduction
         self.backend = backend
-        # per-class parameter -> its number of weights (read here: a trace may make a float symbolic)
-        self._per_class = {p.name: np.size(params[p.name]) for p in spec.params
+        # per-class parameter -> its weights as Python numbers, which a trace takes as constants
+        # (torch.compile makes a NumPy array a graph input, whose guard fails under inference_mode)
+        self._per_class = {p.name: _numbers(params[p.name]) for p in spec.params
                            if p.per_class and params[p.name] is not None}
         self._plans: dict = {}  # input signature -> _Plan
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
@@ -167,18 +168,25 @@ class Loss:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
         (once per input signature: the plan keeps them)."""
         params = dict(self.params)
-        for k in self._per_class:
-            params[k] = ops.asarray(self.params[k], like=like, dtype=dtype)
+        for k, weights in self._per_class.items():
+            params[k] = ops.asarray(weights, like=like, dtype=dtype)
         return params
 
     def _check_per_class(self, call, pred_shape):
-        for k, size in self._per_class.items():
+        for k, weights in self._per_class.items():
+            size = len(weights) if isinstance(weights, tuple) else 1
             if size == 1:
                 continue
             axis = call.axis if call.axis is not None else len(pred_shape) - 1
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
                                 f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")
+
+
+def _numbers(weights):
+    """A per-class parameter (a float or a 1-D float64 array, ``spec.weights_or_none``) as a
+    float or a tuple of floats."""
+    return tuple(weights.tolist()) if isinstance(weights, np.ndarray) else weights
 
 
 def _rebuild(config: dict) -> Loss:

@@ -63,6 +63,7 @@ def test_dynamic_shapes_compile_with_scalar_and_per_class_weights(name, params):
     inspected in the trace (hasattr of a symbolic float is a graph break)."""
     import torch
     loss = crossloss.get(name, backend="torch", **params)
+    torch._dynamo.reset()  # each loss adds a cache entry to Loss.__call__, which allows 8
     step = torch.compile(loss, fullgraph=True, dynamic=True, backend="eager")
     torch.manual_seed(0)
     for batch in (4, 7):  # one trace serves both batch sizes
@@ -73,3 +74,20 @@ def test_dynamic_shapes_compile_with_scalar_and_per_class_weights(name, params):
             y_true = torch.rand(batch, 3) if name == "bce" else torch.softmax(torch.randn(batch, 3), -1)
         y_pred = x if params.get("from_logits") else (torch.sigmoid(x) if name == "bce" else torch.softmax(x, -1))
         torch.testing.assert_close(step(y_true, y_pred), loss(y_true, y_pred))
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True, "class_weight": [1.0, 2.0, 3.0]}),
+                                         ("bce", {"from_logits": True, "pos_weight": [1.0, 2.0, 3.0]})])
+def test_per_class_weights_compile_under_inference_mode(name, params):
+    """A compiled evaluation step: torch.compile turns a NumPy array it meets into a graph
+    input whose guard fails under inference_mode, so weights enter the trace as numbers."""
+    import torch
+    loss = crossloss.get(name, backend="torch", **params)
+    torch._dynamo.reset()
+    step = torch.compile(loss, fullgraph=True, backend="eager")
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    y_true = torch.tensor([0, 1, 2, 1]) if name == "scce" else torch.rand(4, 3)
+    with torch.inference_mode():
+        torch.testing.assert_close(step(y_true, x), loss(y_true, x))
