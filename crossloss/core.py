@@ -168,7 +168,12 @@ class Loss:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
         (once per input signature: the plan keeps them)."""
         params = dict(self.params)
+        limit = float(np.finfo(dtype).max)
         for k, weights in self._per_class.items():
+            largest = max(weights) if isinstance(weights, tuple) else weights
+            if largest > limit:  # it would become inf in the compute dtype, and the loss NaN
+                raise bad_value(self.spec.name, k, f"weights up to {limit:.6g} for inputs computed in {dtype}",
+                                f"a weight of {largest:.6g}")
             params[k] = ops.asarray(weights, like=like, dtype=dtype)
         return params
 

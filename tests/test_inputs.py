@@ -205,6 +205,17 @@ def test_bad_call_arguments_are_refused(backend, name, params, y_true, y_pred, s
     assert crossloss.spec(name).name in message and f"'{argument}'" in message and "got" in message
 
 
+@pytest.mark.parametrize("name,param,y_true", [("scce", "class_weight", np.array([0, 1])),
+                                              ("bce", "pos_weight", np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))])
+def test_weights_beyond_the_compute_dtype_are_refused(backend, name, param, y_true):
+    """1e39 is inf in float32, and the loss NaN: refused there, taken as it is in float64."""
+    y_pred = np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3]])
+    loss = crossloss.get(name, **{param: [1.0, 1e39, 1.0]})
+    with pytest.raises(LossValueError, match=f"'{param}' expected weights up to 3.40282e\\+38 .* float32"):
+        loss(to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32"))
+    assert np.isfinite(float(to_numpy(loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64")))))
+
+
 def test_labels_with_a_size1_class_axis_are_accepted(backend):
     probs = to_backend(backend, np.array([[0.25, 0.75], [0.5, 0.5]]), "float64")
     a = crossloss.get("scce")(to_backend(backend, np.array([1, 0]), "int64"), probs)
