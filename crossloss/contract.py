@@ -5,6 +5,8 @@ Shapes are never broadcast silently. Values are checked where reading them is fr
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import bad_type, bad_value
@@ -213,6 +215,25 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check
+
+
+def label_guard(call: Call, y_true, y_pred, force: bool):
+    """For labels that go unread (traced graphs; accelerators unless ``force``) on a backend
+    whose gathers give a number at an index out of range (XLA clamps it, TensorFlow's GPU
+    gather gives 0): ``guard(result, labels, y_pred)``, the result made NaN where any label is
+    out of range. A where on the device, no host read: the bad label shows, as a NaN (Keras's
+    built-in gives one too). None where labels are read, or a bad one stops the gather."""
+    ops = call.ops
+    if not call.labels or ops.gathers_fail_out_of_range(y_pred) or ops.range_reader(y_true, force) is not None:
+        return None
+    axis, ignore = call.axis, getattr(call, "ignore_index", None)
+
+    def guard(result, labels, y_pred):
+        bad = (labels < 0) | (labels >= ops.shape(y_pred)[axis])
+        if ignore is not None:
+            bad = bad & (labels != ignore)
+        return ops.where(ops.any(bad), math.nan, result)
+    return guard
 
 
 def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> None:

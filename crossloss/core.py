@@ -67,15 +67,16 @@ class Loss:
         settings = CURRENT.options
         plan, call, y_true, y_pred, kernel = self._prepared(y_true, y_pred, sample_weight, settings, True)
         try:
-            if kernel is not None:
-                result = kernel(call, y_true, y_pred)
-                if result is not None:
-                    return result
-            terms = self.spec.compute(call, y_true, y_pred)
+            result = None if kernel is None else kernel(call, y_true, y_pred)
+            if result is None:
+                terms = self.spec.compute(call, y_true, y_pred)
         except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
             contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
-        return _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors)
+        if result is None:
+            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors)
+        guard = plan.guards.get(settings.value_checks)
+        return result if guard is None else guard(result, y_true, y_pred)
 
     def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
@@ -90,6 +91,9 @@ class Loss:
             contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
+        guard = plan.guards.get(settings.value_checks)
+        if guard is not None:
+            values = guard(values, y_true, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty, counted=terms.counted)
 
     def parts(self, y_true, y_pred, sample_weight=None):
@@ -160,9 +164,10 @@ class Loss:
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
                                                mode == "always", *covers)
                   for mode in ("auto", "always")}
+        guards = {mode: contract.label_guard(call, y_true, y_pred, mode == "always") for mode in ("auto", "always")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, native)
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native)
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -212,6 +217,7 @@ class _Plan:
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
+    guards: dict              # value_checks mode -> contract.label_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
     # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar)

@@ -81,6 +81,11 @@ class Ops:
         """take_along_axis on tensors like ``like`` raises IndexError or RuntimeError at an index
         outside the axis (NumPy's would wrap a negative one; gathers at flat positions never raise)."""
         return False
+    def gathers_fail_out_of_range(self, like) -> bool:
+        """A gather at an index outside the axis stops the program (an error or a device
+        assert) on tensors like ``like``, traced or not. False where it may give a number:
+        XLA clamps the index, TensorFlow's GPU gather gives 0, NumPy wraps a negative one."""
+        return False
     def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
     def ones_like(self, x): raise NotImplementedError
     def segment_sum(self, values, ids, num_segments: int):

@@ -2,6 +2,7 @@
 torch.compile(fullgraph=True) (which fails on any graph break a host read would cause), on
 torch 'meta' tensors and in tf.function(jit_compile=True), equal to eager. The checks are
 the conformance harness's, so `make report` shows the same."""
+import numpy as np
 import pytest
 
 import crossloss
@@ -91,3 +92,22 @@ def test_per_class_weights_compile_under_inference_mode(name, params):
     y_true = torch.tensor([0, 1, 2, 1]) if name == "scce" else torch.rand(4, 3)
     with torch.inference_mode():
         torch.testing.assert_close(step(y_true, x), loss(y_true, x))
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("scce", {"ignore_index": 4}),
+                                         ("dice", {"activation": "softmax"}), ("scce", {"compat": "keras"})])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_labels_out_of_range_under_xla_give_nan_not_a_clamped_label(name, params, reduction):
+    """XLA clamps a gather's index (and TensorFlow's GPU gather gives 0), and a graph reads
+    no value back: a label out of range makes the loss NaN on the device instead."""
+    import tensorflow as tf
+    loss = crossloss.get(name, backend="tensorflow", reduction=reduction, **params)
+    step = tf.function(lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=True)
+    probabilities = tf.nn.softmax(tf.constant([[0.5, -1.0, 2.0], [0.1, 0.2, -0.3]], tf.float64), axis=-1)
+    y_pred = tf.math.log(probabilities) if params.get("from_logits") or name == "dice" else probabilities
+    for labels in ([1, 3], [-1, 2], [4, 7]):
+        assert np.isnan(step(tf.constant(labels), y_pred).numpy()).all(), labels
+    good = tf.constant([4, 2] if "ignore_index" in params else [0, 2])
+    assert np.allclose(step(good, y_pred).numpy(), loss(good, y_pred).numpy(), rtol=1e-12)
+    assert not np.isnan(step(good, y_pred).numpy()).any()
