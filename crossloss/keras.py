@@ -82,6 +82,10 @@ class Loss(keras.losses.Loss):
             if sample_weight is not None:
                 weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
             if mask is not None:
+                if not self._loss.spec.values_per_entry:  # a (B, T) mask would pass as (B, C) weights where T == C
+                    raise bad_value(self.loss_name, "mask", "no Keras mask: this loss's values are sums over "
+                                    "the entries a mask would leave out (integer labels with ignore_index leave "
+                                    "pixels out)", f"a mask of shape {tuple(mask.shape)}")
                 mask = _spread(self.loss_name, "mask", mask, values)  # in the values' dtype
                 weight = mask if weight is None else weight * mask
             if weight is not None:

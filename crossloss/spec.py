@@ -97,6 +97,9 @@ class LossSpec:
     # valid, so that get() refuses it (``crossloss.core.bind``).
     check_params: Callable[[dict], None] | None = None
     reductions: tuple = ("mean", "sum", "none")  # compat="torch" KL adds "batchmean"
+    # False: the unreduced values are not laid over y_pred's entries (less the class axis) but
+    # are sums over them (Dice: per sample and class), so a per-entry mask (Keras's) cannot weigh them.
+    values_per_entry: bool = True
     # Elementwise inputs that differ by a trailing axis of 1, e.g. (B,) and (B, 1), take y_pred's
     # shape; ``same_rank(true_shape, pred_shape)`` -> "y_true" makes both take y_true's instead.
     same_rank: Callable[[tuple, tuple], str] | None = None

@@ -150,6 +150,14 @@ def test_per_class_arrays_of_any_framework_round_trip_through_the_config_as_floa
         assert trip["values"][1] == trip["values"][0], case
 
 
+def test_dice_refuses_a_keras_mask(run):
+    """A timestep mask cannot weigh per-class values; with as many timesteps as classes it
+    would have passed silently as class weights."""
+    refused = result(run, "dice_mask_refused")
+    assert refused.startswith("LossValueError: dice: argument 'mask' expected no Keras mask"), refused
+    assert refused.endswith(("got a mask of shape (2, 3)", "got a mask of shape (None, 3)"))  # a graph's batch
+
+
 def test_a_compat_profile_is_refused_by_name(run):
     refused = result(run, "compat_refused")
     assert refused.startswith("LossValueError: mean_squared_error: argument 'compat' expected no compat profile")

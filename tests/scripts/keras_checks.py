@@ -275,6 +275,12 @@ def refusal(make):
 
 
 out["compat_refused"] = refusal(lambda: crossloss.keras.get("mse", compat="keras"))
+# Dice's values are per sample and class: a (B, T) mask with T == C would pass as class weights
+dice_seq = keras.Sequential([keras.Input((3,)), keras.layers.Embedding(20, 4, mask_zero=True),
+                             keras.layers.Dense(3, activation="softmax")])
+dice_seq.compile(loss=crossloss.keras.Dice())
+out["dice_mask_refused"] = refusal(lambda: dice_seq.evaluate(np.array([[5, 7, 0], [3, 2, 9]]),
+                                                              np.array([[0, 1, 2], [2, 2, 1]]), verbose=0))
 out["bad_reduction"] = refusal(lambda: crossloss.keras.get("mse", reduction="avg"))
 
 
