@@ -6,7 +6,7 @@ loss's own math (``LossSpec.compute``) sees checked tensors of the compute dtype
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -167,7 +167,8 @@ class Loss:
         guards = {mode: contract.label_guard(call, y_true, y_pred, mode == "always") for mode in ("auto", "always")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native)
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native,
+                     {} if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -220,8 +221,9 @@ class _Plan:
     guards: dict              # value_checks mode -> contract.label_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
     # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
-    # device are the signature's, so the number alone is the key (a cheaper ops.scalar)
-    divisors: dict = field(default_factory=dict)
+    # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None
+    # for a plan that is not reused (a trace's).
+    divisors: dict | None
 
 
 def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
@@ -254,7 +256,8 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like):
 
 def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: dict):
     """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values).
-    ``divisors``: the plan's ``_Plan.divisors``."""
+    ``divisors``: the plan's ``_Plan.divisors`` (None in a trace: a lookup by a symbolic count
+    would make torch.compile(dynamic=True) specialise on it, one graph per shape)."""
     along = terms.along
     if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None):
         terms = terms._replace(values=ops.sum(terms.values, axis=along), along=None)
@@ -275,15 +278,15 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
         if along is not None and not (isinstance(count, int) and count == 0):  # (an empty axis: 0 entries)
             count //= ops.shape(values)[along]
     if isinstance(count, int):
-        if count and scale in (1.0, -1.0):  # one rounding: a sign folds into the exact divisor -count
+        if count and scale in (1.0, -1.0) and divisors is not None:  # one rounding: a sign folds into -count
             divisor = divisors.get(count * scale)
             if divisor is None:
                 if len(divisors) >= 16:  # a loss whose shapes follow its values: keep a few
                     divisors.clear()
                 divisor = divisors[count * scale] = ops.scalar(count * scale, total)
             return total / divisor
-        if count:
-            return ops.div(total * scale, count)
+        if count:  # in a trace, a plain division: ops.div's scalar cache would specialise on the count
+            return ops.div(total * scale, count) if divisors is not None else total * scale / count
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:

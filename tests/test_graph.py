@@ -111,3 +111,30 @@ def test_labels_out_of_range_under_xla_give_nan_not_a_clamped_label(name, params
     good = tf.constant([4, 2] if "ignore_index" in params else [0, 2])
     assert np.allclose(step(good, y_pred).numpy(), loss(good, y_pred).numpy(), rtol=1e-12)
     assert not np.isnan(step(good, y_pred).numpy()).any()
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("bce", {"from_logits": True}), ("scce", {}), ("dice", {"axis": 1}),
+                                         ("mse", {})])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dynamic_shapes_need_no_graph_per_size(name, params, weighted):
+    """A mean divides by a count that is symbolic under dynamic=True: a cache looked up by it
+    would add a guard per size, and fullgraph=True fails after 8 (the recompile limit)."""
+    import torch
+    graphs = []
+
+    def counting(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    loss = crossloss.get(name, backend="torch", **params)
+    torch._dynamo.reset()
+    step = torch.compile(loss, fullgraph=True, dynamic=True, backend=counting)
+    torch.manual_seed(0)
+    for batch in range(4, 14):
+        x = torch.randn(batch, 3)
+        y_pred = x if params.get("from_logits") or name == "mse" else torch.softmax(x, 1)
+        y_true = torch.randint(0, 3, (batch,)) if name in ("scce", "dice") else torch.rand(batch, 3)
+        weight = torch.rand(batch) if weighted else None
+        torch.testing.assert_close(step(y_true, y_pred, weight), loss(y_true, y_pred, weight))
+    assert len(graphs) <= 2  # torch may specialise its first size once
