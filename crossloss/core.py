@@ -291,8 +291,8 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:
         total = total * scale
-    if terms.nan_if_empty:
-        return total / count
+    if terms.nan_if_empty:  # torch's: NaN, also where the total is not 0 (label smoothing at zero weights)
+        return ops.where(count == 0, math.nan, ops.ratio_or_zero(total, count))
     return ops.ratio_or_zero(total, count)
 
 

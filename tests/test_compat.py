@@ -115,3 +115,19 @@ def test_keras_profile_aligns_ranks_as_keras_does(name, keras_class, true_shape,
         got = crossloss.get(name, compat="keras", reduction=ours)(y_true, y_pred).numpy()
         assert got.shape == expected.shape, (reduction, got.shape, expected.shape)
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("class_weight", [[0.0, 0.0, 1.0], [0.0, 2.0, 1.0], [1.0, 2.0, 1.0]])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_torch_profile_mean_over_zero_weight_is_nan_as_torch(class_weight, label_smoothing):
+    """Labels whose class weights are all 0: torch's weighted mean divides by 0 and is NaN,
+    even where label smoothing leaves a nonzero total (which a plain division makes inf)."""
+    import torch
+    x = torch.as_tensor(np.random.default_rng(2).normal(size=(4, 3)))
+    labels = torch.tensor([0, 0, 0, 0])
+    expected = torch.nn.functional.cross_entropy(x, labels, weight=torch.tensor(class_weight, dtype=torch.float64),
+                                                 label_smoothing=label_smoothing)
+    for y_true, y_pred in ((labels, x), (labels.numpy(), x.numpy())):
+        got = crossloss.get("scce", compat="torch", class_weight=class_weight, label_smoothing=label_smoothing)(y_true, y_pred)
+        np.testing.assert_allclose(np.asarray(got), expected.numpy(), rtol=1e-12)  # NaN equals NaN here
