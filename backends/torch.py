@@ -37,6 +37,11 @@ class TorchOps(Ops):
                 return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
         return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
 
+    def on_device_of(self, x, like):
+        if x.device == like.device:
+            return x
+        return x.to(like.device) if x.dim() == 0 else None  # a 0-d tensor is a number, as torch's ops take it
+
     def dtype_name(self, x):
         return _DTYPES.get(x.dtype) or str(x.dtype).removeprefix("torch.")
 

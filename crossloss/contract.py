@@ -283,7 +283,10 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
                         f"(shape {ops.static_shape(values)})", sample_weight)
     if ops.is_tensor(sample_weight):
         check_real(loss, argument, ops, sample_weight)
-        weight = sample_weight
+        weight = ops.on_device_of(sample_weight, values)
+        if weight is None:
+            raise bad_value(loss, argument, f"a tensor on y_pred's device, {values.device}, or a 0-d one",
+                            f"a tensor of shape {ops.static_shape(sample_weight)} on {sample_weight.device}")
     else:
         check_plain_real(loss, argument, sample_weight)
         weight = ops.asarray(np.asarray(sample_weight), like=like)  # floats as float64 (a framework's default is float32)

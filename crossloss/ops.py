@@ -36,6 +36,10 @@ class Ops:
     # ---- primitives: tensors ------------------------------------------------------------
     def is_tensor(self, x) -> bool: return isinstance(x, self.tensor_types)
     def asarray(self, x, like=None, dtype=None): raise NotImplementedError
+    def on_device_of(self, x, like):
+        """Tensor x where ``like`` lives, or None where that would be a copy the caller did not
+        ask for (a framework that places tensors itself returns x)."""
+        return x
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
     def cast(self, x, dtype: str): raise NotImplementedError
     def shape(self, x) -> tuple: raise NotImplementedError  # ints; unknown graph dims as scalar tensors

@@ -127,3 +127,14 @@ def test_errors_name_forward_s_arguments(args, argument):
         crossloss.torch.get("scce", from_logits=True)(*args)
     message = str(info.value)
     assert argument in message and "y_true" not in message and "y_pred" not in message and "sample_weight" not in message
+
+
+def test_a_0d_cpu_weight_follows_y_pred_s_device_and_others_are_refused_by_name():
+    """torch's ops take a 0-d CPU tensor beside device tensors as a number; a weight of any
+    other shape on another device is a clear error, not torch's device message."""
+    y_true, y_pred = torch.rand(4, 3, device="meta"), torch.rand(4, 3, device="meta")
+    loss = crossloss.get("mse", backend="torch")
+    out = loss(y_true, y_pred, torch.tensor(2.0))
+    assert out.device.type == "meta" and out.shape == ()
+    with pytest.raises(crossloss.LossValueError, match=r"'sample_weight' expected a tensor on y_pred's device, meta"):
+        loss(y_true, y_pred, torch.ones(4))
