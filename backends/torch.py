@@ -195,7 +195,9 @@ class TorchOps(Ops):
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
     def min_reader(self, like, force=False):
-        return _min_value if self.range_reader(like, force) is _value_range else super().min_reader(like, force)
+        if self.range_reader(like, force) is not _value_range:
+            return super().min_reader(like, force)
+        return _unsigned_min if like.dtype in _WIDE_UNSIGNED else _min_value
 
 
 def _bool_range(x):
@@ -208,6 +210,13 @@ def _value_range(x):
         x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
     lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
     return lo.item(), hi.item()
+
+
+def _unsigned_min(x):
+    return 0  # a lower bound, exact for the check "no negative label" (torch has no min of these dtypes)
+
+
+_WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
 
 
 def _min_value(x):

@@ -138,3 +138,19 @@ def test_a_0d_cpu_weight_follows_y_pred_s_device_and_others_are_refused_by_name(
     assert out.device.type == "meta" and out.shape == ()
     with pytest.raises(crossloss.LossValueError, match=r"'sample_weight' expected a tensor on y_pred's device, meta"):
         loss(y_true, y_pred, torch.ones(4))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.uint16, torch.uint32, torch.uint64,
+                                   torch.bool])
+@pytest.mark.parametrize("params", [{"from_logits": True}, {}])
+def test_labels_of_every_integer_dtype(dtype, params):
+    """torch has no min of uint16/32/64, which the labels' read of the fused kernel took."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 2)
+    labels = torch.tensor([0, 1, 1, 0])
+    y_pred = x if params else torch.softmax(x, 1)
+    loss = crossloss.get("scce", backend="torch", **params)
+    torch.testing.assert_close(loss(labels.to(dtype), y_pred), loss(labels, y_pred))
+    if dtype is not torch.bool:
+        with pytest.raises(crossloss.LossValueError, match="got values from 0 to 5"):
+            loss(torch.tensor([0, 1, 5, 0]).to(dtype), y_pred)
