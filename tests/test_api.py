@@ -224,3 +224,12 @@ def test_an_options_block_is_its_own_threads():
     assert seen["second after"] == default and default.value_checks == "auto" and default.native_kernels
     with pytest.raises(LossValueError):  # checks are on again
         crossloss.get("bce")(1.0, 1.5)
+
+
+def test_a_weight_tensor_that_requires_grad_is_refused():
+    """Weights are read once at get(): a tensor being learned would silently get no gradient
+    (torch's own losses refuse it too)."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(LossTypeError, match="'pos_weight' expected a constant .* not a tensor that requires grad"):
+        crossloss.get("bce", from_logits=True, pos_weight=torch.ones(3, requires_grad=True))
+    crossloss.get("bce", from_logits=True, pos_weight=torch.ones(3, requires_grad=True).detach())
