@@ -22,14 +22,17 @@ import torch  # noqa: E402
 
 __all__ = ["Loss", "get"]
 
-_TORCH_NAME = {"y_pred": "input", "y_true": "target", "sample_weight": "weight"}
-_TORCH_NAMES = re.compile(r"\b(y_pred|y_true|sample_weight)\b")
+_TORCH_NAME = {"y_pred": "input", "y_true": "target"}
+_TORCH_NAMES = re.compile(r"\b(y_pred|y_true)\b")
 
 
 class Loss(torch.nn.Module):
-    """A crossloss loss as a module: ``forward(input, target, weight=None)``.
+    """A crossloss loss as a module: ``forward(input, target, sample_weight=None)``.
 
-    ``weight`` is crossloss's ``sample_weight`` (a scalar, or a prefix of the unreduced loss's shape).
+    ``sample_weight``: a scalar, or a prefix of the unreduced loss's shape (not torch's
+    per-class ``weight``, which is ``class_weight`` here). Per-class weights are read once,
+    when the module is built: a later change to the tensor given has no effect, and the
+    module has no buffers (its ``state_dict`` is empty).
     """
 
     def __init__(self, name: str, **params):
@@ -38,12 +41,12 @@ class Loss(torch.nn.Module):
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name
-        self.loss_params = params
         self.loss = crossloss.get(spec.name, backend="torch", **params)
+        self.loss_params = {k: self.loss.params.get(k, v) for k, v in params.items()}  # as bound: weights copied
 
-    def forward(self, input, target, weight=None):
+    def forward(self, input, target, sample_weight=None):
         try:
-            return self.loss(target, input, weight)
+            return self.loss(target, input, sample_weight)
         except (LossValueError, LossTypeError) as error:  # said in forward's own argument names
             raise type(error)(_TORCH_NAMES.sub(lambda m: _TORCH_NAME[m.group()], str(error))) from None
 

@@ -76,9 +76,9 @@ def test_cpu_autocast_bfloat16_computes_in_float32(name, params):
     torch.testing.assert_close(loss.detach(), reference, rtol=1e-6, atol=1e-6)
 
 
-def test_weight_is_the_sample_weight():
+def test_the_third_argument_is_the_sample_weight():
     module = crossloss.torch.get("mse", reduction="sum")
-    out = module(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2), torch.tensor([1.0, 0.0]))
+    out = module(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2), sample_weight=torch.tensor([1.0, 0.0]))
     assert float(out) == pytest.approx(5.0)
     assert np.isclose(float(crossloss.torch.get("huber", delta=2.0)(torch.tensor([3.0]), torch.tensor([0.0]))), 4.0)
 
@@ -119,14 +119,14 @@ def test_a_deep_copy_keeps_hooks_and_mode(segmentation):
 @pytest.mark.parametrize("args,argument", [
     ((torch.randn(2, 3, 4), torch.randint(0, 3, (2, 5))), "'target'"),
     ((torch.randn(2, 3), torch.tensor([0, 5])), "'target'"),
-    ((torch.randn(2, 3), torch.tensor([0, 1]), torch.ones(3)), "'weight'"),
+    ((torch.randn(2, 3), torch.tensor([0, 1]), torch.ones(3)), "'sample_weight'"),
 ])
 def test_errors_name_forward_s_arguments(args, argument):
-    """forward(input, target, weight): an error says target, not crossloss's y_true."""
+    """forward(input, target, sample_weight): an error says target, not crossloss's y_true."""
     with pytest.raises(crossloss.LossValueError) as info:
         crossloss.torch.get("scce", from_logits=True)(*args)
     message = str(info.value)
-    assert argument in message and "y_true" not in message and "y_pred" not in message and "sample_weight" not in message
+    assert argument in message and "y_true" not in message and "y_pred" not in message
 
 
 def test_a_0d_cpu_weight_follows_y_pred_s_device_and_others_are_refused_by_name():
@@ -154,3 +154,15 @@ def test_labels_of_every_integer_dtype(dtype, params):
     if dtype is not torch.bool:
         with pytest.raises(crossloss.LossValueError, match="got values from 0 to 5"):
             loss(torch.tensor([0, 1, 5, 0]).to(dtype), y_pred)
+
+
+def test_class_weights_are_read_when_the_module_is_built():
+    """No buffers: what the module computes with is what its repr shows, whatever happens to
+    the tensor it was given."""
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    module = crossloss.torch.get("scce", from_logits=True, class_weight=weight)
+    x, labels = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    before, shown = module(x, labels), repr(module)
+    weight[0] = 10.0
+    assert torch.equal(module(x, labels), before) and repr(module) == shown and "10." not in shown
+    torch.testing.assert_close(before, F.cross_entropy(x, labels, weight=torch.tensor([1.0, 2.0, 3.0])))
