@@ -42,11 +42,19 @@ def _torch_global_mean(total, count):
 
 def _tf_global_mean(total, count):
     import tensorflow as tf
-    count = tf.stop_gradient(tf.cast(count, total.dtype))
+    count, _ = tf_count_over_replicas(tf.cast(count, total.dtype))
+    return _ops("tensorflow").ratio_or_zero(total, count)
+
+
+def tf_count_over_replicas(count):
+    """(the sum of ``count`` over tf.distribute's replicas in sync, their number): (count, 1)
+    outside a strategy. The count carries no gradient."""
+    import tensorflow as tf
+    count = tf.stop_gradient(count)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
-        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return _ops("tensorflow").ratio_or_zero(total, count)
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, count), context.num_replicas_in_sync
+    return count, 1
 
 
 def _ops(backend):

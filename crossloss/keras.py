@@ -35,7 +35,7 @@ from keras.src.backend import get_keras_mask
 from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
-from crossloss import contract, dispatch
+from crossloss import contract, dispatch, distributed
 from crossloss.errors import bad_value
 from crossloss.spec import _as_numpy
 
@@ -111,12 +111,19 @@ class Loss(keras.losses.Loss):
 def _as_mean(ops, values, count, counted, weight):
     """``values`` times (their number / the mean's count): Keras divides their sum by their
     number. The count is crossloss's (``count``, or the number of values where it is None),
-    each entry's share of it (``counted``) weighed by ``weight`` where one is given."""
+    each entry's share of it (``counted``) weighed by ``weight`` where one is given.
+
+    Under tf.distribute Keras divides each replica's loss by the number of replicas and sums
+    the gradients: the global mean needs the replicas' mean count, not this shard's, where
+    shards may count differently (ignored labels, class or sample weights)."""
     if weight is not None:
         count = ops.sum(weight if counted is None else counted * weight)
     elif count is None:
         return values
     dtype = ops.dtype_name(values)
+    if ops.name == "tensorflow":
+        count, replicas = distributed.tf_count_over_replicas(ops.cast(count, dtype))
+        count = count / replicas if replicas > 1 else count
     size = ops.size(values)  # an int, or a tensor in a graph with an unknown batch size
     size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
     return values * ops.ratio_or_zero(size, ops.cast(count, dtype))

@@ -61,15 +61,21 @@ targets = np.eye(3)[rng_fit.integers(0, 3, 16)].astype("float32")
 initial = [rng_fit.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
 
 
-def fit(scope):
-    with scope:
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+def fit(strategy, loss, y, activation="softmax"):
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])
         model.set_weights(initial)
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=crossloss.keras.get("dice", axis=-1))
-    return model.fit(x_fit, targets, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+    history = model.fit(x_fit, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    return [history, model.get_weights()[0].tolist()]
 
 
-one = fit(tf.distribute.OneDeviceStrategy("/cpu:0").scope())
-two = fit(strategy.scope())
-out["keras_fit"] = [one, two]
+one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+out["keras_fit"] = [fit(one_device, crossloss.keras.get("dice", axis=-1), targets),
+                    fit(strategy, crossloss.keras.get("dice", axis=-1), targets)]
+# ignored labels fall unevenly between the replicas' halves of each batch of 8
+sparse = rng_fit.integers(0, 3, 16)
+sparse[[0, 1, 2, 8]] = -1
+out["keras_fit_ignored"] = [fit(s, crossloss.keras.get("scce", from_logits=True, ignore_index=-1), sparse, None)
+                            for s in (one_device, strategy)]
 print("JSON" + json.dumps(out))
