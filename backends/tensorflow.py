@@ -52,7 +52,7 @@ class TensorflowOps(Ops):
         return tuple(dynamic[i] if d is None else d for i, d in enumerate(static))
 
     def static_shape(self, x):
-        return tuple(x.shape.as_list())
+        return None if x.shape.rank is None else tuple(x.shape.as_list())
 
     def size(self, x):
         known = x.shape.num_elements()

@@ -113,6 +113,9 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
     the one ``spec.same_rank`` picks (Keras's rule in its profile)."""
     ops = call.ops
     true_shape, pred_shape = ops.static_shape(y_true), ops.static_shape(y_pred)  # None: unknown in a graph
+    for argument, shape in (("y_true", true_shape), ("y_pred", pred_shape)):
+        if shape is None:  # a graph's signature may leave sizes unknown, but the axes must be known
+            raise bad_value(loss, argument, "a tensor of known rank", "a tensor of unknown rank")
     if spec.class_axis and call.axis_param is not None:
         rank = len(pred_shape)
         if not -rank <= call.axis_param < rank:

@@ -43,7 +43,7 @@ class Ops:
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
     def cast(self, x, dtype: str): raise NotImplementedError
     def shape(self, x) -> tuple: raise NotImplementedError  # ints; unknown graph dims as scalar tensors
-    def static_shape(self, x) -> tuple: return self.shape(x)  # ints, None where unknown (checks, messages)
+    def static_shape(self, x) -> tuple: return self.shape(x)  # None where a size (or the rank) is unknown
     def size(self, x): raise NotImplementedError  # element count: an int, or a scalar tensor if unknown
     def reshape(self, x, shape): raise NotImplementedError
     def finfo_max(self, dtype: str) -> float: raise NotImplementedError

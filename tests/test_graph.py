@@ -138,3 +138,15 @@ def test_dynamic_shapes_need_no_graph_per_size(name, params, weighted):
         weight = torch.rand(batch) if weighted else None
         torch.testing.assert_close(step(y_true, y_pred, weight), loss(y_true, y_pred, weight))
     assert len(graphs) <= 2  # torch may specialise its first size once
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+def test_an_unknown_rank_is_refused_by_name():
+    """A graph's signature may leave sizes unknown; the axes must be known."""
+    import tensorflow as tf
+    signature = [tf.TensorSpec(None, tf.float32)] * 2
+    step = tf.function(tf.autograph.experimental.do_not_convert(lambda y_true, y_pred: crossloss.get("mse")(y_true, y_pred)),
+                       input_signature=signature)  # (autograph would wrap the error in its StagingError)
+    with pytest.raises(crossloss.LossValueError, match="'y_true' expected a tensor of known rank; got a tensor of "
+                                                       "unknown rank"):
+        step(tf.zeros((2, 3)), tf.zeros((2, 3)))
