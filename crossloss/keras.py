@@ -35,7 +35,7 @@ from keras.src.backend import get_keras_mask
 from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
-from crossloss import contract, dispatch, distributed
+from crossloss import contract, dispatch, distributed, registry
 from crossloss.errors import bad_value
 from crossloss.spec import _as_numpy
 
@@ -51,7 +51,7 @@ class Loss(keras.losses.Loss):
     """Any crossloss loss, by name: ``Loss("dice", axis=-1)``."""
 
     def __init__(self, loss="mean_squared_error", reduction="sum_over_batch_size", name=None, dtype=None, **params):
-        spec = crossloss.spec(loss)
+        spec = registry.lookup(loss, caller="crossloss.keras.get")
         if "compat" in params:  # a profile's reductions are its framework's own, not crossloss's
             raise bad_value(spec.name, "compat", "no compat profile in crossloss.keras (Keras's own numbers are "
                             "keras.losses'; crossloss.get(..., compat=...) runs a profile directly)", repr(params["compat"]))
@@ -94,6 +94,8 @@ class Loss(keras.losses.Loss):
                 values = _as_mean(ops, values, terms.count, counted, mask)
             elif self.reduction == "mean_with_sample_weight":
                 values = _as_mean(ops, values, terms.count, counted, weight)
+            if self.reduction not in (None, "none") and _known_empty(ops, values):  # Keras returns them unreduced
+                return keras.ops.cast(keras.ops.sum(values), self.dtype)  # crossloss's mean over nothing: 0
             return reduce_weighted_values(values, reduction=self.reduction, dtype=self.dtype)
 
     def call(self, y_true, y_pred):
@@ -106,6 +108,11 @@ class Loss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+
+def _known_empty(ops, values) -> bool:
+    size = ops.size(values)  # a tensor in a graph with an unknown batch size (Keras reduces that itself)
+    return isinstance(size, int) and size == 0
 
 
 def _as_mean(ops, values, count, counted, weight):
@@ -148,7 +155,7 @@ def _plain(value):
 
 def get(name: str, **params) -> Loss:
     """The loss ``name`` as a ``keras.losses.Loss`` (Keras argument order, class axis -1)."""
-    canonical = crossloss.spec(name).name
+    canonical = registry.lookup(name, caller="crossloss.keras.get").name
     return _CLASSES[canonical](**params) if canonical in _CLASSES else Loss(canonical, **params)
 
 

@@ -168,3 +168,11 @@ def test_an_unknown_reduction_is_a_crossloss_error(run):
     message = result(run, "bad_reduction")
     assert message.startswith("LossValueError: mean_squared_error: argument 'reduction' expected one of")
     assert "'sum_over_batch_size'" in message and message.endswith("got 'avg'")
+
+
+def test_an_empty_batch_reduces_to_zero_and_an_unknown_name_names_the_function(run):
+    """Keras returns a (0,) batch's values unreduced; crossloss's mean over nothing is 0."""
+    assert result(run, "empty_batch") == {"sum_over_batch_size": 0.0, "sum": 0.0, "mean_with_sample_weight": 0.0,
+                                          "none": []}
+    assert run["unknown_name"].startswith("crossloss.keras.get: argument 'name' expected a registered loss name")
+    assert "did you mean 'huber'" in run["unknown_name"]

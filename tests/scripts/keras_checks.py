@@ -282,6 +282,14 @@ dice_seq.compile(loss=crossloss.keras.Dice())
 out["dice_mask_refused"] = refusal(lambda: dice_seq.evaluate(np.array([[5, 7, 0], [3, 2, 9]]),
                                                               np.array([[0, 1, 2], [2, 2, 1]]), verbose=0))
 out["bad_reduction"] = refusal(lambda: crossloss.keras.get("mse", reduction="avg"))
+try:
+    crossloss.keras.get("hubr")
+except KeyError as error:
+    out["unknown_name"] = str(error)
+# a zero-size batch: Keras's reduction returns the values of shape (0,) unreduced
+out["empty_batch"] = {reduction: keras.ops.convert_to_numpy(crossloss.keras.SparseCategoricalCrossentropy(
+    from_logits=True, reduction=reduction)(np.zeros((0,), "int64"), np.zeros((0, 3), "float32"))).tolist()
+    for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight", "none")}
 
 
 # mixed precision: the loss is computed in float32 and training stays finite
