@@ -223,6 +223,7 @@ def _min_value(x):
     return torch.min(x.detach() if x.requires_grad else x).item()  # one .item(): ~0.2x of a 1e3 CE
 
 
+_SLOPE_EXACT = 2e-12  # p (1 - p) > 1e-12 for p in [2e-12, 1 - 2e-12]: binary_cross_entropy's backward is exact
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
 _SLICE = 1 << 20  # values per slice of a large product
 
@@ -283,6 +284,12 @@ def _bce(call, reduction, y_pred):
         return None
     if not call.from_logits:
         def on_probabilities(c, y_true, y_pred):
+            # its backward divides by max(p (1 - p), 1e-12): the slope is wrong for p within
+            # 1e-12 of 0 or 1 (sigmoid(-30): -0.094 for -1), so a gradient needs p read
+            if y_pred.requires_grad and torch.is_grad_enabled():
+                found = c.check_probabilities(y_pred)
+                if found is None or not (_SLOPE_EXACT <= found[0] and found[1] <= 1.0 - _SLOPE_EXACT):
+                    return None
             return _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None, reduction)
         on_probabilities.covers_pred = y_pred.is_cpu  # the CPU kernel raises outside [0, 1]; CUDA's asserts
         return on_probabilities

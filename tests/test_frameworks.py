@@ -77,18 +77,22 @@ def test_torch_multiclass_targets_on_channels_first_images(F):
     torch.testing.assert_close(ours, F.cross_entropy(logits, labels), rtol=1e-12, atol=1e-12)
 
 
-def test_torch_fused_bce_gradient_at_exact_zero_and_one_is_a_recorded_divergence(F):
-    """torch's fused kernel differentiates as (p - y) / max(p (1 - p), 1e-12); the spec's floor is
-    flat, so the generic formula's slope there is 0. Values agree. Recorded in docs/semantics.md."""
+@pytest.mark.parametrize("logit", [-46.0, -30.0, -5.0, 0.0, 5.0, 30.0])
+@pytest.mark.parametrize("label", [0.0, 1.0])
+def test_torch_bce_slope_on_probabilities_is_exact_near_0_and_1(F, logit, label):
+    """torch's fused kernel differentiates as (p - y) / max(p (1 - p), 1e-12): within 1e-12
+    of 0 or 1 its slope is wrong (-0.094 for -1 at sigmoid(-30)); such a gradient takes the
+    formula. d/dx of BCE(y, sigmoid(x)) is sigmoid(x) - y."""
     import torch
-    grads = {}
-    for native in (True, False):
-        p = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64, requires_grad=True)
-        with crossloss.options(native_kernels=native):
-            crossloss.get("bce", reduction="sum")(torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), p).backward()
-        grads[native] = p.grad
-    torch.testing.assert_close(grads[True], torch.tensor([-1e12, 1e12, -2.0], dtype=torch.float64))
-    torch.testing.assert_close(grads[False], torch.tensor([0.0, 0.0, -2.0], dtype=torch.float64))
+    x = torch.tensor([logit], dtype=torch.float64, requires_grad=True)
+    loss = crossloss.get("bce", reduction="sum")(torch.tensor([label], dtype=torch.float64), torch.sigmoid(x))
+    loss.backward()
+    expected = torch.sigmoid(torch.tensor([logit], dtype=torch.float64)) - label
+    torch.testing.assert_close(x.grad, expected, rtol=1e-12, atol=0.0)
+    # the value is the fused kernel's either way
+    torch.testing.assert_close(loss.detach(), F.binary_cross_entropy(torch.sigmoid(x.detach()),
+                                                                     torch.tensor([label], dtype=torch.float64),
+                                                                     reduction="sum"), rtol=1e-12, atol=1e-300)
 
 
 @pytest.fixture(scope="module")
