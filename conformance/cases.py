@@ -42,7 +42,7 @@ PARAMETERS: dict[str, list[dict]] = {
     "mean_squared_error": [{}],
     "mean_absolute_error": [{}],
     "huber": [{}, {"delta": 0.3}, {"delta": 2.5}, {"delta": 1e8}, {"delta": 1e39}],  # 1e8: 2^24 times the errors; 1e39: beyond float32
-    "smooth_l1": [{}, {"beta": 0.4}, {"beta": 0.0}, {"beta": 1e39}],
+    "smooth_l1": [{}, {"beta": 0.4}, {"beta": 0.0}, {"beta": 1e39}, {"beta": 1e30}, {"beta": 1e-30}],
     "binary_crossentropy": [
         {}, {"from_logits": True},
         {"label_smoothing": 0.2, "pos_weight": 2.0, "neg_weight": 0.5},
@@ -183,6 +183,9 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
             add("zero-weight labels at logits -inf", t, np.moveaxis(x, -1, axis))
         if params.get("ignore_index") is not None and (spec.y_true == LABELS or labels):
             add("all labels ignored", np.full_like(y_true, params["ignore_index"]), y_pred)
+        if spec.name == "smooth_l1" and params.get("beta"):  # e^2 leaves float32's range at beta = 1e30 or 1e-30
+            scale = min(params["beta"], 1e38)  # errors that float32 holds
+            add("errors on beta's scale", y_true, y_true + scale * rng.uniform(-2.0, 2.0, shape))
         if spec.name == "dice":
             add("empty masks", np.zeros_like(y_true), y_pred)
             if params.get("activation") is None:

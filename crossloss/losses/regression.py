@@ -1,6 +1,8 @@
 """Regression losses: elementwise functions of the error e = y_pred - y_true."""
 from __future__ import annotations
 
+import math
+
 from ..spec import LossSpec, Param, Terms, non_negative, positive
 
 _ELEMENTWISE = "y_pred's shape: one value per element"
@@ -14,15 +16,18 @@ def _mae(c, y_true, y_pred):
     return Terms(c.ops.abs_(y_pred - y_true))
 
 
-def huber_terms(ops, error, delta):
+def huber_terms(ops, error, delta, per_delta=False):
     """q (|e| - q / 2) with q = min(|e|, delta): both Huber branches in one expression, with
     the rounding of torch's kernel in each, infinite (not NaN) at |e| = inf. Its slope has
     no delta - delta to cancel: 0.5 e^2 + delta (|e| - q) had one, and lost q entirely (a
-    zero gradient) once delta > 2^24 |e| in float32. ``error`` is a temporary."""
+    zero gradient) once delta > 2^24 |e| in float32. ``per_delta``: divided by delta (Smooth
+    L1), as (q / delta)(|e| - q / 2), whose factors stay in range where the result is
+    (e^2 overflowed at e = 1e25, beta = 1e30 in float32). ``error`` is a temporary."""
     delta = ops.representable(delta, ops.dtype_name(error))  # beyond the dtype's range every |e| is below it anyway
     a = ops.abs_(error)
     q = ops.minimum(a, delta)
-    return ops.mul_(ops.sub_(a, 0.5 * q), q)
+    factor = ops.div(q, delta) if per_delta and delta != 1 else q
+    return ops.mul_(ops.sub_(a, 0.5 * q), factor)
 
 
 def _huber(c, y_true, y_pred):
@@ -33,9 +38,9 @@ def _smooth_l1(c, y_true, y_pred):
     error = y_pred - y_true
     if c.beta == 0:
         return Terms(c.ops.abs_(error))
-    beta = c.ops.representable(c.beta, c.dtype)
-    huber = huber_terms(c.ops, error, beta)  # Huber(delta) = delta * SmoothL1(beta=delta)
-    return Terms(huber if beta == 1 else c.ops.div(huber, beta))
+    if c.beta > c.ops.finfo_max(c.dtype):  # every finite error is in the quadratic part: 0.5 e^2 / beta as (e s)^2
+        return Terms(c.ops.square_(c.ops.mul_(error, math.sqrt(0.5 / c.beta))))
+    return Terms(huber_terms(c.ops, error, c.beta, per_delta=True))  # Huber(delta) = delta * SmoothL1(beta=delta)
 
 
 SPECS = [
