@@ -384,3 +384,14 @@ def test_dice_without_background_needs_a_second_class(backend):
         crossloss.get("dice", include_background=False)(to_backend(backend, np.zeros((2, 4, 4, 1)), "float32"),
                                                         to_backend(backend, np.full((2, 4, 4, 1), 0.1), "float32"))
     assert "'include_background'" in str(info.value) and "one class" in str(info.value)
+
+
+@pytest.mark.parametrize("dtype,big", [("float32", 1e36), ("float64", 1e306)])
+@pytest.mark.parametrize("class_weight", [None, [1.0] * 1000])
+def test_label_smoothing_at_huge_finite_logits_is_finite(backend, dtype, big, class_weight):
+    """e/K sum_c log q_c: the sum of 1000 logs near -1e36 overflows float32 before its scale."""
+    x = np.zeros((1, 1000))
+    x[0, 7] = big
+    loss = crossloss.get("scce", from_logits=True, label_smoothing=0.1, class_weight=class_weight)
+    out = float(to_numpy(loss(to_backend(backend, np.array([3]), "int64"), to_backend(backend, x, dtype))))
+    assert out == pytest.approx(0.9 * big + 0.1 * 999 / 1000 * big, rel=1e-5)

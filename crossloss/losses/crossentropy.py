@@ -85,11 +85,12 @@ def _sparse(c, labels, y_pred):
             weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
         likelihood = ops.mul_no_nan(weight, likelihood) if c.from_logits else weight * likelihood  # 0 * -inf: 0
     if c.label_smoothing:  # as torch: (1 - e) w_t log q_t + e/K sum_c w_c log q_c
+        share = c.label_smoothing / c.num_classes  # applied before the sum, whose K terms could overflow
         if c.class_weight is None:
-            spread = ops.sum(log_q, axis=c.axis)
+            spread = ops.sum(ops.mul_(log_q, share), axis=c.axis)
         else:
-            spread = weighted_sum(c, along_class_axis(c, c.class_weight, len(ops.shape(y_pred))), log_q)
-        likelihood = (1.0 - c.label_smoothing) * likelihood + (c.label_smoothing / c.num_classes) * spread
+            spread = weighted_sum(c, along_class_axis(c, c.class_weight * share, len(ops.shape(y_pred))), log_q)
+        likelihood = (1.0 - c.label_smoothing) * likelihood + spread
     if ignored is None:
         return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0, counted=weight)
     kept = 1.0 - ops.cast(ignored, c.dtype) if weight is None else ops.where(ignored, 0.0, weight)
