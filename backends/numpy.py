@@ -126,7 +126,7 @@ class NumpyOps(Ops):
             shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
             return shifted
 
-    def sum_product(self, a, b, axis):
+    def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2-4x faster than multiply-and-sum."""
         return np.einsum(self.contraction(a.ndim, axis), a, b)
 

