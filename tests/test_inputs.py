@@ -398,14 +398,17 @@ def test_label_smoothing_at_huge_finite_logits_is_finite(backend, dtype, big, cl
 
 
 @pytest.mark.parametrize("squared", [False, True])
-def test_float32_dice_sums_of_millions_of_values_stay_accurate(backend, squared):
-    """A sum that adds one value at a time drifts in float32 (NumPy's einsum: 1.2e-4 relative
-    at 2e7 values for sums of squares); the float64 inputs give the reference."""
+@pytest.mark.parametrize("shape,axis", [((2, 4, 1024, 1024), 1), ((2, 1 << 20, 4), -1)])
+def test_float32_dice_sums_of_millions_of_values_stay_accurate(backend, squared, shape, axis):
+    """A sum that adds one value at a time drifts in float32 (NumPy's and TensorFlow's einsum:
+    1.2e-4 and 2.6e-4 relative for sums of squares); the float64 inputs give the reference.
+    One strided spatial axis (the second shape) keeps NumPy's and TensorFlow's own sums,
+    about 1.2e-5 there: a recorded divergence (docs/semantics.md) with this bound."""
     rng = np.random.default_rng(5)
-    y_pred = rng.uniform(size=(2, 4, 1024, 1024))
+    y_pred = rng.uniform(size=shape)
     y_true = (rng.uniform(size=y_pred.shape) > 0.5).astype(np.float64)
-    loss = crossloss.get("dice", axis=1, squared=squared, reduction="none")
+    loss = crossloss.get("dice", axis=axis, squared=squared, reduction="none")
     exact = to_numpy(loss(y_true, y_pred.astype(np.float32).astype(np.float64)))
     got = to_numpy(loss(to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32")))
-    # TensorFlow's einsum drifts: a recorded divergence (docs/semantics.md) with this bound
-    np.testing.assert_allclose(got, exact, rtol=5e-4 if backend == "tensorflow" else 2e-6)
+    one_strided_axis = len(shape) == 3 and backend in ("numpy", "tensorflow")
+    np.testing.assert_allclose(got, exact, rtol=5e-5 if one_strided_axis else 2e-6)
