@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from crossloss.ops import Ops, class_zero_positions
+from crossloss.ops import SUM_SLICE, Ops, class_zero_positions
 from crossloss.spec import LOG_FLOOR
 
 
@@ -129,6 +129,11 @@ class NumpyOps(Ops):
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2-4x faster than multiply-and-sum."""
         return np.einsum(self.contraction(a.ndim, axis), a, b)
+
+    def sum_product(self, a, b, axis):
+        if a.size <= SUM_SLICE:  # one contraction: the base class's size checks cost 3% of a 1e3 Dice
+            return np.einsum(self.contraction(a.ndim, axis), a, b)
+        return super().sum_product(a, b, axis)
 
     def bce_with_logits_finite(self, targets, logits, pos_weight):
         # a softplus(-x) + b softplus(x) = (a + b) log1p(exp(-|x|)) + a relu(-x) + b relu(x):

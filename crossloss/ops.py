@@ -25,7 +25,7 @@ ABOVE_FLOOR = 1.2e-38
 _FINITE = 1 / 32
 _LOST = 0.125
 _WIDE_SEGMENT_SUMS_FROM = 1 << 12  # see Ops.sums_wide
-_SLICE = 1 << 17  # values per contraction of a large sum_product
+SUM_SLICE = 1 << 17  # values per contraction of a large sum_product
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
 
@@ -231,10 +231,10 @@ class Ops:
         at the same speed at 1e7 values (the slices stay in cache)."""
         shape = self.static_shape(a)
         size = None if None in shape else math.prod(shape)
-        if size is None or size <= _SLICE or not self.sums_wide(self.dtype_name(a), size):
+        if size is None or size <= SUM_SLICE or not self.sums_wide(self.dtype_name(a), size):
             return self.contract(a, b, axis)
         along = max(axis, key=lambda i: shape[i])
-        step = max(1, _SLICE * shape[along] // size)
+        step = max(1, SUM_SLICE * shape[along] // size)
         total = None
         for start in range(0, shape[along], step):
             part = (slice(None),) * along + (slice(start, start + step),)
