@@ -273,8 +273,7 @@ def _huber(call, reduction, y_pred):
 def _smooth_l1(call, reduction, y_pred):
     if call.beta == 0:  # L1 itself; smooth_l1_loss's slope at e = 0 would be -1, l1_loss's is 0
         return _mae(call, reduction, y_pred)
-    beta = OPS.representable(call.beta, call.dtype)
-    finfo = torch.finfo(_BY_NAME[call.dtype])
+    beta, finfo = call.beta, torch.finfo(_BY_NAME[call.dtype])
     if not finfo.tiny <= beta * beta <= finfo.max:  # its 0.5 e^2 / beta over- or underflows where the result does not
         return None
     return lambda c, y_true, y_pred: _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)

@@ -128,12 +128,13 @@ def _as_mean(ops, values, count, counted, weight):
     elif count is None:
         return values
     dtype = ops.dtype_name(values)
+    count = ops.cast(count, dtype)
     if ops.name == "tensorflow":
-        count, replicas = distributed.tf_count_over_replicas(ops.cast(count, dtype))
+        count, replicas = distributed.tf_count_over_replicas(count)
         count = count / replicas if replicas > 1 else count
     size = ops.size(values)  # an int, or a tensor in a graph with an unknown batch size
     size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
-    return values * ops.ratio_or_zero(size, ops.cast(count, dtype))
+    return values * ops.ratio_or_zero(size, count)
 
 
 def _spread(loss, argument, weight, values, per_sample=True):
