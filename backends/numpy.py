@@ -114,6 +114,16 @@ class NumpyOps(Ops):
     def signature(self, y_true, y_pred):
         return ("numpy", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype)
 
+    def matcher(self, y_true, y_pred):
+        if type(y_true) is not np.ndarray or type(y_pred) is not np.ndarray:
+            return None
+        true_shape, true_dtype, pred_shape, pred_dtype = y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype
+
+        def matches(y_true, y_pred):
+            return (type(y_pred) is np.ndarray and type(y_true) is np.ndarray and y_pred.shape == pred_shape
+                    and y_true.shape == true_shape and y_pred.dtype == pred_dtype and y_true.dtype == true_dtype)
+        return matches
+
     def range_reader(self, like, force=False):
         return _value_range if like.size else None
 

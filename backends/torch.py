@@ -189,6 +189,20 @@ class TorchOps(Ops):
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
+    def matcher(self, y_true, y_pred):
+        if y_true.device != y_pred.device or type(y_true) is not torch.Tensor or type(y_pred) is not torch.Tensor:
+            return None
+        true_shape, true_dtype, pred_shape, pred_dtype, device = (y_true.shape, y_true.dtype, y_pred.shape,
+                                                                  y_pred.dtype, y_pred.device)
+        cpu, tensor, is_compiling = device.type == "cpu", torch.Tensor, torch.compiler.is_compiling
+
+        def matches(y_true, y_pred):  # asked first in a trace, so that dynamo guards on no shape here
+            return (not is_compiling() and type(y_pred) is tensor and type(y_true) is tensor
+                    and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
+                    and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
+                                                        y_pred.device == device and y_true.device == device))
+        return matches
+
     def range_reader(self, like, force=False):
         if not (like.is_cpu or force and not like.is_meta) or not like.numel() or torch.compiler.is_compiling():
             return None

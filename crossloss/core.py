@@ -33,6 +33,7 @@ class Loss:
         self._per_class = {p.name: _numbers(params[p.name]) for p in spec.params
                            if p.per_class and params[p.name] is not None}
         self._plans: dict = {}  # input signature -> _Plan
+        self._last = None  # the plan of the latest eager call, if its backend can match inputs to it
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._target = spec.target_kind(params)
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
@@ -64,8 +65,11 @@ class Loss:
         return config
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        plan = self._last  # the latest eager call's: inputs of its signature skip dispatch and lookup
+        if sample_weight is not None or plan is None or not plan.matches(y_true, y_pred):
+            plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         settings = CURRENT.options
-        plan, call, y_true, y_pred, kernel = self._prepared(y_true, y_pred, sample_weight, settings, True)
+        call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred, sample_weight is None)
         try:
             result = None if kernel is None else kernel(call, y_true, y_pred)
             if result is None:
@@ -84,7 +88,8 @@ class Loss:
         number of entries of ``values``; else ``counted`` holds each entry's share of it).
         For global means across replicas and for Keras."""
         settings = CURRENT.options
-        plan, call, y_true, y_pred, _ = self._prepared(y_true, y_pred, sample_weight, settings, False)
+        plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
+        call, y_true, y_pred, _ = self._checked(plan, settings, y_true, y_pred, False)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except (IndexError, RuntimeError):
@@ -112,14 +117,9 @@ class Loss:
             count = ops.size(terms.values) if terms.count is None else terms.count
         return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
 
-    def _prepared(self, y_true, y_pred, sample_weight, settings, kernels: bool):
-        """Dispatch, conversion, shape and value checks, dtype promotion: what every call shares.
-        Returns the plan, the call, both inputs, and the fused kernel to run (None: the
-        formula; ``kernels`` False: never, the caller runs the formula).
-
-        What depends only on the inputs' shapes, dtypes and device is decided once per such
-        signature (a ``_Plan``); the values are checked on every call.
-        """
+    def _planned(self, y_true, y_pred, sample_weight):
+        """Dispatch, conversion to tensors, and the plan of the inputs' signature: what depends
+        only on their shapes, dtypes and device is decided once per signature (a ``_Plan``)."""
         spec = self.spec
         backend = self._backend or dispatch.backend_for(spec.name, y_true, y_pred, sample_weight)
         ops = backend.OPS
@@ -133,11 +133,20 @@ class Loss:
                 if len(self._plans) >= _MAX_PLANS:
                     self._plans.clear()
                 self._plans[key] = plan
+        if plan.matches is not None:
+            self._last = plan
+        return plan, y_true, y_pred
+
+    def _checked(self, plan, settings, y_true, y_pred, kernels: bool):
+        """One call's reshapes, value checks and casts. Returns the call, both inputs, and the
+        fused kernel to run (None: the formula; ``kernels`` False: never, the caller runs the
+        formula). The values are checked on every call."""
+        ops = plan.ops
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         if plan.pred_shape is not None:
             y_pred = ops.reshape(y_pred, plan.pred_shape)
-        kernel = plan.native if kernels and sample_weight is None and settings.native_kernels else None
+        kernel = plan.native if kernels and settings.native_kernels else None
         check = plan.checks.get(settings.value_checks)
         if check is None:
             call = plan.call.for_call(settings)
@@ -147,7 +156,7 @@ class Loss:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
             y_true = ops.cast(y_true, plan.true_dtype)
-        return plan, call, y_true, y_pred, kernel
+        return call, y_true, y_pred, kernel
 
     def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
         spec, ops = self.spec, backend.OPS
@@ -168,7 +177,7 @@ class Loss:
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native,
-                     {} if reused else None)
+                     {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -224,6 +233,9 @@ class _Plan:
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None
     # for a plan that is not reused (a trace's).
     divisors: dict | None
+    # (y_true, y_pred) -> whether they have this plan's signature (False in a trace): a cheaper
+    # test than ops.signature and a lookup. None where the backend has none, or in a trace.
+    matches: object
 
 
 def _as_tensors(loss, ops, y_true, y_pred, sample_weight):

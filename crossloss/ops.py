@@ -112,6 +112,12 @@ class Ops:
         shapes may be symbolic and constants are graph-local: nothing is reused there)."""
         raise NotImplementedError
 
+    def matcher(self, y_true, y_pred):
+        """A function (y_true, y_pred) -> True where both have the shapes, dtypes and device
+        (and exact types) of these two, False in a trace: what ``signature`` keys, tested
+        without building a key. None where the backend has none."""
+        return None
+
     def range_reader(self, like, force: bool = False):
         """A function x -> (min, max) as Python numbers, for tensors like ``like`` (its device,
         dtype and size), or None where reading them would cost a device sync.

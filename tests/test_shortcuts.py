@@ -322,3 +322,51 @@ def test_torch_fused_kernels_are_exact_for_every_finite_logit(loss, y_true_kind)
         expected = reference_for(loss)(y_true, logits.astype(np.float64), from_logits=True)
         passed, _, detail = compare(got, np.asarray(expected, dtype=np.float64), "float32")
         assert passed, detail
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b in ("numpy", "torch")])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_inputs_unlike_the_latest_calls_take_their_own_plan(backend, reduction):
+    """A call whose inputs match the latest call's signature reuses its plan without a lookup;
+    any difference (shape, dtype, a (B, 1) label axis, a tensor subclass, a NumPy array for
+    torch) must take the plan of its own signature, and give its own numbers and dtype."""
+    rng = np.random.default_rng(7)
+    name, params = "sparse_categorical_crossentropy", {"from_logits": True}
+    loss = crossloss.get(name, reduction=reduction, **params)  # backend inferred: NumPy arrays may reach torch
+    variants = [("float32", 5, "int64", None), ("float64", 5, "int64", None), ("float32", 3, "int64", None),
+                ("float32", 5, "int32", None), ("float32", 5, "int64", "column"), ("float32", 5, "int64", None)]
+    if backend == "torch":
+        variants += [("float32", 5, "int64", "parameter"), ("float32", 5, "int64", "numpy"),
+                     ("float32", 5, "int64", None)]
+    for dtype, batch, label_dtype, form in variants * 2:
+        labels = rng.integers(0, 4, batch)
+        logits = rng.normal(size=(batch, 4)) * 3
+        y_true = to_backend(backend, labels.astype(label_dtype), dtype)
+        y_pred = to_backend(backend, logits, dtype)
+        if form == "column":
+            y_true = y_true.reshape(batch, 1)
+        elif form == "parameter":
+            import torch
+            y_pred = torch.nn.Parameter(y_pred)
+        elif form == "numpy":
+            y_true, y_pred = labels.astype(label_dtype), logits.astype(dtype)
+        out = loss(y_true, y_pred)
+        expected = np.asarray(reference_for(name)(labels, logits.astype(dtype).astype(np.float64),
+                                                  reduction=reduction, **params))
+        assert str(out.dtype).removeprefix("torch.") == dtype, (dtype, batch, label_dtype, form, out.dtype)
+        passed, _, detail = compare(to_numpy(out), expected, dtype)
+        assert passed, f"{dtype} batch {batch} {label_dtype} {form}: {detail}"
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b in ("numpy", "torch")])
+def test_settings_apply_to_each_call_of_a_reused_plan(backend):
+    """The plan of the latest call is reused, but value_checks is read on every call."""
+    loss = crossloss.get("categorical_crossentropy")
+    y_true = to_backend(backend, np.array([[0.0, 1.0], [1.0, 0.0]]), "float32")
+    valid = to_backend(backend, np.array([[0.3, 0.7], [0.6, 0.4]]), "float32")
+    invalid = to_backend(backend, np.array([[0.3, 1.7], [0.6, 0.4]]), "float32")
+    loss(y_true, valid)
+    with crossloss.options(value_checks="never"):
+        assert np.isfinite(to_numpy(loss(y_true, invalid)))  # unchecked: a number, as asked
+    with pytest.raises(crossloss.LossValueError, match="'y_pred' expected probabilities in \\[0, 1\\]"):
+        loss(y_true, invalid)
