@@ -136,7 +136,7 @@ class TorchOps(Ops):
             if len(_NUMBERS) >= 256:
                 _NUMBERS.clear()
             with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
-                tensor = _NUMBERS[key] = torch.tensor(k, dtype=like.dtype)
+                tensor = _NUMBERS[key] = torch.tensor(k, dtype=like.dtype, device="cpu")  # (not the default device)
         return tensor
 
     def affine(self, x, a, b):

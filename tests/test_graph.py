@@ -150,3 +150,22 @@ def test_an_unknown_rank_is_refused_by_name():
     with pytest.raises(crossloss.LossValueError, match="'y_true' expected a tensor of known rank; got a tensor of "
                                                        "unknown rank"):
         step(tf.zeros((2, 3)), tf.zeros((2, 3)))
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_call_under_a_default_device_leaves_later_cpu_results_on_cpu():
+    """Numbers cached as CPU scalar tensors (a mean's divisor, Dice's smoothing) are made on
+    the CPU, not on the default device in force at the first call that needs them."""
+    import torch
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 3, 1237)  # 1237: a divisor no other test makes
+    probabilities = rng.dirichlet(np.ones(3), 1237)
+    loss = crossloss.get("scce")  # the formula, which divides by the cached scalar
+    y_true, y_pred = torch.as_tensor(labels), torch.as_tensor(probabilities)
+    with torch.device("meta"):
+        inside = loss(y_true, y_pred)
+    after = crossloss.get("scce")(y_true, y_pred)
+    expected = harness.reference_for("scce")(labels, probabilities)
+    for out in (inside, after, loss(y_true, y_pred)):
+        assert out.device.type == "cpu"
+        np.testing.assert_allclose(out.item(), expected, rtol=1e-12)
