@@ -8,8 +8,10 @@ loss or None for the generic formula, or returns None itself; a kernel with
 probabilities outside [0, 1], or reads its own result instead of the logits' range; where
 the checks run, integer labels reach a kernel read: only the formula's gathers are trusted to
 refuse them, and a kernel with ``covers_upper_labels = True``, which raises on every label
->= C and may skip negative ones, gets labels whose minimum was read). Modules are imported
-lazily, so ``import crossloss`` imports no framework.
+>= C and may skip negative ones, gets labels whose minimum was read). A backend whose
+traces run crossloss's Python and guard on what it reads (torch.compile) defines ``TRACING``
+too, () -> True inside such a trace. Modules are imported lazily, so ``import crossloss``
+imports no framework.
 """
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ class BackendInfo:
 _backends: dict[str, BackendInfo] = {}
 _aliases = {"np": "numpy", "pt": "torch", "pytorch": "torch", "tf": "tensorflow"}
 _loaded: dict[str, object] = {}
+
+
+def _never() -> bool:
+    return False
+
+
+# () -> True inside a trace that runs crossloss's Python and guards on the state it reads
+# (a loaded backend's TRACING): there a loss reads no plan that a later eager call replaces.
+tracing = _never
 
 
 def register_backend(name: str, module: str, framework: str, extra: str | None = None) -> None:
@@ -84,4 +95,9 @@ def load(name: str):
                 f"backend '{name}' expected the package '{info.framework}' to be installed; got "
                 f"ImportError ({error}). Install it with: {hint}") from error
         module = _loaded[name] = importlib.import_module(info.module)
+        from crossloss import dispatch  # (it imports this package)
+        dispatch.remember(module)
+        if hasattr(module, "TRACING"):
+            global tracing
+            tracing = module.TRACING
     return module

@@ -194,10 +194,10 @@ class TorchOps(Ops):
             return None
         true_shape, true_dtype, pred_shape, pred_dtype, device = (y_true.shape, y_true.dtype, y_pred.shape,
                                                                   y_pred.dtype, y_pred.device)
-        cpu, tensor, is_compiling = device.type == "cpu", torch.Tensor, torch.compiler.is_compiling
+        cpu, tensor = device.type == "cpu", torch.Tensor
 
-        def matches(y_true, y_pred):  # asked first in a trace, so that dynamo guards on no shape here
-            return (not is_compiling() and type(y_pred) is tensor and type(y_true) is tensor
+        def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
+            return (type(y_pred) is tensor and type(y_true) is tensor
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
                                                         y_pred.device == device and y_true.device == device))
@@ -263,6 +263,7 @@ def _fits(t, y) -> bool:
 
 
 OPS = TorchOps()
+TRACING = torch.compiler.is_compiling  # dynamo guards on what a trace reads (crossloss.backends.tracing)
 
 # torch.nn.functional's wrappers spend ~6 us per call broadcasting and warning about shapes
 # that crossloss has already checked equal; the kernels behind them are called directly.

@@ -65,7 +65,9 @@ class Loss:
         return config
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        plan = self._last  # the latest eager call's: inputs of its signature skip dispatch and lookup
+        # the latest eager call's plan: inputs of its signature skip dispatch and lookup (a trace
+        # reads it not: torch.compile would guard on it, and recompile after each eager call)
+        plan = None if _backends.tracing() else self._last
         if sample_weight is not None or plan is None or not plan.matches(y_true, y_pred):
             plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         settings = CURRENT.options
@@ -233,8 +235,9 @@ class _Plan:
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None
     # for a plan that is not reused (a trace's).
     divisors: dict | None
-    # (y_true, y_pred) -> whether they have this plan's signature (False in a trace): a cheaper
-    # test than ops.signature and a lookup. None where the backend has none, or in a trace.
+    # (y_true, y_pred) -> whether they have this plan's signature: a cheaper test than
+    # ops.signature and a lookup, asked outside traces. None where the backend has none, or
+    # in a trace.
     matches: object
 
 

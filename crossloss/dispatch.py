@@ -38,6 +38,14 @@ def backend_for(loss: str, y_true, y_pred, sample_weight=None):
     return _backends_pkg.load(infer_backend(loss, y_true, y_pred, sample_weight))
 
 
+def remember(module) -> None:
+    """Map a backend's own array type (its ``OPS.tensor_types[0]``) to it when it loads, before
+    any call: a first call inside torch.compile, or an eager call between compiled ones, then
+    adds no entry to the cache, which dynamo guards on (a change recompiles the graph)."""
+    if module.OPS.tensor_types:
+        _module_of_type.setdefault(module.OPS.tensor_types[0], module)
+
+
 def framework_of(loss: str, argument: str, value) -> str | None:
     """The backend name of a framework tensor; None for NumPy arrays, Python numbers and None."""
     if value is None or isinstance(value, _PLAIN):

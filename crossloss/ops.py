@@ -114,8 +114,8 @@ class Ops:
 
     def matcher(self, y_true, y_pred):
         """A function (y_true, y_pred) -> True where both have the shapes, dtypes and device
-        (and exact types) of these two, False in a trace: what ``signature`` keys, tested
-        without building a key. None where the backend has none."""
+        (and exact types) of these two: what ``signature`` keys, tested without building a
+        key (never asked in a trace). None where the backend has none."""
         return None
 
     def range_reader(self, like, force: bool = False):

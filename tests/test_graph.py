@@ -153,6 +153,41 @@ def test_an_unknown_rank_is_refused_by_name():
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("backend", [None, "torch"])
+def test_eager_calls_between_compiled_ones_add_no_graph(backend):
+    """Eager calls of the same loss object (torch and NumPy inputs) between compiled calls,
+    and a first call that is compiled, change nothing a compiled graph was guarded on: the
+    same graphs as the compiled calls alone."""
+    import torch
+
+    def graphs(steps):
+        compiled = []
+
+        def counting(graph, example_inputs):
+            compiled.append(graph)
+            return graph.forward
+
+        torch._dynamo.reset()
+        loss = crossloss.get("scce", backend=backend, from_logits=True)
+        step = torch.compile(lambda y_true, y_pred: loss(y_true, y_pred), fullgraph=True, dynamic=False,
+                             backend=counting)
+        torch.manual_seed(0)
+        logits, labels = torch.randn(6, 3), torch.randint(0, 3, (6,))
+        for what in steps:
+            if what == "torch":
+                loss(labels, logits)
+            elif what == "numpy":
+                loss(labels.numpy(), logits.numpy()) if backend is None else loss(labels, logits.double())
+            else:
+                torch.testing.assert_close(step(labels[:what], logits[:what]), loss(labels[:what], logits[:what]))
+        return len(compiled)
+
+    alone = graphs([2, 3, 4, 2, 3, 4])
+    assert alone == 3
+    assert graphs([2, 3, 4, "torch", 2, 3, "numpy", 4, "torch", 2]) == alone
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 def test_a_call_under_a_default_device_leaves_later_cpu_results_on_cpu():
     """Numbers cached as CPU scalar tensors (a mean's divisor, Dice's smoothing) are made on
     the CPU, not on the default device in force at the first call that needs them."""
