@@ -1,8 +1,9 @@
 """``python -m crossloss.conformance`` (also ``crossloss-parity``): the parity report.
 
 Runs every selected loss on every installed backend against the float64 reference and prints
-a table; exits with 1 on any disagreement, and with 2 (a usage error, before any work) on a
-loss, backend, dtype or format it does not know.
+a table; exits with 1 on any disagreement, and with 2 on a usage error: a loss, backend, dtype
+or format it does not know, or an --output it cannot write (found before any work where it
+can be).
 """
 from __future__ import annotations
 
@@ -44,19 +45,32 @@ def main(argv=None) -> int:
     specs = [crossloss.spec(name) for name in crossloss.list_losses()]
     _check(parser, "--losses", args.losses, [s.name for s in specs], _resolves(crossloss.spec),
            names=[name for s in specs for name in (s.name, *s.aliases)])
-    losses = args.losses and [crossloss.spec(name).name for name in args.losses]
+    losses = args.losses and list(dict.fromkeys(crossloss.spec(name).name for name in args.losses))  # (an alias once)
     _check(parser, "--backends", args.backends, [b.name for b in crossloss.backends.known_backends()],
            _resolves(crossloss.backends.canonical))
-    backends = [crossloss.backends.canonical(b) for b in args.backends or crossloss.available_backends()]
+    backends = list(dict.fromkeys(crossloss.backends.canonical(b) for b in args.backends or crossloss.available_backends()))
     dtypes = [d for d in ("float64", "float32", "float16", "bfloat16") if any(d in DTYPES[b] for b in backends)]
     _check(parser, "--dtypes", args.dtypes, dtypes, dtypes.__contains__, why=f" (run by {', '.join(backends)})")
     _check(parser, "--format", args.format, FORMATS, FORMATS.__contains__)
+    renderers = {"text": (report.text, "txt"), "json": (report.as_json, "json"), "markdown": (report.markdown, "md"),
+                 "junit": (lambda r, b: report.junit(r), "xml"), "html": (report.html_page, "html")}
+    # the terminal table goes to standard output, unless it is the one format and --output names a file
+    files = args.format if args.output is not None and args.format == ["text"] else [f for f in args.format if f != "text"]
+    targets = {fmt: _target(args.output, renderers[fmt][1], single=len(files) == 1) for fmt in files}
+    for target in filter(None, targets.values()):
+        why = _unwritable(target)
+        if why:
+            parser.error(f"--output: expected a file to write (one format) or a folder for parity.<ext> files; "
+                         f"got {args.output!r}: {target} {why}")
     for backend in backends:
         try:
             crossloss.backends.load(backend)
         except ImportError as error:  # crossloss's message names the pip extra to install
-            parser.error(f"--backends: expected installed backends ({', '.join(crossloss.available_backends())}); "
-                         f"got {backend!r}: {error}")
+            if args.backends:
+                parser.error(f"--backends: expected installed backends ({', '.join(crossloss.available_backends())}); "
+                             f"got {backend!r}: {error}")
+            parser.error(f"expected every installed framework to import (without --backends, each is run); "
+                         f"got {backend!r}, which is installed but failed: {error}")
     started = time.perf_counter()
     interactive = sys.stderr.isatty()
 
@@ -70,21 +84,21 @@ def main(argv=None) -> int:
     if interactive:
         print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
     backends = [label for backend in backends for label in run_labels(backend)]  # a CUDA column if torch sees one
-    renderers = {"json": (report.as_json, "json"), "markdown": (report.markdown, "md"),
-                 "junit": (lambda r, b: report.junit(r), "xml"), "html": (report.html_page, "html")}
-    files = [f for f in args.format if f != "text"]
-    if "text" in args.format:
+    if "text" in args.format and "text" not in files:
         print(report.text(results, backends))
         print(f"({time.perf_counter() - started:.1f} s, backends: {', '.join(backends)})")
-    for fmt in files:
-        render, suffix = renderers[fmt]
-        target = _target(args.output, suffix, single=len(files) == 1)
+    for fmt, target in targets.items():
+        rendered = renderers[fmt][0](results, backends)
         if target is None:
-            print(render(results, backends))
+            print(rendered)
             continue
-        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(render(results, backends))
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(rendered)
+        except OSError as error:  # found only now (e.g. a read-only file system): not a disagreement
+            print(f"crossloss-parity: error: --output: could not write {target}: {error}", file=sys.stderr)
+            return 2
         print(f"wrote {target}", file=sys.stderr)
     return 0 if all(r.passed for r in results) else 1
 
@@ -114,9 +128,23 @@ def _target(output, suffix, single):
     """Where a rendered format goes: None for standard output."""
     if output is None:
         return None if single else os.path.join("reports", f"parity.{suffix}")
-    if single and os.path.splitext(output)[1]:
+    if single and os.path.splitext(output)[1] and not os.path.isdir(output):
         return output
     return os.path.join(output, f"parity.{suffix}")
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a file cannot be written at ``path`` (its folders created as needed), or None."""
+    if os.path.isdir(path):
+        return "is a folder"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"would need {parent} to be a folder, and it is a file"
+    if not os.access(parent, os.W_OK):
+        return f"is in {parent}, which is not writable"
+    return None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 import crossloss
 
 import json
+import math
 from pathlib import Path
 
 from . import cases as case_catalogue
@@ -293,13 +294,19 @@ def check_group(cases, backend, dtype, reductions=REDUCTIONS) -> list[Result]:
 
 
 def summarise(results: list[Result]) -> dict:
-    """(loss, backend, dtype) -> {"checks", "failed", "accepted", "worst"} (worst of the passes)."""
+    """(loss, backend, dtype) -> {"checks", "failed", "accepted", "worst" (of the passes, for a
+    heat-map of how close they come), "worst_any" (of every check but the reviewed
+    divergences: inf where one gave NaN or inf)}."""
     table: dict = {}
     for r in results:
-        row = table.setdefault((r.loss, r.backend, r.dtype), {"checks": 0, "failed": 0, "accepted": 0, "worst": 0.0})
+        row = table.setdefault((r.loss, r.backend, r.dtype),
+                               {"checks": 0, "failed": 0, "accepted": 0, "worst": 0.0, "worst_any": 0.0})
         row["checks"] += 1
         row["failed"] += not r.passed
         row["accepted"] += bool(r.accepted)
-        if r.passed and not r.accepted:
-            row["worst"] = max(row["worst"], r.error)
+        if not r.accepted:
+            error = r.error if r.error == r.error else math.inf  # NaN: as bad as it gets
+            row["worst_any"] = max(row["worst_any"], error)
+            if r.passed:
+                row["worst"] = max(row["worst"], error)
     return table

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import platform
 import sys
 from collections import defaultdict
@@ -65,12 +66,29 @@ def text(results: list[Result], backends: list[str]) -> str:
 
 def as_json(results: list[Result], backends: list[str]) -> str:
     """Schema: {"environment", "tolerances": {dtype: [rtol, atol]}, "summary": [{loss, backend,
-    dtype, checks, failed, worst}], "failures": [Result fields], "passed": bool}."""
-    summary = [{"loss": k[0], "backend": k[1], "dtype": k[2], **v} for k, v in sorted(summarise(results).items())]
+    dtype, checks, failed, accepted, worst}], "failures": [Result fields], "passed": bool}.
+    ``worst`` is over every check but the reviewed divergences, failures included; an error
+    that is NaN or infinite (a NaN result, a shape mismatch) is null: strict JSON has neither."""
+    summary = [{"loss": k[0], "backend": k[1], "dtype": k[2], **v, "worst": v["worst_any"]}
+               for k, v in sorted(summarise(results).items())]
+    for row in summary:
+        del row["worst_any"]
     failures = [vars(r) for r in results if not r.passed]
-    return json.dumps({"environment": environment(), "backends": backends,
-                       "tolerances": {k: list(v) for k, v in TOLERANCES.items()},
-                       "summary": summary, "failures": failures, "passed": not failures}, indent=1, default=str)
+    return json.dumps(_strict({"environment": environment(), "backends": backends,
+                               "tolerances": {k: list(v) for k, v in TOLERANCES.items()},
+                               "summary": summary, "failures": failures, "passed": not failures}),
+                      indent=1, default=str, allow_nan=False)
+
+
+def _strict(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON's null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 def _accepted_reasons(accepted: list[Result]) -> dict:

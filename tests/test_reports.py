@@ -53,6 +53,42 @@ def test_json_follows_its_schema(wrong_results):
     assert "numpy" in data["environment"]["versions"]
 
 
+def test_json_is_strict_and_its_worst_counts_the_failures(wrong_results):
+    """A NaN result or a shape mismatch has an infinite error: strict JSON has no Infinity, so
+    it is null; a row's ``worst`` is over its failures too (a dashboard reads it)."""
+    broken = harness.Result("mse", "a NaN", "numpy", "float32", "mean", "value", False, float("inf"), "NaN where ...")
+    text = report.as_json([*wrong_results, broken], ["numpy"])
+
+    def refuse(constant):
+        raise AssertionError(f"not strict JSON: {constant}")
+    data = json.loads(text, parse_constant=refuse)
+    rows = {(r["loss"], r["dtype"]): r for r in data["summary"]}
+    assert rows[("off_by_a_bit", "float64")]["failed"] and rows[("off_by_a_bit", "float64")]["worst"] > 1
+    assert rows[("mse", "float32")]["worst"] is None and data["failures"][-1]["error"] is None
+
+
+def test_cli_writes_where_output_says_or_refuses_before_any_work(tmp_path, capsys):
+    folder = tmp_path / "ci.reports"  # an existing folder whose name has a dot: the file goes in it
+    folder.mkdir()
+    assert main(["--losses", "mse", "--backends", "numpy", "--quick", "--format", "junit", "--output", str(folder)]) == 0
+    assert ElementTree.parse(folder / "parity.xml").getroot().get("failures") == "0"
+    assert main(["--losses", "mse", "--backends", "numpy", "--quick", "--output", str(tmp_path / "t.txt")]) == 0
+    assert "mean_squared_error" in (tmp_path / "t.txt").read_text()  # the one format, text, to the file named
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit) as stop:  # a usage error: argparse exits with 2, before any check
+        main(["--losses", "mse", "--backends", "numpy", "--quick", "--format", "text,json", "--output",
+              str(tmp_path / "afile")])
+    assert stop.value.code == 2
+    assert "--output: expected a file to write" in capsys.readouterr().err
+
+
+def test_cli_runs_a_loss_named_twice_once(capsys):
+    main(["--losses", "mse", "--backends", "numpy", "--dtypes", "float64", "--quick"])
+    once = capsys.readouterr().out
+    main(["--losses", "mse,mean_squared_error,MSE", "--backends", "numpy,np", "--dtypes", "float64", "--quick"])
+    assert capsys.readouterr().out.splitlines()[:-1] == once.splitlines()[:-1]  # (the last line: the time)
+
+
 def test_cli_exit_status_and_files(tmp_path, capsys):
     assert main(["--losses", "mse,huber", "--backends", "numpy", "--quick"]) == 0
     assert "0 failed" in capsys.readouterr().out
