@@ -69,7 +69,8 @@ PARAMETERS: dict[str, list[dict]] = {
 
 
 def parameter_sets(loss: str) -> list[dict]:
-    return PARAMETERS.get(loss, [{}])
+    """The built-ins' representative sets; a user's loss: the defaults, then its own sets."""
+    return PARAMETERS.get(loss) or [{}, *crossloss.spec(loss).parameter_sets]
 
 
 def _class_axis(spec, params):

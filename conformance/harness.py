@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import crossloss
+from crossloss.errors import LossValueError
 
 import json
 import math
@@ -56,11 +57,17 @@ class Result:
 
 
 def reference_for(loss: str):
-    """The independent float64 reference of a loss: built in, or the user's unreduced one."""
+    """The independent float64 reference of a loss: built in, or the user's unreduced one.
+    A loss without one cannot be checked (NumPy would be compared with itself): an error."""
     spec = crossloss.spec(loss)
     if spec.name in REFERENCE:
         return REFERENCE[spec.name]
-    return from_unreduced(spec.reference) if spec.reference is not None else None
+    if spec.reference is None:
+        raise LossValueError(f"conformance: loss '{spec.name}' expected an independent float64 NumPy reference "
+                             "(crossloss.loss(..., reference=fn) or LossSpec(reference=fn), fn(y_true, y_pred, "
+                             "**params) -> the unreduced loss); got none, and without it the harness would compare "
+                             "the backends with themselves")
+    return from_unreduced(spec.reference)
 
 
 def compare(out: np.ndarray, ref: np.ndarray, dtype: str, tolerance=None) -> tuple[bool, float, str]:
@@ -102,10 +109,7 @@ def check_value(case, backend: str, dtype: str, reduction: str, native: bool = T
     inputs = [quantized(backend, a, dtype) for a in (case.y_true, case.y_pred, case.sample_weight)]
     reference = reference_for(case.loss)
     with np.errstate(all="ignore"):
-        if reference is None:  # no independent reference: NumPy in float64 stands in
-            ref = to_numpy(crossloss.get(case.loss, backend="numpy", reduction=reduction, **case.params)(*inputs))
-        else:
-            ref = reference(*inputs, reduction=reduction, **case.params)
+        ref = reference(*inputs, reduction=reduction, **case.params)
     result.passed, result.error, result.detail = compare(to_numpy(out), np.asarray(ref, dtype=np.float64), dtype)
     return result
 
@@ -232,6 +236,8 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
         gradients=True, traces=True, compat=True) -> list[Result]:
     """Every check of the selection; ``progress(done, total, label)`` is called per group."""
     losses = [crossloss.spec(name).name for name in (losses or crossloss.list_losses())]
+    for loss in losses:
+        reference_for(loss)  # a loss without a reference is refused before any check
     backends = backends or crossloss.available_backends()
     groups = [(loss, label, dtype) for loss in losses for backend in backends for label in run_labels(backend)
               for dtype in DTYPES[backend] if dtypes is None or dtype in dtypes]

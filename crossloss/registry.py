@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 
 from .contract import RESERVED_NAMES
-from .errors import LossValueError, UnknownLossError, bad_value
-from .spec import LossSpec, Terms
+from .errors import LossValueError, UnknownLossError, bad_type, bad_value, did_you_mean
+from .spec import DENSE_OR_LABELS, LABELS, LOGITS, PROBABILITIES, VALUES, LossSpec, Param, Terms
+
+_KINDS = (VALUES, LOGITS, PROBABILITIES, LABELS, DENSE_OR_LABELS)
+_REDUCTIONS = ("mean", "sum", "none", "batchmean")
+# get()'s and a call's own keywords: a parameter of these names could never be passed
+_CALL_NAMES = frozenset({"name", "backend", "reduction", "compat", "y_true", "y_pred", "sample_weight"})
 
 _specs: dict[str, LossSpec] = {}
 _names: dict[str, str] = {}  # canonical names and aliases -> canonical name
@@ -19,10 +25,7 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     """Add a loss. Its name and aliases must be new unless ``replace=True``."""
     if not isinstance(spec, LossSpec):
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
-    for p in spec.params:
-        if p.name in RESERVED_NAMES and not (p.name == "axis" and spec.class_axis):
-            raise bad_value(spec.name, "params", "parameter names that crossloss does not use itself (not "
-                            f"{', '.join(sorted(RESERVED_NAMES))}; 'axis' only with class_axis=True)", repr(p.name))
+    _check_spec(spec)
     keys = [_key(spec.name), *map(_key, spec.aliases)]
     if not replace:
         taken = [k for k in keys if k in _names]
@@ -35,6 +38,76 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     for k in keys:
         _names[k] = spec.name
     return spec
+
+
+def _check_spec(spec: LossSpec) -> None:
+    """Refuse a spec that could not work, at registration rather than at a later call."""
+    if not isinstance(spec.name, str) or not spec.name.isidentifier():
+        raise bad_value("register", "name", "a loss name that is a Python identifier (e.g. 'log_cosh_error')",
+                        repr(spec.name))
+    loss = spec.name
+    if isinstance(spec.aliases, str) or not all(isinstance(a, str) and a.isidentifier() for a in spec.aliases):
+        raise bad_type(loss, "aliases", "a tuple of names, each a Python identifier (a bare string is not one)",
+                       repr(spec.aliases))
+    for argument in ("compute", "formula", "reference"):
+        value = getattr(spec, argument)
+        if not (isinstance(value, str) if argument == "formula" else callable(value) or
+                (argument == "reference" and value is None)):
+            expected = {"compute": "a function (call, y_true, y_pred) -> values or Terms",
+                        "formula": "the formula as text",
+                        "reference": "None or a function (y_true, y_pred, **params) -> the unreduced loss"}[argument]
+            raise bad_type(loss, argument, expected, repr(value))
+    for argument in ("y_true", "y_pred"):
+        kind = getattr(spec, argument)
+        if not (callable(kind) or kind in _KINDS):
+            raise bad_value(loss, argument, f"one of {', '.join(map(repr, _KINDS))} or a function of the parameters",
+                            repr(kind) + did_you_mean(str(kind), _KINDS))
+    if not spec.reductions or not set(spec.reductions) <= set(_REDUCTIONS):
+        raise bad_value(loss, "reductions", f"some of {', '.join(map(repr, _REDUCTIONS))}", repr(spec.reductions))
+    _check_params(spec)
+    if spec.reference is not None:
+        try:
+            signature = inspect.signature(spec.reference)
+        except (TypeError, ValueError):  # a builtin without a signature: left to the harness
+            return
+        try:
+            signature.bind(None, None, **spec.defaults())
+        except TypeError as error:
+            raise bad_type(loss, "reference", "a function (y_true, y_pred, **params) taking every parameter "
+                           f"({', '.join(spec.defaults()) or 'none'})", f"one that cannot: {error}") from None
+
+
+def _check_params(spec: LossSpec) -> None:
+    names = []
+    for p in spec.params:
+        if not isinstance(p, Param):
+            raise bad_type(spec.name, "params", "Param(name, default, doc, check) objects", repr(p))
+        if p.name in names:
+            raise bad_value(spec.name, "params", "distinct parameter names", f"{p.name!r} twice")
+        names.append(p.name)
+        if p.name in _CALL_NAMES or p.name in RESERVED_NAMES and not (p.name == "axis" and spec.class_axis):
+            raise bad_value(spec.name, "params", "parameter names that crossloss does not use itself (not "
+                            f"{', '.join(sorted(RESERVED_NAMES | _CALL_NAMES))}; 'axis' only with class_axis=True)",
+                            repr(p.name))
+        if p.check is not None:
+            try:
+                p.check(p.default)
+            except (TypeError, ValueError) as error:
+                raise bad_value(spec.name, "params", f"defaults that pass their own check ({p.name}: {error})",
+                                f"{p.name}={p.default!r}") from None
+    checks = {p.name: p.check for p in spec.params}
+    for params in spec.parameter_sets:
+        unknown = [k for k in params if k not in checks] if isinstance(params, dict) else None
+        if unknown is None or unknown:
+            raise bad_value(spec.name, "parameter_sets", f"dicts of its parameters ({', '.join(checks) or 'none'})",
+                            repr(params))
+        for k, value in params.items():
+            try:
+                if checks[k] is not None:
+                    checks[k](value)
+            except (TypeError, ValueError) as error:
+                raise bad_value(spec.name, "parameter_sets", f"values that pass their parameter's check ({k}: {error})",
+                                f"{k}={value!r}") from None
 
 
 def unregister(name: str) -> None:
@@ -62,14 +135,16 @@ def list_losses() -> list[str]:
 
 
 def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_true="values",
-         y_pred="values", class_axis=False, none_shape="y_pred's shape", doc="", replace=False):
+         y_pred="values", class_axis=False, none_shape="y_pred's shape", doc="", parameter_sets=(),
+         replace=False):
     """Register the decorated function as a loss: ``fn(call, y_true, y_pred)`` written against
     ``call.ops`` (the op table), returning the unreduced values or a ``Terms``.
 
     It then dispatches on every backend and gets reductions, sample weights, dtype rules and
     checks from crossloss, and the conformance harness checks it against ``reference``: an
     independent float64 NumPy ``reference(y_true, y_pred, **params)`` returning the unreduced
-    loss. Returns the ``LossSpec``.
+    loss, at the default parameters and at each of ``parameter_sets`` (dicts of parameters).
+    Returns the ``LossSpec``.
     """
     def register_function(compute):
         def as_terms(call, true, pred):
@@ -77,7 +152,9 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
             return out if isinstance(out, Terms) else Terms(out)
         as_terms.__doc__, as_terms.__name__ = compute.__doc__, compute.__name__
         spec = LossSpec(name, as_terms, formula=formula, none_shape=none_shape, params=tuple(params),
-                        aliases=tuple(aliases), y_true=y_true, y_pred=y_pred, class_axis=class_axis,
-                        doc=doc or (compute.__doc__ or "").strip(), reference=reference)
+                        aliases=aliases if isinstance(aliases, str) else tuple(aliases),  # (a str is refused)
+                        y_true=y_true, y_pred=y_pred, class_axis=class_axis,
+                        doc=doc or (compute.__doc__ or "").strip(), reference=reference,
+                        parameter_sets=tuple(parameter_sets))
         return register(spec, replace=replace)
     return register_function

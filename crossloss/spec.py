@@ -87,6 +87,8 @@ class LossSpec:
     # For user-registered losses: an independent float64 NumPy function (y_true, y_pred, **params)
     # -> the unreduced loss (what reduction="none" returns); the harness adds the reduction.
     reference: Callable | None = None
+    # For user-registered losses: parameter dicts the harness checks besides the defaults.
+    parameter_sets: tuple = ()
     # True: the formula checks the y_pred values it reads (``call.check_probabilities``)
     # instead of the contract checking all of y_pred (sparse CE reads one class per entry).
     checks_read_values: bool = False

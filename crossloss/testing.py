@@ -9,17 +9,21 @@ import numpy as np
 
 
 def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=None, *, backends=None,
-                          dtypes=("float64", "float32"), reductions=("mean", "sum", "none"), **params) -> int:
-    """Run the loss on every backend and dtype and compare with its float64 reference (or with
-    NumPy in float64 if it has none). Without inputs, the conformance cases of the loss are used
-    (random inputs from its domain and the edge catalogue), for ``params`` if given. Raises
-    AssertionError listing every disagreement, or if nothing was checked; returns the number
-    of checks that passed."""
+                          dtypes=("float64", "float32"), reductions=("mean", "sum", "none"), gradients=True,
+                          **params) -> int:
+    """Run the loss on every backend and dtype and compare with its float64 reference (a loss
+    without one is refused). Without inputs, the conformance cases of the loss are used
+    (random inputs from its domain and the edge catalogue), for ``params`` if given.
+    ``gradients``: also the float64 gradient of the mean on each backend with autograd against
+    central differences of the reference (cases without infinite inputs), and torch's against
+    TensorFlow's. Raises AssertionError listing every disagreement, or if nothing was
+    checked; returns the number of checks that passed."""
     import crossloss
     from crossloss.conformance import cases, harness
     from crossloss.conformance.frameworks import DTYPES
 
     spec = crossloss.spec(name)
+    harness.reference_for(spec.name)  # none: refused before any check
     if (y_true is None) != (y_pred is None):
         raise ValueError("assert_backends_agree: pass both y_true and y_pred, or neither")
     if y_true is None:
@@ -28,9 +32,12 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
         checked = [cases.Case(spec.name, "given inputs", params, np.asarray(y_true), np.asarray(y_pred),
                               None if sample_weight is None else np.asarray(sample_weight))]
     results = []
-    for backend in backends or crossloss.available_backends():
+    backends = backends or crossloss.available_backends()
+    for backend in backends:
         for dtype in (d for d in dtypes if d in DTYPES[backend]):
             results += harness.check_group(checked, backend, dtype, reductions)
+    if gradients:
+        results += harness.gradient_checks(checked, backends)
     if not results:
         raise AssertionError(f"crossloss.testing: {spec.name} ran no checks (backends {backends}, dtypes {dtypes})")
     failed = [r for r in results if not r.passed]

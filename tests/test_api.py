@@ -233,3 +233,36 @@ def test_a_weight_tensor_that_requires_grad_is_refused():
     with pytest.raises(LossTypeError, match="'pos_weight' expected a constant .* not a tensor that requires grad"):
         crossloss.get("bce", from_logits=True, pos_weight=torch.ones(3, requires_grad=True))
     crossloss.get("bce", from_logits=True, pos_weight=torch.ones(3, requires_grad=True).detach())
+
+
+def _square(c, y_true, y_pred):
+    return c.ops.square(y_pred - y_true)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"aliases": "myd"}, LossTypeError, "'aliases' expected a tuple of names"),
+    ({"name": "my loss"}, LossValueError, "'name' expected a loss name that is a Python identifier"),
+    ({"name": ""}, LossValueError, "'name' expected a loss name that is a Python identifier"),
+    ({"params": [crossloss.Param("k", 1.0, "k"), crossloss.Param("k", 2.0, "k")]}, LossValueError,
+     "'params' expected distinct parameter names; got 'k' twice"),
+    ({"params": [crossloss.Param("reduction", 1.0, "r")]}, LossValueError, "got 'reduction'"),
+    ({"params": [crossloss.Param("sample_weight", 1.0, "w")]}, LossValueError, "got 'sample_weight'"),
+    ({"params": [crossloss.Param("k", -1.0, "k", crossloss.spec("huber").params[0].check)]}, LossValueError,
+     "defaults that pass their own check (k: "),
+    ({"params": [("k", 1.0)]}, LossTypeError, "'params' expected Param(name, default, doc, check) objects"),
+    ({"reference": 42}, LossTypeError, "'reference' expected None or a function"),
+    ({"reference": lambda y_true: y_true}, LossTypeError, "'reference' expected a function (y_true, y_pred, **params)"),
+    ({"y_pred": "probabilites"}, LossValueError, "did you mean 'probabilities'?"),
+    ({"params": [crossloss.Param("k", 1.0, "k")], "reference": lambda t, p, k: p,
+      "parameter_sets": [{"q": 2.0}]}, LossValueError, "'parameter_sets' expected dicts of its parameters (k)"),
+])
+def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, error, message):
+    """Each was accepted and failed later, or never: aliases 'myd' registered 'm', 'y', 'd'."""
+    kwargs = {"name": "malformed_loss", "formula": "e^2", "reference": lambda y_true, y_pred: y_pred, **kwargs}
+    before = set(crossloss.list_losses())
+    with pytest.raises(error) as info:
+        crossloss.loss(kwargs.pop("name"), **kwargs)(_square)
+    assert message in str(info.value)
+    assert set(crossloss.list_losses()) == before
+    with pytest.raises(crossloss.UnknownLossError):
+        crossloss.spec("m")

@@ -53,15 +53,66 @@ def test_assert_backends_agree_passes_on_a_correct_loss_with_given_inputs():
     assert passed >= 3 * 2 * 3  # backends x dtypes x reductions, at least NumPy's
 
 
-def test_a_loss_without_reference_is_compared_with_numpy_float64():
+def test_a_loss_without_reference_is_refused_by_the_harness():
+    """Without an independent reference the harness would compare NumPy with itself: a loss
+    wrong on every backend passed (a helper's audit)."""
     def compute(c, y_true, y_pred):
-        return Terms(c.ops.abs(y_pred - y_true) ** 3)
+        return Terms(c.ops.abs(y_pred - y_true) ** 3 * 2.0)  # twice |e|^3: nothing independent says so
     crossloss.register(LossSpec("cubed_error", compute, formula="|e|^3", none_shape="y_pred's shape"))
     try:
-        report = crossloss.conformance.check("cubed_error", quick=True)
-        assert report.passed and report.results and "cubed_error" in str(report)
+        for run in (lambda: crossloss.conformance.check("cubed_error", quick=True),
+                    lambda: crossloss.testing.assert_backends_agree("cubed_error", backends=["numpy"])):
+            with pytest.raises(crossloss.LossValueError, match="loss 'cubed_error' expected an independent float64 "
+                                                               "NumPy reference"):
+                run()
     finally:
         crossloss.unregister("cubed_error")
+
+
+def test_a_users_parameter_sets_are_checked_besides_the_defaults():
+    """A formula that ignores its parameter agrees with the reference at the default only."""
+    from crossloss.spec import Param, positive
+
+    def compute(c, y_true, y_pred):
+        return Terms(c.ops.square(y_pred - y_true))  # forgets c.k
+    params = (Param("k", 1.0, "a factor", positive),)
+    reference = lambda y_true, y_pred, k=1.0: k * (y_pred - y_true) ** 2  # noqa: E731
+    for name, sets, passes in (("forgets_k", (), True), ("forgets_k_checked", ({"k": 3.0},), False)):
+        crossloss.register(LossSpec(name, compute, formula="k e^2", none_shape="y_pred's shape", params=params,
+                                    reference=reference, parameter_sets=sets))
+        try:
+            report = crossloss.conformance.check(name, backends=["numpy"], quick=True)
+            assert report.passed is passes and any("k=3" in r.case for r in report.results) is not passes
+        finally:
+            crossloss.unregister(name)
+
+
+@pytest.mark.skipif("torch" not in crossloss.available_backends(), reason="torch is not installed")
+def test_assert_backends_agree_catches_a_gradient_only_error():
+    """Values exact, torch's gradient three times too large."""
+    import torch
+
+    class Steep(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 3.0 * grad
+
+    def compute(c, y_true, y_pred):
+        if c.ops.name == "torch":
+            y_pred = Steep.apply(y_pred)
+        return Terms(c.ops.square(y_pred - y_true))
+    crossloss.register(LossSpec("steep_error", compute, formula="e^2", none_shape="y_pred's shape",
+                                reference=squared_error))
+    try:
+        assert crossloss.testing.assert_backends_agree("steep_error", backends=["numpy", "torch"], gradients=False)
+        with pytest.raises(AssertionError, match="torch .*gradient vs finite differences"):
+            crossloss.testing.assert_backends_agree("steep_error", backends=["numpy", "torch"])
+    finally:
+        crossloss.unregister("steep_error")
 
 
 def test_assert_backends_agree_checks_the_parameters_it_is_given():
