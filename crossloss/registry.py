@@ -49,14 +49,13 @@ def _check_spec(spec: LossSpec) -> None:
     if isinstance(spec.aliases, str) or not all(isinstance(a, str) and a.isidentifier() for a in spec.aliases):
         raise bad_type(loss, "aliases", "a tuple of names, each a Python identifier (a bare string is not one)",
                        repr(spec.aliases))
-    for argument in ("compute", "formula", "reference"):
-        value = getattr(spec, argument)
-        if not (isinstance(value, str) if argument == "formula" else callable(value) or
-                (argument == "reference" and value is None)):
-            expected = {"compute": "a function (call, y_true, y_pred) -> values or Terms",
-                        "formula": "the formula as text",
-                        "reference": "None or a function (y_true, y_pred, **params) -> the unreduced loss"}[argument]
-            raise bad_type(loss, argument, expected, repr(value))
+    if not callable(spec.compute):
+        raise bad_type(loss, "compute", "a function (call, y_true, y_pred) -> values or Terms", repr(spec.compute))
+    if not isinstance(spec.formula, str):
+        raise bad_type(loss, "formula", "the formula as text", repr(spec.formula))
+    if spec.reference is not None and not callable(spec.reference):
+        raise bad_type(loss, "reference", "None or a function (y_true, y_pred, **params) -> the unreduced loss",
+                       repr(spec.reference))
     for argument in ("y_true", "y_pred"):
         kind = getattr(spec, argument)
         if not (callable(kind) or kind in _KINDS):
@@ -65,6 +64,7 @@ def _check_spec(spec: LossSpec) -> None:
     if not spec.reductions or not set(spec.reductions) <= set(_REDUCTIONS):
         raise bad_value(loss, "reductions", f"some of {', '.join(map(repr, _REDUCTIONS))}", repr(spec.reductions))
     _check_params(spec)
+    _check_parameter_sets(spec)
     if spec.reference is not None:
         try:
             signature = inspect.signature(spec.reference)
@@ -95,6 +95,9 @@ def _check_params(spec: LossSpec) -> None:
             except (TypeError, ValueError) as error:
                 raise bad_value(spec.name, "params", f"defaults that pass their own check ({p.name}: {error})",
                                 f"{p.name}={p.default!r}") from None
+
+
+def _check_parameter_sets(spec: LossSpec) -> None:
     checks = {p.name: p.check for p in spec.params}
     for params in spec.parameter_sets:
         unknown = [k for k in params if k not in checks] if isinstance(params, dict) else None
