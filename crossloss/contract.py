@@ -67,6 +67,13 @@ class Call:
         shape = self.index_shape or tuple(1 if i == self.axis else d for i, d in enumerate(self.ops.shape(y_pred)))
         return self.ops.reshape(labels, shape)
 
+    def class_count(self, y_pred):
+        """K, the size of the class axis: a number, or where a graph leaves it unknown, a
+        scalar tensor of the compute dtype (for arithmetic such as label smoothing's e / K)."""
+        if self.num_classes is not None:
+            return self.num_classes
+        return self.ops.cast(self.ops.shape(y_pred)[self.axis], self.dtype)
+
     def check_probabilities(self, values, argument: str = "y_pred"):
         """For formulas that check only the values they read (LossSpec.checks_read_values).
         Returns their (min, max) where read, else None."""

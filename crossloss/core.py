@@ -200,6 +200,10 @@ class Loss:
             if size == 1:
                 continue
             axis = call.axis if call.axis is not None else len(pred_shape) - 1
+            if pred_shape and pred_shape[axis] is None:
+                raise bad_value(self.spec.name, k, f"one weight per class, for y_pred whose class axis {axis} has a "
+                                f"known size (give it in a graph's input signature)",
+                                f"{size} weights and y_pred of shape {pred_shape}")
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
                                 f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")

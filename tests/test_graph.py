@@ -204,3 +204,40 @@ def test_a_call_under_a_default_device_leaves_later_cpu_results_on_cpu():
     for out in (inside, after, loss(y_true, y_pred)):
         assert out.device.type == "cpu"
         np.testing.assert_allclose(out.item(), expected, rtol=1e-12)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,params,labels", [("cce", {"from_logits": True, "label_smoothing": 0.1}, False),
+                                                ("scce", {"from_logits": True, "label_smoothing": 0.1}, True)])
+def test_label_smoothing_takes_an_unknown_class_count_from_the_graph(name, params, labels):
+    """e / K with K unknown in the input signature: the class axis's size as a graph tensor."""
+    import tensorflow as tf
+    rng = np.random.default_rng(12)
+    target = rng.integers(0, 4, 6)
+    y_true = target if labels else np.eye(4)[target]
+    logits = rng.normal(size=(6, 4))
+    loss = crossloss.get(name, **params)
+    signature = [tf.TensorSpec([None], tf.int64) if labels else tf.TensorSpec([None, None], tf.float32),
+                 tf.TensorSpec([None, None], tf.float32)]
+    step = tf.function(lambda t, p: loss(t, p), input_signature=signature)
+    y_true = tf.constant(y_true, tf.int64 if labels else tf.float32)
+    traced = step(y_true, tf.constant(logits, tf.float32))
+    expected = harness.reference_for(name)(target if labels else np.eye(4)[target], logits, **params)
+    np.testing.assert_allclose(float(traced), expected, rtol=1e-5)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,params,argument,expected", [
+    ("cce", {"class_weight": [1.0, 2.0, 3.0, 4.0]}, "class_weight", "one weight per class, for y_pred whose class "
+                                                                    "axis 1 has a known size"),
+    ("dice", {"activation": "softmax"}, "y_pred", "a class axis of known size for integer-label targets")])
+def test_what_needs_the_class_count_refuses_a_graph_that_leaves_it_out(name, params, argument, expected):
+    import tensorflow as tf
+    labels = name == "dice"
+    loss = crossloss.get(name, **params)
+    signature = [tf.TensorSpec([None], tf.int64) if labels else tf.TensorSpec([None, None], tf.float32),
+                 tf.TensorSpec([None, None], tf.float32)]
+    step = tf.function(tf.autograph.experimental.do_not_convert(lambda t, p: loss(t, p)), input_signature=signature)
+    y_true = tf.constant([0, 1, 2], tf.int64) if labels else tf.eye(4)[:3]
+    with pytest.raises(crossloss.LossValueError, match=f"argument '{argument}' expected {expected}"):
+        step(y_true, tf.random.normal((3, 4)))

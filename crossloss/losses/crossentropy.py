@@ -51,7 +51,7 @@ def _binary(c, y_true, y_pred):
 def _categorical(c, y_true, y_pred):
     y = y_true
     if c.label_smoothing:
-        y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.num_classes
+        y = y * (1.0 - c.label_smoothing) + c.label_smoothing / c.class_count(y_pred)
     if c.class_weight is not None:
         y = y * along_class_axis(c, c.class_weight, len(c.ops.shape(y_pred)))
     if c.from_logits:
@@ -85,7 +85,7 @@ def _sparse(c, labels, y_pred):
             weight = ops.reshape(ops.take_along_axis(c.class_weight, ops.reshape(labels, (-1,)), 0), ops.shape(labels))
         likelihood = ops.mul_no_nan(weight, likelihood) if c.from_logits else weight * likelihood  # 0 * -inf: 0
     if c.label_smoothing:  # as torch: (1 - e) w_t log q_t + e/K sum_c w_c log q_c
-        share = c.label_smoothing / c.num_classes  # applied before the sum, whose K terms could overflow
+        share = c.label_smoothing / c.class_count(y_pred)  # applied before the sum, whose K terms could overflow
         if c.class_weight is None:
             spread = ops.sum(ops.mul_(log_q, share), axis=c.axis)
         else:

@@ -52,6 +52,9 @@ def _label_sums(c, labels, p):
     ops = c.ops
     shape = ops.shape(p)
     batch, classes = shape[0], c.num_classes
+    if classes is None:  # a graph's input signature left it out: the segments could not be laid out
+        raise bad_value("dice", "y_pred", "a class axis of known size for integer-label targets (give it in a "
+                        "graph's input signature)", f"shape {ops.static_shape(p)}")
     spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
     kept = None
     if c.ignore_index is not None:
