@@ -7,16 +7,15 @@ NaN appears where the reference is finite.
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 import crossloss
 from crossloss.errors import LossValueError
-
-import json
-import math
-from pathlib import Path
 
 from . import cases as case_catalogue
 from .frameworks import (DTYPES, GRADIENT_BACKENDS, TRACES, framework, quantized, run_labels, to_backend, to_numpy,

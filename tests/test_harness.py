@@ -53,6 +53,11 @@ def test_assert_backends_agree_passes_on_a_correct_loss_with_given_inputs():
     assert passed >= 3 * 2 * 3  # backends x dtypes x reductions, at least NumPy's
 
 
+def test_given_inputs_with_an_infinity_get_no_finite_differences():
+    """Central differences at an infinite input are NaN: a correct loss must still pass."""
+    assert crossloss.testing.assert_backends_agree("mse", np.array([0.0, 1.0]), np.array([np.inf, 3.0])) > 0
+
+
 def test_a_loss_without_reference_is_refused_by_the_harness():
     """Without an independent reference the harness would compare NumPy with itself: a loss
     wrong on every backend passed (a helper's audit)."""
