@@ -184,7 +184,8 @@ class NumpyOps(Ops):
 
 
 def _value_range(x):
-    return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))  # np.min's wrapper: +1.7 us
+    # np.min's wrapper: +1.7 us; item(): integers stay exact (a message shows them)
+    return np.minimum.reduce(x, axis=None).item(), np.maximum.reduce(x, axis=None).item()
 
 
 OPS = NumpyOps()

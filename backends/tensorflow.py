@@ -183,15 +183,16 @@ class TensorflowOps(Ops):
         return _host_range if on_host and size < _READ_ON_HOST_BELOW else _device_range
 
 
+# (item(): integers stay exact, as an error message shows them)
 def _host_range(x):
     values = x.numpy()
-    return float(values.min()), float(values.max())
+    return values.min().item(), values.max().item()
 
 
 def _device_range(x):
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.uint8)
-    return float(tf.reduce_min(x)), float(tf.reduce_max(x))
+    return tf.reduce_min(x).numpy().item(), tf.reduce_max(x).numpy().item()
 
 
 # An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts

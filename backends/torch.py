@@ -42,6 +42,9 @@ class TorchOps(Ops):
             return x
         return x.to(like.device) if x.dim() == 0 else None  # a 0-d tensor is a number, as torch's ops take it
 
+    def device_mismatch(self, x, like):
+        return None if x.device == like.device else f"a tensor on {x.device}"
+
     def dtype_name(self, x):
         return _DTYPES.get(x.dtype) or str(x.dtype).removeprefix("torch.")
 
@@ -219,6 +222,8 @@ def _bool_range(x):
 
 
 def _value_range(x):
+    if x.dtype in _WIDE_UNSIGNED:  # aminmax has no kernel for these: int64 holds uint16/32, float64 orders uint64
+        x = x.to(torch.float64 if x.dtype is torch.uint64 else torch.int64)
     if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
         strides = x.stride()
         x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))

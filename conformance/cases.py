@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import crossloss
-from crossloss.spec import DENSE_OR_LABELS, LABELS, PROBABILITIES
+from crossloss.spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, PROBABILITIES
 
 SEED = 20261121
 
@@ -95,8 +95,9 @@ def random_inputs(spec, params, rng, shape=None, labels=False):
     shape = shape or _shape(spec, params)
     axis = _class_axis(spec, params)
     kind = spec.prediction_kind({**spec.defaults(), **params})
-    if kind == PROBABILITIES:
+    if kind in (PROBABILITIES, LOG_PROBABILITIES):
         y_pred = _distribution(rng, shape, axis) if axis is not None and spec.name != "dice" else rng.uniform(0.02, 0.98, shape)
+        y_pred = np.log(y_pred) if kind == LOG_PROBABILITIES else y_pred
     else:
         y_pred = rng.normal(size=shape) * 2.0
     classes = shape[axis] if axis is not None else None
@@ -113,6 +114,8 @@ def random_inputs(spec, params, rng, shape=None, labels=False):
         if spec.y_true == PROBABILITIES:  # a few soft targets
             soft = rng.uniform(size=shape) < 0.2
             y_true[soft] = rng.uniform(size=int(soft.sum()))
+    elif spec.target_kind({**spec.defaults(), **params}) == LOG_PROBABILITIES:
+        y_true = np.log(_distribution(rng, shape, axis) if axis is not None else rng.uniform(0.02, 0.98, shape))
     else:
         y_true = rng.normal(size=shape)
     return y_true, y_pred
@@ -157,6 +160,10 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
             flat = p.reshape(-1)
             flat[::3], flat[1::3] = 0.0, 1.0
             add("probabilities exactly 0 and 1", y_true, p)
+        elif kind == LOG_PROBABILITIES:
+            x = y_pred.copy().reshape(-1)
+            x[::3], x[1::3] = 0.0, -np.inf
+            add("log-probabilities exactly 0 and -inf", y_true, x.reshape(shape))
         else:
             axis = _class_axis(spec, params)
             if axis is not None and spec.y_true == PROBABILITIES:  # zero targets next to infinite logits

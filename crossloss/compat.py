@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import bad_value
+from .errors import bad_value, did_you_mean
 from .losses import regression
 from .registry import lookup as _builtin
-from .spec import PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean, integer_or_none
+from .spec import LOG_PROBABILITIES, PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean, integer_or_none
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -85,7 +85,7 @@ def _torch_kl(c, y_true, log_q):
 
 
 def _torch_kl_targets(params) -> str:
-    return VALUES if params["log_target"] else PROBABILITIES  # log-probabilities are <= 0
+    return LOG_PROBABILITIES if params["log_target"] else PROBABILITIES
 
 
 def _torch_profiles() -> dict:
@@ -104,7 +104,7 @@ def _torch_profiles() -> dict:
                                 params=(_param(scce, "class_weight"), replace(_param(scce, "ignore_index"), default=-100),
                                         _param(scce, "label_smoothing"), _param(scce, "axis", 1)))
     kl = _builtin("kl_divergence")
-    specs[kl.name] = _profile("torch", kl, _torch_kl, y_pred=VALUES, class_axis=False, y_true=_torch_kl_targets,
+    specs[kl.name] = _profile("torch", kl, _torch_kl, y_pred=LOG_PROBABILITIES, class_axis=False, y_true=_torch_kl_targets,
                               none_shape="y_pred's shape (torch's elementwise kl_div)",
                               reductions=("mean", "sum", "none", "batchmean"),
                               params=(Param("log_target", False, "y_true holds log-probabilities too", boolean),))
@@ -241,7 +241,7 @@ def lookup(profile: str, name: str) -> LossSpec:
     if not _PROFILES:
         _PROFILES.update(torch=_torch_profiles(), keras=_keras_profiles())
     if profile not in _PROFILES:
-        raise bad_value(name, "compat", "None, 'torch' or 'keras'", repr(profile))
+        raise bad_value(name, "compat", "None, 'torch' or 'keras'", repr(profile) + did_you_mean(profile, _PROFILES))
     spec = _PROFILES[profile].get(name)
     if spec is None:
         have = ", ".join(sorted(_PROFILES[profile]))

@@ -6,11 +6,12 @@ Shapes are never broadcast silently. Values are checked where reading them is fr
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from .errors import bad_type, bad_value
-from .spec import DENSE_OR_LABELS, LABELS, LOGITS, PROBABILITIES
+from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
@@ -100,7 +101,11 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 
 def check_plain_real(loss: str, argument: str, value) -> None:
     """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``."""
-    kind = np.asarray(value).dtype
+    try:
+        kind = np.asarray(value).dtype
+    except ValueError as error:  # e.g. a ragged list
+        raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
+                        f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
     if kind.kind not in "biuf":
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
 
@@ -111,6 +116,13 @@ def check_real(loss: str, argument: str, ops, x) -> str:
     if name not in _COMPUTE_DTYPE and name not in _INTEGER:
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {name}")
     return name
+
+
+def check_device(loss: str, ops, y_true, y_pred) -> None:
+    """Both inputs on one device: torch would not compare them (on meta, not even refuse)."""
+    found = ops.device_mismatch(y_true, y_pred)
+    if found is not None:
+        raise bad_value(loss, "y_true", f"a tensor on y_pred's device, {y_pred.device}", found)
 
 
 def layout(loss: str, spec, call: Call, y_true, y_pred):
@@ -194,11 +206,11 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     ops = call.ops
     target, prediction = kinds
     read_pred = ops.range_reader(y_pred, force)
-    pred_checked = prediction == PROBABILITIES and not spec.checks_read_values
+    pred_checked = prediction in _BOUNDED and not spec.checks_read_values
     read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
     labels = call.labels
     read_true = None
-    if labels or target in (PROBABILITIES, DENSE_OR_LABELS):
+    if labels or target in _BOUNDED or target == DENSE_OR_LABELS:
         read_true = ops.range_reader(y_true, force)
     if read_pred is None and read_true is None:
         return None
@@ -213,7 +225,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
         if read_whole_pred is not None and (read_all or not (kernel_runs and kernel_covers_pred)):
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
-                _check_probabilities(loss, "y_pred", pred_range)
+                _check_bounded(loss, "y_pred", pred_range, prediction)
         if read_true_min is not None and kernel_runs and not read_all and read_true_min(y_true) >= 0:
             pass  # the kernel refuses labels >= C itself
         elif read_true is not None and (read_all or not to_gathers or kernel_runs):
@@ -221,7 +233,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
             if labels:
                 _check_labels(loss, template, y_true, true_range, read_true, fractional)
             else:
-                _check_probabilities(loss, "y_true", true_range)
+                _check_bounded(loss, "y_true", true_range, LOG_PROBABILITIES if target == LOG_PROBABILITIES else PROBABILITIES)
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check
@@ -257,27 +269,63 @@ def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> 
             raise error from None  # the framework's own message adds nothing to the contract's
 
 
+# an input kind whose values lie in bounds -> (the bounds, what the error says is expected)
+_BOUNDED = {PROBABILITIES: ((0.0, 1.0), "probabilities in [0, 1]"),
+            LOG_PROBABILITIES: ((-math.inf, 0.0), "log-probabilities (values <= 0)")}
+
+
+def _check_bounded(loss, argument, found, kind):
+    (lo, hi), expected = _BOUNDED[kind]
+    if not (lo <= found[0] and found[1] <= hi):  # NaN fails too
+        _refuse(loss, argument, found, expected, (lo, hi))
+
+
 def _check_probabilities(loss, argument, found):
-    if not (0.0 <= found[0] and found[1] <= 1.0):  # NaN fails too
-        _refuse(loss, argument, found, "probabilities in [0, 1]")
+    _check_bounded(loss, argument, found, PROBABILITIES)
 
 
-def _refuse(loss, argument, found, expected):
-    raise bad_value(loss, argument, expected, f"values from {found[0]:.6g} to {found[1]:.6g}")
+def _refuse(loss, argument, found, expected, bounds):
+    if any(math.isnan(v) for v in found):  # a reduction that meets a NaN returns it
+        raise bad_value(loss, argument, expected, "values including NaN")
+    raise bad_value(loss, argument, expected, f"values from {_shown(found[0], bounds)} to {_shown(found[1], bounds)}")
+
+
+def _shown(value, bounds) -> str:
+    """value to 6 digits, or as many more as it takes to show on which side of ``bounds``
+    it lies (1 + 1e-7 is not "1"); integers exactly."""
+    if isinstance(value, numbers.Integral):
+        return str(value)
+    inside = bounds[0] <= value <= bounds[1]
+    for digits in (6, 9, 12, 17):
+        text = f"{value:.{digits}g}"
+        if (bounds[0] <= float(text) <= bounds[1]) == inside:
+            return text
+    return text
 
 
 def _check_labels(loss, call, y_true, found, read, fractional):
     ops = call.ops
     ignore = getattr(call, "ignore_index", None)
     if not 0 <= found[0] <= found[1] < call.num_classes:
-        if ignore is not None:
+        if ignore is not None and _holds(ops.dtype_name(y_true), ignore):
             found = read(ops.where(y_true == ignore, 0, y_true))  # ignored labels are fine
         if not (0 <= found[0] and found[1] <= call.num_classes - 1):  # NaN fails too
-            _refuse(loss, "y_true", found, _expected_labels(call, ignore))
+            _refuse(loss, "y_true", found, _expected_labels(call, ignore), (0, call.num_classes - 1))
     if fractional:
         dtype = ops.dtype_name(y_true)
         if read(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), dtype)))[1] != 0:
             raise bad_value(loss, "y_true", _expected_labels(call, ignore), "labels with a fractional part")
+
+
+def _holds(dtype: str, value: int) -> bool:
+    """Whether labels of this dtype can equal the integer ``value`` (comparing them with one
+    they cannot hold, a framework would wrap it: uint8 labels of 255 would equal -1)."""
+    if dtype == "bool":
+        return value in (0, 1)
+    if dtype not in _INTEGER:
+        return True
+    limits = np.iinfo(dtype)
+    return int(limits.min) <= value <= int(limits.max)
 
 
 def _expected_labels(call, ignore) -> str:

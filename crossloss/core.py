@@ -32,6 +32,7 @@ class Loss:
         # (torch.compile makes a NumPy array a graph input, whose guard fails under inference_mode)
         self._per_class = {p.name: _numbers(params[p.name]) for p in spec.params
                            if p.per_class and params[p.name] is not None}
+        self._one_for_all = {p.name for p in spec.params if p.one_for_all}
         self._plans: dict = {}  # input signature -> _Plan
         self._last = None  # the plan of the latest eager call, if its backend can match inputs to it
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
@@ -71,13 +72,14 @@ class Loss:
         if sample_weight is not None or plan is None or not plan.matches(y_true, y_pred):
             plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         settings = CURRENT.options
+        given = y_true, y_pred  # as they came: a cast to int64 wraps a uint64 label the error shows
         call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred, sample_weight is None)
         try:
             result = None if kernel is None else kernel(call, y_true, y_pred)
             if result is None:
                 terms = self.spec.compute(call, y_true, y_pred)
         except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
-            contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
+            contract.explain_failure(plan.checks, settings, call, *given)
             raise
         if result is None:
             result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors)
@@ -91,11 +93,12 @@ class Loss:
         For global means across replicas and for Keras."""
         settings = CURRENT.options
         plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
+        given = y_true, y_pred
         call, y_true, y_pred, _ = self._checked(plan, settings, y_true, y_pred, False)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except (IndexError, RuntimeError):
-            contract.explain_failure(plan.checks, settings, call, y_true, y_pred)
+            contract.explain_failure(plan.checks, settings, call, *given)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
         guard = plan.guards.get(settings.value_checks)
@@ -164,6 +167,7 @@ class Loss:
         spec, ops = self.spec, backend.OPS
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
         contract.check_real(spec.name, "y_true", ops, y_true)
+        contract.check_device(spec.name, ops, y_true, y_pred)
         call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
         true_shape, pred_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
         if self._per_class:
@@ -196,9 +200,9 @@ class Loss:
 
     def _check_per_class(self, call, pred_shape):
         for k, weights in self._per_class.items():
-            size = len(weights) if isinstance(weights, tuple) else 1
-            if size == 1:
-                continue
+            if not isinstance(weights, tuple) or len(weights) == 1 and k in self._one_for_all:
+                continue  # a scalar weighs every class
+            size = len(weights)
             axis = call.axis if call.axis is not None else len(pred_shape) - 1
             if pred_shape and pred_shape[axis] is None:
                 raise bad_value(self.spec.name, k, f"one weight per class, for y_pred whose class axis {axis} has a "
@@ -206,7 +210,7 @@ class Loss:
                                 f"{size} weights and y_pred of shape {pred_shape}")
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
-                                f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weights")
+                                f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weight" + ("s" if size != 1 else ""))
 
 
 def _numbers(weights):
@@ -341,7 +345,8 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
         from . import compat as profiles
         spec = profiles.lookup(compat, spec.name)
     if reduction not in spec.reductions:
-        raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)), repr(reduction))
+        raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)),
+                        repr(reduction) + did_you_mean(reduction, spec.reductions))
     if backend is not None:
         backend = _backends.canonical(backend)
     return Loss(spec, bind(spec, params), reduction, backend)
@@ -364,7 +369,7 @@ def bind(spec: LossSpec, params: dict) -> dict:
             except TypeError as error:
                 raise bad_type(spec.name, p.name, str(error), repr(value)) from None
             except ValueError as error:
-                raise bad_value(spec.name, p.name, str(error), repr(value)) from None
+                raise bad_value(spec.name, p.name, str(error), repr(value) + getattr(error, "hint", "")) from None
         bound[p.name] = value
     if spec.check_params is not None:
         spec.check_params(bound)

@@ -41,6 +41,10 @@ class Ops:
         """Tensor x where ``like`` lives, or None where that would be a copy the caller did not
         ask for (a framework that places tensors itself returns x)."""
         return x
+    def device_mismatch(self, x, like):
+        """A description of x's device where it is not ``like``'s and the framework would not
+        move it, else None."""
+        return None
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
     def cast(self, x, dtype: str): raise NotImplementedError
     def shape(self, x) -> tuple: raise NotImplementedError  # ints; unknown graph dims as scalar tensors

@@ -17,7 +17,7 @@ import contextlib
 import threading
 from dataclasses import dataclass, replace
 
-from .errors import bad_value
+from .errors import bad_value, did_you_mean
 
 _CHECK_MODES = ("auto", "always", "never")
 
@@ -68,13 +68,15 @@ def options(**changes):
 def _known(changes: dict) -> dict:
     unknown = set(changes) - set(Options.__dataclass_fields__)
     if unknown:
-        raise bad_value("options", sorted(unknown)[0], f"one of {sorted(Options.__dataclass_fields__)}", "an unknown setting")
+        name, known = sorted(unknown)[0], sorted(Options.__dataclass_fields__)
+        raise bad_value("options", name, f"one of {known}", f"an unknown setting{did_you_mean(name, known)}")
     return changes
 
 
 def _validated(opts: Options) -> Options:
     if opts.value_checks not in _CHECK_MODES:
-        raise bad_value("options", "value_checks", f"one of {_CHECK_MODES}", repr(opts.value_checks))
+        raise bad_value("options", "value_checks", f"one of {_CHECK_MODES}",
+                        repr(opts.value_checks) + did_you_mean(opts.value_checks, _CHECK_MODES))
     if not isinstance(opts.native_kernels, bool):
         raise bad_value("options", "native_kernels", "True or False", repr(opts.native_kernels))
     return opts

@@ -5,10 +5,11 @@ import difflib
 import inspect
 
 from .contract import RESERVED_NAMES
-from .errors import LossValueError, UnknownLossError, bad_type, bad_value, did_you_mean
-from .spec import DENSE_OR_LABELS, LABELS, LOGITS, PROBABILITIES, VALUES, LossSpec, Param, Terms
+from .errors import LossTypeError, LossValueError, UnknownLossError, bad_type, bad_value, did_you_mean
+from .spec import (DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES, VALUES, LossSpec, Param,
+                   Terms)
 
-_KINDS = (VALUES, LOGITS, PROBABILITIES, LABELS, DENSE_OR_LABELS)
+_KINDS = (VALUES, LOGITS, PROBABILITIES, LOG_PROBABILITIES, LABELS, DENSE_OR_LABELS)
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")
 # get()'s and a call's own keywords: a parameter of these names could never be passed
 _CALL_NAMES = frozenset({"name", "backend", "reduction", "compat", "y_true", "y_pred", "sample_weight"})
@@ -123,7 +124,7 @@ def unregister(name: str) -> None:
 def lookup(name: str, caller: str = "spec") -> LossSpec:
     """The spec of a loss name or alias (``crossloss.spec``); ``caller`` names the function in errors."""
     if not isinstance(name, str):
-        raise UnknownLossError(f"{caller}: argument 'name' expected a loss name (str); got {type(name).__name__}")
+        raise LossTypeError(f"{caller}: argument 'name' expected a loss name (str); got {type(name).__name__}")
     canonical = _names.get(_key(name))
     if canonical is None:
         near = difflib.get_close_matches(_key(name), list(_names), n=3, cutoff=0.5)

@@ -13,6 +13,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .errors import did_you_mean
+
 # Every log of a probability is floored here (torch's BCE clamp): exp(-100) ~ 3.7e-44 is
 # below the smallest normal float32, so the floor only changes p = 0 (and float32 subnormals).
 LOG_FLOOR = -100.0
@@ -21,6 +23,7 @@ LOG_FLOOR = -100.0
 VALUES = "values"                # any real number
 LOGITS = "logits"                # any real number, read where free: finite ones take a faster exact path
 PROBABILITIES = "probabilities"  # each value in [0, 1]
+LOG_PROBABILITIES = "log-probabilities"  # each value <= 0 (-inf included)
 LABELS = "labels"                # integer class indices in [0, C), or ignore_index
 DENSE_OR_LABELS = "dense or labels"  # y_pred's shape (values in [0, 1]) or integer labels
 
@@ -34,6 +37,7 @@ class Param:
     doc: str
     check: Callable[[Any], Any] | None = None
     per_class: bool = False  # an array laid along the class axis: converted to the inputs' framework
+    one_for_all: bool = False  # a per-class array of one entry weighs every class (as torch broadcasts pos_weight)
 
 
 class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a frozen dataclass
@@ -169,7 +173,9 @@ def boolean(value) -> bool:
 def one_of(*choices) -> Callable[[Any], Any]:
     def check(value):
         if value not in choices:
-            raise ValueError("one of " + ", ".join(repr(c) for c in choices))
+            error = ValueError("one of " + ", ".join(repr(c) for c in choices))
+            error.hint = did_you_mean(value, [c for c in choices if isinstance(c, str)])  # (bind shows it)
+            raise error
         return value
     return check
 
@@ -179,6 +185,8 @@ def integer_or_none(value):
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError("an integer or None")
+    if not -2 ** 63 <= value < 2 ** 63:  # labels are compared as int64: a wider value would wrap
+        raise ValueError("an integer in the int64 range [-2**63, 2**63) or None")
     return int(value)
 
 
@@ -192,8 +200,10 @@ def weights_or_none(value):
     """None, a non-negative scalar, or a 1-D array of non-negative finite weights (kept as float64)."""
     if value is None:
         return None
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        value = float(value)  # a Fraction, as real() takes it
     array = _as_numpy(value)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "iuf":  # a bool is no weight (as for delta and beta)
         raise TypeError("None, a number or a non-empty 1-D array of numbers")
     if array.ndim > 1 or array.size == 0:
         raise ValueError("None, a number or a non-empty 1-D array of numbers")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 import crossloss
+from crossloss import registry
 from crossloss.errors import LossTypeError, LossValueError
 
 crossloss.backends.load("torch")  # without torch: an ImportError that names the extra to install
@@ -37,7 +38,7 @@ class Loss(torch.nn.Module):
 
     def __init__(self, name: str, **params):
         super().__init__()
-        spec = crossloss.spec(name)
+        spec = registry.lookup(name, caller="crossloss.torch.get")
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name

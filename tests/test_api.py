@@ -1,12 +1,15 @@
 """The public API: names, aliases, specs, parameter binding and the errors users see."""
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import crossloss
 from crossloss import BackendUnavailableError, LossTypeError, LossValueError, UnknownLossError
+
+from conftest import BACKENDS
 
 SEED_LOSSES = ["binary_crossentropy", "categorical_crossentropy", "dice", "huber", "kl_divergence",
                "mean_absolute_error", "mean_squared_error", "smooth_l1", "sparse_categorical_crossentropy"]
@@ -53,6 +56,11 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     (lambda: crossloss.get("mse", backend="tourch"), "did you mean 'torch'?"),
     (lambda: crossloss.spec("dise"), "spec: argument 'name'"),
     (lambda: crossloss.unregister("dise"), "unregister: argument 'name'"),
+    (lambda: crossloss.get("mse", reduction="meen"), "did you mean 'mean'?"),
+    (lambda: crossloss.get("mse", compat="troch"), "did you mean 'torch'?"),
+    (lambda: crossloss.get("dice", activation="softmx"), "did you mean 'softmax'?"),
+    (lambda: crossloss.set_options(value_check="never"), "did you mean 'value_checks'?"),
+    (lambda: crossloss.set_options(value_checks="alway"), "did you mean 'always'?"),
 ])
 def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_function(call, message):
     with pytest.raises((LossTypeError, LossValueError, UnknownLossError)) as info:
@@ -83,6 +91,11 @@ def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_
     ("dice", {"axis": None, "include_background": False}, "axis", "include_background", LossValueError),
     ("dice", {"axis": None, "ignore_index": 3}, "axis", "ignore_index", LossValueError),
     ("bce", {"compat": "torch", "pos_weight": 2.0}, "pos_weight", "from_logits=True", LossValueError),
+    # labels are compared as int64: a wider ignore_index would wrap onto a label (2**64 - 1 onto -1)
+    ("scce", {"ignore_index": 2 ** 64 - 1}, "ignore_index", "int64 range", LossValueError),
+    ("dice", {"ignore_index": -2 ** 63 - 1}, "ignore_index", "int64 range", LossValueError),
+    ("bce", {"pos_weight": True}, "pos_weight", "a number", LossTypeError),  # as delta=True is
+    ("cce", {"class_weight": np.array([True, False])}, "class_weight", "array of numbers", LossTypeError),
 ])
 def test_bad_parameters_are_refused_at_get(name, params, argument, expected, error):
     """A value of the wrong type (or an unknown name) is a LossTypeError, a wrong value of the
@@ -189,9 +202,10 @@ def test_a_loss_pickles_and_deep_copies_after_it_has_run(backend, name, params):
     loss = crossloss.get(name, backend=backend, **params)
     labels, probs = np.array([0, 1, 2]), np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
     y_true = probs[::-1].copy() if name == "kld" else labels
-    before = float(loss(y_true, probs))
+    y_pred = np.log(probs) if name == "kld" else probs  # torch's kl_div takes log-probabilities
+    before = float(loss(y_true, y_pred))
     for again in (pickle.loads(pickle.dumps(loss)), copy.deepcopy(loss)):
-        assert float(again(y_true, probs)) == before and repr(again) == repr(loss)
+        assert float(again(y_true, y_pred)) == before and repr(again) == repr(loss)
 
 
 def test_an_options_block_is_its_own_threads():
@@ -266,3 +280,34 @@ def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, err
     assert set(crossloss.list_losses()) == before
     with pytest.raises(crossloss.UnknownLossError):
         crossloss.spec("m")
+
+
+def test_a_name_that_is_no_string_is_a_type_error():
+    with pytest.raises(LossTypeError, match="get: argument 'name' expected a loss name"):
+        crossloss.get(3)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_the_torch_module_names_itself_on_an_unknown_loss():
+    import crossloss.torch
+    with pytest.raises(UnknownLossError, match=r"crossloss\.torch\.get: argument 'name'.*did you mean 'huber'"):
+        crossloss.torch.get("hubber")
+
+
+def test_a_fraction_is_a_weight_as_it_is_a_delta():
+    y_true, y_pred = np.array([1.0, 0.0]), np.array([0.3, 0.6])
+    assert float(crossloss.get("bce", pos_weight=Fraction(1, 2))(y_true, y_pred)) == float(
+        crossloss.get("bce", pos_weight=0.5)(y_true, y_pred))
+
+
+def test_one_class_weight_for_many_classes_is_refused_as_torch_refuses_it():
+    """class_weight=[2.0] for three classes is a mistake (torch's cross_entropy refuses it);
+    a scalar weighs every class. BCE's pos_weight of one entry broadcasts, as torch's does."""
+    labels, probabilities = np.array([0, 2]), np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+    for name, y_true in (("scce", labels), ("cce", np.eye(3)[labels])):
+        with pytest.raises(LossValueError, match="'class_weight' expected one weight per class, 3.*got 1 weight$"):
+            crossloss.get(name, class_weight=[2.0])(y_true, probabilities)
+        assert float(crossloss.get(name, class_weight=2.0)(y_true, probabilities)) > 0
+    targets = np.eye(3)[labels]
+    assert float(crossloss.get("bce", pos_weight=[2.0])(targets, probabilities)) == float(
+        crossloss.get("bce", pos_weight=2.0)(targets, probabilities))

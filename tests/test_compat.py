@@ -97,6 +97,22 @@ def test_torch_kl_with_log_targets_takes_log_probabilities(reduction):
         crossloss.get("kld", compat="torch", reduction=reduction)(log_p, log_q)
 
 
+@pytest.mark.parametrize("log_target", [False, True])
+def test_torch_kl_refuses_probabilities_given_for_log_probabilities(log_target):
+    """kl_div's classic mistake: probabilities where it takes log-probabilities. torch returns
+    a number (a negative KL here); a log-probability above 0 is refused, -inf and 0 are not."""
+    p, q = np.array([[0.2, 0.8], [0.5, 0.5]]), np.array([[0.6, 0.4], [0.3, 0.7]])
+    loss = crossloss.get("kld", compat="torch", log_target=log_target)
+    target = np.log(p) if log_target else p
+    with pytest.raises(LossValueError, match="'y_pred' expected log-probabilities"):
+        loss(target, q)
+    if log_target:
+        with pytest.raises(LossValueError, match="'y_true' expected log-probabilities"):
+            loss(p, np.log(q))
+    bounds = np.array([[0.0, -700.0], [np.log(0.5), np.log(0.5)]])  # log-probabilities of 1 and ~0
+    assert np.isfinite(float(loss(target, bounds)))
+
+
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
 @pytest.mark.parametrize("true_shape,pred_shape", [((4, 3), (4, 3, 1)), ((4, 3, 1), (4, 3)), ((4,), (4, 1)),
                                                    ((4, 1), (4,)), ((4, 1, 1), (4, 1)), ((4, 1), (4, 1, 1))])

@@ -285,12 +285,13 @@ def test_float32_subnormal_probabilities_meet_the_floor_at_most(backend, name, y
     assert out == pytest.approx(floored + rest, rel=1e-5)
 
 
-@pytest.mark.parametrize("class_weight", [2.0, [2.0]])
+@pytest.mark.parametrize("class_weight", [2.0, np.float32(2.0)])
 @pytest.mark.parametrize("params", [{}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
                                     {"ignore_index": 2}])
 def test_one_class_weight_for_every_class_equals_its_copies(backend, class_weight, params):
-    """A scalar class_weight (or one of size 1) weighs every class alike, as categorical CE's
-    does; sparse CE's mean divides by the weights' sum, so only "sum" and "none" show it."""
+    """A scalar class_weight weighs every class alike, as categorical CE's does (an array of
+    one is refused: tests/test_api.py); sparse CE's mean divides by the weights' sum, so only
+    "sum" and "none" show it."""
     labels = to_backend(backend, np.array([1, 0, 2]), "int64")
     probs = np.array([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
     y_pred = to_backend(backend, np.log(probs) if params.get("from_logits") else probs, "float64")
@@ -412,3 +413,70 @@ def test_float32_dice_sums_of_millions_of_values_stay_accurate(backend, squared,
     got = to_numpy(loss(to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32")))
     one_strided_axis = len(shape) == 3 and backend in ("numpy", "tensorflow")
     np.testing.assert_allclose(got, exact, rtol=5e-5 if one_strided_axis else 2e-6)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,y_true", [("scce", [0, 1]), ("cce", [[1.0, 0.0], [0.0, 1.0]]), ("mse", 0.5)])
+def test_inputs_on_two_torch_devices_are_refused(name, y_true):
+    """torch would not compare them: labels on meta made sparse CE 100 with an uninitialised
+    gradient, one-hot targets on meta a CE of y_true = 1."""
+    import torch
+    y_true = torch.tensor(y_true)
+    y_pred = torch.tensor([[0.3, 0.7], [0.6, 0.4]]) if y_true.dim() else torch.tensor(0.2)
+    for true_device, pred_device in (("meta", "cpu"), ("cpu", "meta")):
+        with pytest.raises(LossValueError, match=f"'y_true' expected a tensor on y_pred's device, {pred_device}; "
+                                                 f"got a tensor on {true_device}"):
+            crossloss.get(name)(y_true.to(true_device), y_pred.to(pred_device))
+
+
+@pytest.mark.parametrize("dtype,label,ignore", [("uint8", 255, -1), ("int8", -1, 255), ("uint8", 156, -100),
+                                                ("int16", -1, 65535), ("uint64", 2 ** 64 - 1, -1)])
+@pytest.mark.parametrize("name", ["scce", "dice"])
+def test_a_narrow_label_that_wraps_onto_ignore_index_is_refused(backend, dtype, label, ignore, name):
+    """uint8 255 is no -1: a framework comparing them wraps -1 to 255, and the label passed the
+    check (then a raw gather error on TensorFlow, a skipped label after a cast to int64)."""
+    labels = to_backend(backend, np.array([0, label, 2, 0], dtype), "float32")
+    probs = to_backend(backend, np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]]),
+                       "float64")
+    with pytest.raises(LossValueError, match=f"'y_true' expected integer labels in \\[0, 3\\) or ignore_index={ignore}; "
+                                             "got values from ") as info:
+        crossloss.get(name, ignore_index=ignore)(labels, probs)
+    shown = float(str(info.value).rsplit(" to ", 1)[1])  # torch reads uint64 through float64: 6 digits
+    assert shown == pytest.approx(max(label, 2), rel=1e-5)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+@pytest.mark.parametrize("name", ["scce", "dice"])
+def test_wide_unsigned_torch_labels_are_read_with_ignore_index(dtype, name):
+    """torch has no min/max kernels for these dtypes: the read widens them."""
+    import torch
+    labels = np.array([0, 1, 255, 2])
+    probs = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]], dtype=torch.float64)
+    loss = crossloss.get(name, ignore_index=255)
+    expected = float(loss(torch.as_tensor(labels), probs))
+    assert float(loss(torch.as_tensor(labels.astype(dtype)), probs)) == expected
+    with pytest.raises(LossValueError, match="got values from 0 to 7$"):
+        loss(torch.as_tensor(np.array([0, 7, 255, 2], dtype)), probs)
+
+
+@pytest.mark.parametrize("y_true,y_pred,got", [
+    ([0.0, 1.0], [0.1, 1.0000001], "got values from 0.1 to 1.00000012"),  # float32's; not "to 1"
+    ([0.0, 1.0], [0.1, np.nan], "got values including NaN"),
+])
+def test_a_refused_value_is_shown_as_what_it_is(backend, y_true, y_pred, got):
+    with pytest.raises(LossValueError) as info:
+        crossloss.get("bce")(to_backend(backend, np.array(y_true), "float32"),
+                             to_backend(backend, np.array(y_pred), "float32"))
+    assert str(info.value).endswith(got)
+
+
+def test_a_refused_label_is_shown_exactly(backend):
+    labels = to_backend(backend, np.array([0, 2 ** 32 + 1]), "float32")
+    with pytest.raises(LossValueError, match="got values from 0 to 4294967297$"):
+        crossloss.get("scce")(labels, to_backend(backend, np.array([[0.5, 0.5], [0.5, 0.5]]), "float32"))
+
+
+def test_a_ragged_list_is_refused_by_name():
+    with pytest.raises(LossValueError, match="mean_squared_error: argument 'y_true' expected an array.*got a list"):
+        crossloss.get("mse")([[0.0, 1.0], [1.0]], np.zeros((2, 2)))

@@ -100,7 +100,8 @@ def _sparse(c, labels, y_pred):
 _LOGITS = Param("from_logits", False, "y_pred are logits (log-sigmoid / log-softmax forms) instead of probabilities", boolean)
 _SMOOTHING = "label smoothing e in [0, 1]"
 _AXIS = Param("axis", -1, "the class axis of y_pred", axis)
-_CLASS_WEIGHT = Param("class_weight", None, "one weight per class (>= 0)", weights_or_none, per_class=True)
+_CLASS_WEIGHT = Param("class_weight", None, "one weight per class (>= 0), or a scalar for every class",
+                      weights_or_none, per_class=True)
 
 SPECS = [
     LossSpec(
@@ -108,10 +109,11 @@ SPECS = [
         y_true=PROBABILITIES, y_pred=_prediction, none_shape="y_pred's shape: one value per element",
         params=(_LOGITS,
                 Param("label_smoothing", 0.0, _SMOOTHING + ": y -> y (1 - e) + 0.5 e", unit_interval),
-                Param("pos_weight", None, "weight of the positive term: a scalar or one per entry of the "
-                      "last axis (with logits, torch's pos_weight)", weights_or_none, per_class=True),
-                Param("neg_weight", None, "weight of the negative term: a scalar or one per entry of the last axis",
-                      weights_or_none, per_class=True)),
+                Param("pos_weight", None, "weight of the positive term: a scalar (or an array of one) or one "
+                      "per entry of the last axis (with logits, torch's pos_weight)", weights_or_none,
+                      per_class=True, one_for_all=True),
+                Param("neg_weight", None, "weight of the negative term: a scalar (or an array of one) or one per "
+                      "entry of the last axis", weights_or_none, per_class=True, one_for_all=True)),
         formula="l = -[w_pos y log p + w_neg (1 - y) log(1 - p)], logs floored at -100; "
                 "from_logits: log p = log_sigmoid(x), log(1 - p) = log_sigmoid(-x)"),
     LossSpec(
