@@ -214,7 +214,9 @@ def _axes(x, axis):
 
 @functools.lru_cache(maxsize=256)
 def _constant(values: tuple):
-    return tf.constant(values, dtype=tf.int64)
+    # int32 where it holds them: forward-mode AD (ForwardAccumulator) stitches axes as int32
+    fits = all(-2 ** 31 <= v < 2 ** 31 for v in values)
+    return tf.constant(values, dtype=tf.int32 if fits else tf.int64)
 
 
 def _scalar(value, like):

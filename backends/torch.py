@@ -11,6 +11,7 @@ import math
 import numbers
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
 import torch.nn.functional as F
 
 from crossloss.losses.crossentropy import smoothed_binary_targets
@@ -114,7 +115,9 @@ class TorchOps(Ops):
         return t.sub_(y) if _free(t) and _fits(t, y) else t - y
 
     def masked_fill_(self, t, mask, value):
-        return t.masked_fill_(mask, value) if _free(t) else t.masked_fill(mask, value)
+        if _free(t) and not (_is_batched(mask) and not _is_batched(t)):  # (vmap: as _fits)
+            return t.masked_fill_(mask, value)
+        return t.masked_fill(mask, value)
 
     isinf = staticmethod(torch.isinf)
 
@@ -249,6 +252,12 @@ _SLICE = 1 << 20  # values per slice of a large product
 _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0.0 == -0.0 as keys)
 
 
+def _forward_mode() -> bool:
+    """Forward-mode AD is on (torch.func.jvp, jacfwd, forward_ad.dual_level): its derivatives
+    take no requires_grad, so a kernel whose derivative is inexact must not run."""
+    return _forward_ad._current_level >= 0  # (private: the level dual_level() enters)
+
+
 def _free(t) -> bool:
     """t may be overwritten: autograd records nothing about it."""
     return not (t.requires_grad and torch.is_grad_enabled())
@@ -260,11 +269,18 @@ def _fits(t, y) -> bool:
         return True
     if y.dtype != t.dtype or y.requires_grad and torch.is_grad_enabled():
         return False
+    if _is_batched(y) and not _is_batched(t):  # torch.func.vmap cannot write y's batch into t in place
+        return False
     # y broadcasts into t's shape (torch.broadcast_shapes would cost ~20 us per call); equal
     # shapes, the common case, skip the generator: at 1e3 values it costs as much as the op
     t_shape, y_shape = t.shape, y.shape
     return t_shape == y_shape or len(y_shape) <= len(t_shape) and all(
         b == 1 or a == b for a, b in zip(t_shape[len(t_shape) - len(y_shape):], y_shape))
+
+
+# Under torch.func.vmap an operand may hold a batch that the temporary lacks (one teacher's
+# targets against a batch of students); vmap cannot write it into the temporary in place.
+_is_batched = torch._C._functorch.is_batchedtensor
 
 
 OPS = TorchOps()
@@ -307,8 +323,9 @@ def _bce(call, reduction, y_pred):
     if not call.from_logits:
         def on_probabilities(c, y_true, y_pred):
             # its backward divides by max(p (1 - p), 1e-12): the slope is wrong for p within
-            # 1e-12 of 0 or 1 (sigmoid(-30): -0.094 for -1), so a gradient needs p read
-            if y_pred.requires_grad and torch.is_grad_enabled():
+            # 1e-12 of 0 or 1 (sigmoid(-30): -0.094 for -1), so a gradient needs p read; the
+            # targets' is logit(p), unfloored (inf at p = 0), so theirs needs it read too
+            if (y_pred.requires_grad or y_true.requires_grad) and torch.is_grad_enabled() or _forward_mode():
                 found = c.check_probabilities(y_pred)
                 if found is None or not (_SLOPE_EXACT <= found[0] and found[1] <= 1.0 - _SLOPE_EXACT):
                     return None

@@ -115,3 +115,88 @@ def test_float32_quadratic_part_keeps_its_slope_under_a_wide_linear_threshold(ba
     scale = 1.0 if loss == "huber" else width
     np.testing.assert_allclose(value, np.sum(0.5 * errors.astype(np.float64) ** 2 / scale), rtol=1e-6, atol=1e-37)
     np.testing.assert_allclose(slope, errors.astype(np.float64) / scale, rtol=1e-6, atol=1e-37)
+
+
+def target_gradient(backend, case, reduction):
+    """d loss / d y_true, float64, with y_pred a constant (as a teacher's soft targets are learnt)."""
+    loss = crossloss.get(case.loss, reduction=reduction, **case.params)
+    if backend == "torch":
+        import torch
+        y_true = torch.tensor(case.y_true, dtype=torch.float64, requires_grad=True)
+        loss(y_true, torch.tensor(case.y_pred), sample_weight=case.sample_weight).sum().backward()
+        return y_true.grad.numpy()
+    import tensorflow as tf
+    y_true = tf.constant(case.y_true, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(y_true)
+        value = tf.reduce_sum(loss(y_true, tf.constant(case.y_pred), sample_weight=case.sample_weight))
+    return tape.gradient(value, y_true).numpy()
+
+
+@pytest.mark.parametrize("loss", [name for name in crossloss.list_losses()
+                                  if crossloss.spec(name).y_true != crossloss.spec("scce").y_true])
+def test_target_gradients_agree_between_torch_and_tensorflow(loss):
+    """Soft targets that require grad, y_pred constant: a fused kernel must not run where its
+    target gradient differs (torch's BCE takes logit(p), unfloored: inf at p = 0, not 100)."""
+    checked = 0
+    for case in cases.all_cases(loss):
+        if not np.issubdtype(np.asarray(case.y_true).dtype, np.floating) or not np.size(case.y_true):
+            continue  # integer labels take no gradient
+        for reduction in ("sum", "none"):
+            ours, theirs = target_gradient("torch", case, reduction), target_gradient("tensorflow", case, reduction)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12, err_msg=f"{case.label} {case.params} {reduction}")
+            checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("loss", crossloss.list_losses())
+def test_forward_mode_derivatives_equal_reverse_mode_ones(loss):
+    """torch.func.jvp and TensorFlow's ForwardAccumulator against the tape: forward mode takes
+    no requires_grad (a kernel with an inexact slope must not run), and TensorFlow stitches
+    reduction axes as int32."""
+    import tensorflow as tf
+    import torch
+    rng = np.random.default_rng(11)
+    for case in cases.random_cases(loss):
+        tangent = rng.normal(size=case.y_pred.shape)
+        _, grad = torch_grad(case)
+        expected = float(np.sum(grad * tangent))
+        fn = crossloss.get(case.loss, **case.params)
+        y_true = torch.as_tensor(case.y_true)
+        _, torch_jvp = torch.func.jvp(lambda x: fn(y_true, x, sample_weight=case.sample_weight),
+                                      (torch.tensor(case.y_pred),), (torch.tensor(tangent),))
+        x = tf.constant(case.y_pred)
+        with tf.autodiff.ForwardAccumulator(x, tf.constant(tangent)) as accumulator:
+            value = fn(tf.constant(case.y_true), x, sample_weight=case.sample_weight)
+        for backend, found in (("torch", float(torch_jvp)), ("tensorflow", float(accumulator.jvp(value)))):
+            assert found == pytest.approx(expected, rel=1e-9, abs=1e-12), (backend, case.label, case.params)
+
+
+def test_bce_forward_mode_slope_at_probabilities_near_0_and_1():
+    """torch's BCE kernel divides its slope by max(p (1 - p), 1e-12): 10x too small at 1e-13."""
+    import torch
+    p, y = np.array([1e-13, 0.5, 1 - 1e-13]), np.array([1.0, 1.0, 0.0])
+    exact = -y / p + (1 - y) / (1 - p)  # d/dp of -[y log p + (1 - y) log(1 - p)], p off the floor
+    loss = crossloss.get("bce", reduction="sum")
+    slope = torch.func.jacfwd(lambda q: loss(torch.as_tensor(y), q))(torch.tensor(p))
+    np.testing.assert_allclose(slope.numpy(), exact, rtol=1e-9)
+
+
+@pytest.mark.parametrize("loss,params,in_dims", [
+    ("kld", {}, (None, 0)), ("kld", {"from_logits": True}, (None, 0)), ("kld", {"from_logits": True}, (0, None)),
+    ("cce", {}, (0, None)), ("cce", {"from_logits": True}, (0, None)), ("mse", {}, (None, 0)),
+    ("bce", {"pos_weight": 2.0, "neg_weight": 0.5}, (0, None)), ("bce", {"from_logits": True}, (None, 0))])
+def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
+    """One teacher's targets against a batch of students (or the reverse): vmap cannot write
+    a batched operand into an unbatched temporary in place."""
+    import torch
+    spec = crossloss.spec(loss)
+    rng = np.random.default_rng(2)
+    batch = [cases.random_inputs(spec, params, rng, (3, 4)) for _ in range(5)]
+    y_true = torch.tensor(np.stack([t for t, _ in batch]) if in_dims[0] == 0 else batch[0][0])
+    y_pred = torch.tensor(np.stack([p for _, p in batch]) if in_dims[1] == 0 else batch[0][1])
+    fn = crossloss.get(loss, **params)
+    with crossloss.options(value_checks="never"):  # vmap cannot read a value back
+        found = torch.func.vmap(fn, in_dims=in_dims)(y_true, y_pred)
+    loop = [fn(y_true[i] if in_dims[0] == 0 else y_true, y_pred[i] if in_dims[1] == 0 else y_pred) for i in range(5)]
+    np.testing.assert_allclose(found.numpy(), torch.stack(loop).numpy(), rtol=1e-12)
