@@ -233,7 +233,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
             if labels:
                 _check_labels(loss, template, y_true, true_range, read_true, fractional)
             else:
-                _check_bounded(loss, "y_true", true_range, LOG_PROBABILITIES if target == LOG_PROBABILITIES else PROBABILITIES)
+                _check_bounded(loss, "y_true", true_range, target if target in _BOUNDED else PROBABILITIES)
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check

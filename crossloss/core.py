@@ -210,7 +210,8 @@ class Loss:
                                 f"{size} weights and y_pred of shape {pred_shape}")
             if not pred_shape or pred_shape[axis] != size:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
-                                f"for y_pred of shape {pred_shape} (class axis {axis})", f"{size} weight" + ("s" if size != 1 else ""))
+                                f"for y_pred of shape {pred_shape} (class axis {axis})",
+                                f"{size} weight{'s' if size != 1 else ''}")
 
 
 def _numbers(weights):
