@@ -47,6 +47,7 @@ PARAMETERS: dict[str, list[dict]] = {
         {}, {"from_logits": True},
         {"label_smoothing": 0.2, "pos_weight": 2.0, "neg_weight": 0.5},
         {"from_logits": True, "pos_weight": _WEIGHTS5, "label_smoothing": 0.1},
+        {"from_logits": True, "pos_weight": 2.0, "neg_weight": 0.5},
     ],
     "categorical_crossentropy": [
         {}, {"from_logits": True}, {"label_smoothing": 0.1, "class_weight": _WEIGHTS5},
@@ -54,6 +55,7 @@ PARAMETERS: dict[str, list[dict]] = {
     ],
     "sparse_categorical_crossentropy": [
         {}, {"from_logits": True}, {"ignore_index": -100, "class_weight": _WEIGHTS5},
+        {"from_logits": True, "class_weight": _WEIGHTS5},  # sum(w_y l) / sum(w_y), no label left out
         {"from_logits": True, "ignore_index": 2, "label_smoothing": 0.1, "class_weight": _WEIGHTS5},
         {"axis": 1, "label_smoothing": 0.2},
     ],

@@ -243,6 +243,41 @@ def test_a_mean_over_zero_total_class_weight_is_zero(backend):
     assert float(to_numpy(global_mean(*loss.parts(labels, probs)))) == 0.0  # and so is the global mean
 
 
+@pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
+@pytest.mark.parametrize("params", [{"label_smoothing": 0.2}, {"label_smoothing": 0.2, "from_logits": True}, {}])
+def test_a_mean_over_zero_total_class_weight_has_zero_gradient(backend, params):
+    """0 / 0 is guarded in the divisor too: a where that only masks the quotient leaves its
+    slope NaN."""
+    probs = np.array([[0.25, 0.7, 0.05], [0.5, 0.25, 0.25]])
+    y_pred = np.log(probs) if params.get("from_logits") else probs
+    loss = crossloss.get("scce", class_weight=[0.0, 1.0, 1.0], **params)
+    labels = np.array([0, 0])
+    if backend == "torch":
+        import torch
+        x = torch.tensor(y_pred, requires_grad=True)
+        value = loss(torch.as_tensor(labels), x)
+        value.backward()
+        grad = x.grad.numpy()
+    else:
+        import tensorflow as tf
+        x = tf.constant(y_pred)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = loss(tf.constant(labels), x)
+        grad = tape.gradient(value, x).numpy()
+    assert float(to_numpy(value)) == 0.0 and np.all(grad == 0.0), grad
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_of_1_minus_a_tiny_probability_keeps_its_digits(backend, dtype):
+    """-log(1 - p) is p to first order: log(1 - p) loses it (1 - 1e-17 is 1), log1p(-p) does not.
+    The harness's absolute tolerance is larger than these losses."""
+    p = np.array([1e-17, 1e-12, 1e-8, 1e-5]).astype(dtype)
+    found = to_numpy(crossloss.get("bce", reduction="none")(to_backend(backend, np.zeros(4), dtype),
+                                                             to_backend(backend, p, dtype)))
+    np.testing.assert_allclose(found, -np.log1p(-p.astype(np.float64)), rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("loss", crossloss.list_losses())
 def test_inputs_are_never_modified(backend, loss):
     """Formulas overwrite their own temporaries; never the caller's arrays."""

@@ -112,6 +112,17 @@ def test_masks_and_weighted_means_count_what_crossloss_counts(run):
     assert len(counted) == 7 and not mismatches(counted, rel=1e-5)
 
 
+def test_keras_mean_of_call_values_is_crosslosss_mean(run):
+    """call() is Keras's hook for subclasses and wrappers: its values are scaled so that a plain
+    mean of them leaves ignored labels out and divides by the class weights' sum."""
+    found = result(run, "call_means")
+    (ignored, ignored_direct), (weighted, weighted_direct) = found["{'ignore_index': 2}"], found[
+        "{'class_weight': [1.0, 4.0, 0.5]}"]
+    expected_ignored, expected_weighted = found["numpy"]
+    assert ignored == pytest.approx(expected_ignored, rel=1e-5) and ignored_direct == pytest.approx(expected_ignored, rel=1e-5)
+    assert weighted == pytest.approx(expected_weighted, rel=1e-5) and weighted_direct == pytest.approx(expected_weighted, rel=1e-5)
+
+
 def test_per_sample_weights_on_a_per_element_loss_give_the_keras_builtins_number(run):
     # (B,) and (B, 1) weights against the Keras built-in; (B, C) weights against NumPy
     weighted = result(run, "weighted")

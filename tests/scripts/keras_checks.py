@@ -274,6 +274,24 @@ def refusal(make):
     return "no error"
 
 
+@section("call_means")
+def _():
+    """Keras's own mean of call()'s values, for a subclass or a wrapper that calls it: crossloss's
+    mean (ignored labels and class weights out of its count), and NumPy's."""
+    logits = rng.normal(0, 2, (8, 3)).astype("float32")
+    labels = np.array([0, 2, 1, 2, 0, 1, 2, 2])
+    found = {}
+    for params in ({"ignore_index": 2}, {"class_weight": [1.0, 4.0, 0.5]}):
+        loss = crossloss.keras.SparseCategoricalCrossentropy(from_logits=True, **params)
+        found[str(params)] = [float(keras.ops.convert_to_numpy(keras.ops.mean(loss.call(labels, logits)))),
+                              float(crossloss.get("scce", from_logits=True, **params)(labels, logits))]
+    x = logits.astype("float64")
+    nll = np.log(np.exp(x).sum(1)) - x[np.arange(8), labels]
+    kept, weight = labels != 2, np.array([1.0, 4.0, 0.5])[labels]
+    found["numpy"] = [float(nll[kept].mean()), float(np.sum(weight * nll) / np.sum(weight))]
+    return found
+
+
 out["compat_refused"] = refusal(lambda: crossloss.keras.get("mse", compat="keras"))
 # Dice's values are per sample and class: a (B, T) mask with T == C would pass as class weights
 dice_seq = keras.Sequential([keras.Input((3,)), keras.layers.Embedding(20, 4, mask_zero=True),
