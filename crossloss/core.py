@@ -353,14 +353,21 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
     return Loss(spec, bind(spec, params), reduction, backend)
 
 
+# Keras's and torch's names of crossloss's parameters, too far from them for did_you_mean
+_FRAMEWORK_NAMES = {"ignore_class": "ignore_index", "weight": "class_weight"}
+
+
 def bind(spec: LossSpec, params: dict) -> dict:
     """Validated parameters with defaults filled in; unknown names get a hint."""
     known = {p.name: p for p in spec.params}
     unknown = [k for k in params if k not in known]
     if unknown:
-        choices = ", ".join(["reduction", "backend", *known]) or "none"
-        raise bad_type(spec.name, unknown[0], f"a parameter of {spec.name} ({choices})",
-                       f"{unknown[0]}={params[unknown[0]]!r}{did_you_mean(unknown[0], ['reduction', 'backend', *known])}")
+        name, choices = unknown[0], ["reduction", "backend", *known]
+        hint = did_you_mean(name, choices)
+        if not hint and _FRAMEWORK_NAMES.get(name) in known:
+            hint = f"; did you mean {_FRAMEWORK_NAMES[name]!r}?"
+        raise bad_type(spec.name, name, f"a parameter of {spec.name} ({', '.join(choices)})",
+                       f"{name}={params[name]!r}{hint}")
     bound = {}
     for p in spec.params:
         value = params.get(p.name, p.default)

@@ -61,6 +61,8 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     (lambda: crossloss.get("dice", activation="softmx"), "did you mean 'softmax'?"),
     (lambda: crossloss.set_options(value_check="never"), "did you mean 'value_checks'?"),
     (lambda: crossloss.set_options(value_checks="alway"), "did you mean 'always'?"),
+    (lambda: crossloss.get("scce", ignore_class=255), "did you mean 'ignore_index'?"),  # Keras's name
+    (lambda: crossloss.get("cce", weight=[1.0, 2.0]), "did you mean 'class_weight'?"),  # torch's
 ])
 def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_function(call, message):
     with pytest.raises((LossTypeError, LossValueError, UnknownLossError)) as info:
