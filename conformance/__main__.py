@@ -8,6 +8,7 @@ can be).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -28,6 +29,8 @@ def _list(text):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="crossloss-parity", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", type=_list, help="comma-separated (default: every installed one)")
+    parser.add_argument("--import", dest="modules", type=_list, default=[], metavar="MODULES",
+                        help="comma-separated modules to import first: those that register your own losses")
     parser.add_argument("--losses", type=_list, help="comma-separated names or aliases (default: all)")
     parser.add_argument("--dtypes", type=_list, help="comma-separated, e.g. float32,float64 (default: all)")
     parser.add_argument("--quick", action="store_true",
@@ -42,6 +45,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     # Every selection is checked before any work; a bad one is a usage error (exit status 2).
+    for module in args.modules:  # users' losses register as their module loads
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            parser.error(f"--import: expected importable modules (that register losses); got {module!r}: {error}")
     specs = [crossloss.spec(name) for name in crossloss.list_losses()]
     _check(parser, "--losses", args.losses, [s.name for s in specs], _resolves(crossloss.spec),
            names=[name for s in specs for name in (s.name, *s.aliases)])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 
 from .contract import RESERVED_NAMES
@@ -28,6 +29,8 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
     _check_spec(spec)
     keys = [_key(spec.name), *map(_key, spec.aliases)]
+    if not replace and _same_function(_specs.get(spec.name), spec):
+        replace = True  # its module loaded again (importlib.reload, autoreload): the new definition wins
     if not replace:
         taken = [k for k in keys if k in _names]
         if taken:
@@ -41,6 +44,14 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     return spec
 
 
+def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
+    """Both specs compute with a function of the same module and qualified name."""
+    def where(spec):
+        compute = getattr(spec.compute, "__wrapped__", spec.compute)
+        return getattr(compute, "__module__", None), getattr(compute, "__qualname__", None)
+    return old is not None and None not in where(new) and where(old) == where(new)
+
+
 def _check_spec(spec: LossSpec) -> None:
     """Refuse a spec that could not work, at registration rather than at a later call."""
     if not isinstance(spec.name, str) or not spec.name.isidentifier():
@@ -50,10 +61,13 @@ def _check_spec(spec: LossSpec) -> None:
     if isinstance(spec.aliases, str) or not all(isinstance(a, str) and a.isidentifier() for a in spec.aliases):
         raise bad_type(loss, "aliases", "a tuple of names, each a Python identifier (a bare string is not one)",
                        repr(spec.aliases))
+    if len(set(map(_key, (loss, *spec.aliases)))) != len(spec.aliases) + 1:
+        raise bad_value(loss, "aliases", "names other than the loss's own, each once", repr(spec.aliases))
     if not callable(spec.compute):
         raise bad_type(loss, "compute", "a function (call, y_true, y_pred) -> values or Terms", repr(spec.compute))
-    if not isinstance(spec.formula, str):
-        raise bad_type(loss, "formula", "the formula as text", repr(spec.formula))
+    for argument in ("formula", "none_shape"):
+        if not isinstance(getattr(spec, argument), str):
+            raise bad_type(loss, argument, "text", repr(getattr(spec, argument)))
     if spec.reference is not None and not callable(spec.reference):
         raise bad_type(loss, "reference", "None or a function (y_true, y_pred, **params) -> the unreduced loss",
                        repr(spec.reference))
@@ -62,9 +76,17 @@ def _check_spec(spec: LossSpec) -> None:
         if not (callable(kind) or kind in _KINDS):
             raise bad_value(loss, argument, f"one of {', '.join(map(repr, _KINDS))} or a function of the parameters",
                             repr(kind) + did_you_mean(str(kind), _KINDS))
+    if spec.y_pred in (LABELS, DENSE_OR_LABELS):
+        raise bad_value(loss, "y_pred", "a kind of prediction (labels are targets: y_true)", repr(spec.y_pred))
+    if spec.y_true in (LABELS, DENSE_OR_LABELS) and not spec.class_axis:
+        raise bad_value(loss, "y_true", "a kind that needs no class axis, or class_axis=True (labels index one)",
+                        repr(spec.y_true))
     if not spec.reductions or not set(spec.reductions) <= set(_REDUCTIONS):
         raise bad_value(loss, "reductions", f"some of {', '.join(map(repr, _REDUCTIONS))}", repr(spec.reductions))
     _check_params(spec)
+    if spec.class_axis and "axis" not in {p.name for p in spec.params}:
+        raise bad_value(loss, "params", "Param('axis', -1, ...) for a loss with class_axis=True (its class axis)",
+                        f"no 'axis' among {[p.name for p in spec.params]}")
     _check_parameter_sets(spec)
     if spec.reference is not None:
         try:
@@ -86,7 +108,9 @@ def _check_params(spec: LossSpec) -> None:
         if p.name in names:
             raise bad_value(spec.name, "params", "distinct parameter names", f"{p.name!r} twice")
         names.append(p.name)
-        if p.name in _CALL_NAMES or p.name in RESERVED_NAMES and not (p.name == "axis" and spec.class_axis):
+        if p.name == "axis" and not spec.class_axis:
+            raise bad_value(spec.name, "params", "'axis' only with class_axis=True (it is the class axis)", "'axis'")
+        if p.name in _CALL_NAMES or p.name in RESERVED_NAMES and p.name != "axis":
             raise bad_value(spec.name, "params", "parameter names that crossloss does not use itself (not "
                             f"{', '.join(sorted(RESERVED_NAMES | _CALL_NAMES))}; 'axis' only with class_axis=True)",
                             repr(p.name))
@@ -151,10 +175,14 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
     Returns the ``LossSpec``.
     """
     def register_function(compute):
+        if not callable(compute):
+            raise bad_type(name, "compute", "a function (call, y_true, y_pred) -> values or Terms, decorated "
+                           "by crossloss.loss", repr(compute))
+
         def as_terms(call, true, pred):
             out = compute(call, true, pred)
             return out if isinstance(out, Terms) else Terms(out)
-        as_terms.__doc__, as_terms.__name__ = compute.__doc__, compute.__name__
+        functools.update_wrapper(as_terms, compute)  # (its name and module: a reloaded module re-registers)
         spec = LossSpec(name, as_terms, formula=formula, none_shape=none_shape, params=tuple(params),
                         aliases=aliases if isinstance(aliases, str) else tuple(aliases),  # (a str is refused)
                         y_true=y_true, y_pred=y_pred, class_axis=class_axis,

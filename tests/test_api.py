@@ -271,6 +271,14 @@ def _square(c, y_true, y_pred):
     ({"y_pred": "probabilites"}, LossValueError, "did you mean 'probabilities'?"),
     ({"params": [crossloss.Param("k", 1.0, "k")], "reference": lambda t, p, k: p,
       "parameter_sets": [{"q": 2.0}]}, LossValueError, "'parameter_sets' expected dicts of its parameters (k)"),
+    # labels were never range-checked without a class axis; a class axis without 'axis' gave None
+    ({"y_true": "labels"}, LossValueError, "'y_true' expected a kind that needs no class axis, or class_axis=True"),
+    ({"y_pred": "labels"}, LossValueError, "'y_pred' expected a kind of prediction"),
+    ({"class_axis": True}, LossValueError, "'params' expected Param('axis', -1, ...) for a loss with class_axis=True"),
+    ({"params": [crossloss.Param("axis", -1, "a")]}, LossValueError, "expected 'axis' only with class_axis=True"),
+    ({"aliases": ("mal", "mal")}, LossValueError, "'aliases' expected names other than the loss's own, each once"),
+    ({"aliases": ("malformed_loss",)}, LossValueError, "'aliases' expected names other than the loss's own"),
+    ({"none_shape": None}, LossTypeError, "'none_shape' expected text"),
 ])
 def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, error, message):
     """Each was accepted and failed later, or never: aliases 'myd' registered 'm', 'y', 'd'."""
@@ -313,3 +321,27 @@ def test_one_class_weight_for_many_classes_is_refused_as_torch_refuses_it():
     targets = np.eye(3)[labels]
     assert float(crossloss.get("bce", pos_weight=[2.0])(targets, probabilities)) == float(
         crossloss.get("bce", pos_weight=2.0)(targets, probabilities))
+
+
+def test_a_formula_that_is_no_function_is_refused_by_name():
+    with pytest.raises(LossTypeError, match="malformed_loss: argument 'compute' expected a function"):
+        crossloss.loss("malformed_loss", formula="e^2", reference=lambda t, p: p)(3)
+
+
+def test_a_module_that_registers_a_loss_can_load_again(tmp_path, monkeypatch):
+    """importlib.reload (Jupyter's autoreload, pytest's re-imports): the same function of the
+    same module replaces its loss; another function under the name is still refused."""
+    import importlib
+    (tmp_path / "reloaded_losses.py").write_text(
+        "import crossloss\n\n"
+        "@crossloss.loss('reloaded_error', formula='e^2', reference=lambda t, p: (p - t) ** 2)\n"
+        "def reloaded_error(c, y_true, y_pred):\n    return c.ops.square(y_pred - y_true)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("reloaded_losses")
+    try:
+        importlib.reload(module)
+        assert float(crossloss.get("reloaded_error")(np.zeros(2), np.array([1.0, 3.0]))) == 5.0
+        with pytest.raises(LossValueError, match="already taken"):
+            crossloss.loss("reloaded_error", formula="e", reference=lambda t, p: p - t)(lambda c, t, p: p - t)
+    finally:
+        crossloss.unregister("reloaded_error")

@@ -116,6 +116,8 @@ LOSSES = ", ".join(crossloss.list_losses())
     (["--dtypes", ","], "--dtypes: expected one or more of", "got ''"),
     (["--losses", "mse", "--backends", "numpy", "--quick", "--format", "pdf"],
      "--format: expected one or more of text, json, markdown, junit, html", "got 'pdf'"),
+    (["--import", "no_such_module_of_losses", "--quick"], "--import: expected importable modules",
+     "got 'no_such_module_of_losses': No module named"),
 ])
 def test_cli_refuses_a_bad_selection_with_a_usage_error(args, expected, got):
     done = subprocess.run([sys.executable, "-m", "crossloss.conformance", *args], capture_output=True, text=True,
@@ -129,3 +131,19 @@ def test_cli_takes_aliases_of_losses_and_backends(capsys):
     assert main(["--losses", "Huber,kld", "--backends", "np", "--dtypes", "float64", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "huber" in out and "kl_divergence" in out and "backends: numpy" in out
+
+
+def test_cli_checks_the_losses_a_module_it_imports_registers(tmp_path):
+    """A team's own losses: --import loads the module that registers them, and a wrong one fails."""
+    (tmp_path / "team_losses.py").write_text(
+        "import numpy as np\nimport crossloss\n\n"
+        "@crossloss.loss('team_error', formula='e^2', reference=lambda t, p: (p - t) ** 2)\n"
+        "def team_error(c, y_true, y_pred):\n    return c.ops.square(y_pred - y_true)\n\n"
+        "@crossloss.loss('team_wrong', formula='e^2', reference=lambda t, p: (p - t) ** 2)\n"
+        "def team_wrong(c, y_true, y_pred):\n    return c.ops.square(y_pred - y_true) * 1.001\n")
+    run = lambda losses: subprocess.run(
+        [sys.executable, "-m", "crossloss.conformance", "--import", "team_losses", "--losses", losses,
+         "--backends", "numpy", "--quick"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    right, wrong = run("team_error"), run("team_wrong")
+    assert right.returncode == 0 and "team_error" in right.stdout and " 0 failed" in right.stdout, right.stderr[-2000:]
+    assert wrong.returncode == 1 and "team_wrong" in wrong.stdout
