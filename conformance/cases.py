@@ -136,6 +136,10 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
         weights = rng.uniform(0.0, 2.0, y_pred.shape[0])
         if not params.get("batch"):
             cases.append(Case(spec.name, "random, sample_weight", params, y_true, y_pred, weights))
+        per_column = any(isinstance(v, np.ndarray) for v in params.values())  # (weights over the last axis)
+        if not spec.class_axis and spec.name != "dice" and not per_column:  # elementwise: any rank
+            for label, shape in (("random, 1-D", (7,)), ("random, 4-D", (2, 3, 2, 5))):
+                cases.append(Case(spec.name, label, params, *random_inputs(spec, params, rng, shape, labels=labels)))
     return cases
 
 

@@ -10,14 +10,16 @@ import numpy as np
 
 def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=None, *, backends=None,
                           dtypes=("float64", "float32"), reductions=("mean", "sum", "none"), gradients=True,
-                          **params) -> int:
+                          traces=True, **params) -> int:
     """Run the loss on every backend and dtype and compare with its float64 reference (a loss
     without one is refused). Without inputs, the conformance cases of the loss are used
     (random inputs from its domain and the edge catalogue), for ``params`` if given.
     ``gradients``: also the float64 gradient of the mean on each backend with autograd against
     central differences of the reference (cases without infinite inputs), and torch's against
-    TensorFlow's. Raises AssertionError listing every disagreement, or if nothing was
-    checked; returns the number of checks that passed."""
+    TensorFlow's. ``traces``: also the random cases (float32, "mean") under
+    torch.compile(fullgraph=True), on meta tensors and in tf.function (with XLA) against eager.
+    Raises AssertionError listing every disagreement, or if nothing was checked; returns the
+    number of checks that passed."""
     import crossloss
     from crossloss.conformance import cases, harness
     from crossloss.conformance.frameworks import DTYPES
@@ -40,6 +42,8 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
             results += harness.check_group(checked, backend, dtype, reductions)
     if gradients:
         results += harness.gradient_checks(checked, backends)
+    if traces:
+        results += harness.trace_checks(checked, backends)
     if not results:
         raise AssertionError(f"crossloss.testing: {spec.name} ran no checks (backends {backends}, dtypes {dtypes})")
     failed = [r for r in results if not r.passed]

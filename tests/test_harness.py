@@ -93,6 +93,22 @@ def test_a_users_parameter_sets_are_checked_besides_the_defaults():
 
 
 @pytest.mark.skipif("torch" not in crossloss.available_backends(), reason="torch is not installed")
+def test_assert_backends_agree_catches_an_error_only_under_a_trace():
+    """Eager exact, torch.compile's graph 0.1% off: the trace checks compare the two."""
+    def compute(c, y_true, y_pred):
+        values = c.ops.square(y_pred - y_true)
+        return Terms(values * 1.001 if crossloss.backends.tracing() else values)
+    crossloss.register(LossSpec("traced_error", compute, formula="e^2", none_shape="y_pred's shape",
+                                reference=squared_error))
+    try:
+        assert crossloss.testing.assert_backends_agree("traced_error", backends=["numpy", "torch"], traces=False)
+        with pytest.raises(AssertionError, match=r"torch .*torch\.compile\(fullgraph=True\)"):
+            crossloss.testing.assert_backends_agree("traced_error", backends=["numpy", "torch"], gradients=False)
+    finally:
+        crossloss.unregister("traced_error")
+
+
+@pytest.mark.skipif("torch" not in crossloss.available_backends(), reason="torch is not installed")
 def test_assert_backends_agree_catches_a_gradient_only_error():
     """Values exact, torch's gradient three times too large."""
     import torch
