@@ -112,8 +112,7 @@ def _check_params(spec: LossSpec) -> None:
             raise bad_value(spec.name, "params", "'axis' only with class_axis=True (it is the class axis)", "'axis'")
         if p.name in _CALL_NAMES or p.name in RESERVED_NAMES and p.name != "axis":
             raise bad_value(spec.name, "params", "parameter names that crossloss does not use itself (not "
-                            f"{', '.join(sorted(RESERVED_NAMES | _CALL_NAMES))}; 'axis' only with class_axis=True)",
-                            repr(p.name))
+                            f"{', '.join(sorted((RESERVED_NAMES | _CALL_NAMES) - {'axis'}))})", repr(p.name))
         if p.check is not None:
             try:
                 p.check(p.default)
