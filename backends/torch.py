@@ -115,7 +115,7 @@ class TorchOps(Ops):
         return t.sub_(y) if _free(t) and _fits(t, y) else t - y
 
     def masked_fill_(self, t, mask, value):
-        if _free(t) and not (_is_batched(mask) and not _is_batched(t)):  # (vmap: as _fits)
+        if _free(t) and not _batch_into(t, mask):
             return t.masked_fill_(mask, value)
         return t.masked_fill(mask, value)
 
@@ -269,7 +269,7 @@ def _fits(t, y) -> bool:
         return True
     if y.dtype != t.dtype or y.requires_grad and torch.is_grad_enabled():
         return False
-    if _is_batched(y) and not _is_batched(t):  # torch.func.vmap cannot write y's batch into t in place
+    if _batch_into(t, y):
         return False
     # y broadcasts into t's shape (torch.broadcast_shapes would cost ~20 us per call); equal
     # shapes, the common case, skip the generator: at 1e3 values it costs as much as the op
@@ -278,8 +278,12 @@ def _fits(t, y) -> bool:
         b == 1 or a == b for a, b in zip(t_shape[len(t_shape) - len(y_shape):], y_shape))
 
 
-# Under torch.func.vmap an operand may hold a batch that the temporary lacks (one teacher's
-# targets against a batch of students); vmap cannot write it into the temporary in place.
+def _batch_into(t, y) -> bool:
+    """Under torch.func.vmap, y holds a batch that the temporary t lacks (one teacher's targets
+    against a batch of students): vmap cannot write it into t in place."""
+    return _is_batched(y) and not _is_batched(t)
+
+
 _is_batched = torch._C._functorch.is_batchedtensor
 
 

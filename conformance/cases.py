@@ -79,6 +79,13 @@ def _class_axis(spec, params):
     return params.get("axis", -1) if spec.class_axis else None
 
 
+def _elementwise(spec, params) -> bool:
+    """A loss of one value per entry whose inputs may take any shape: no class axis, not Dice,
+    and no weights laid along the last axis."""
+    per_column = any(isinstance(v, np.ndarray) for v in params.values())
+    return not spec.class_axis and spec.name != "dice" and not per_column
+
+
 def _shape(spec, params, batch=6):
     axis = _class_axis(spec, params)
     if spec.name == "dice":
@@ -136,8 +143,7 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
         weights = rng.uniform(0.0, 2.0, y_pred.shape[0])
         if not params.get("batch"):
             cases.append(Case(spec.name, "random, sample_weight", params, y_true, y_pred, weights))
-        per_column = any(isinstance(v, np.ndarray) for v in params.values())  # (weights over the last axis)
-        if not spec.class_axis and spec.name != "dice" and not per_column:  # elementwise: any rank
+        if _elementwise(spec, params):  # any rank
             for label, shape in (("random, 1-D", (7,)), ("random, 4-D", (2, 3, 2, 5))):
                 cases.append(Case(spec.name, label, params, *random_inputs(spec, params, rng, shape, labels=labels)))
     return cases
@@ -184,8 +190,7 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
                 x[::4], x[1::4] = big, -big
                 add(f"{'logits' if params.get('from_logits') or params.get('activation') else 'values'} +-{big:g}",
                     y_true, x.reshape(shape))
-        per_column = any(isinstance(v, np.ndarray) for v in params.values())
-        if spec.name not in ("dice",) and not spec.class_axis and not per_column:
+        if _elementwise(spec, params):
             add("(B,) against (B, 1)", y_true[:, 0], y_pred[:, :1])
             add("float16 extremes", np.clip(y_true * 6e4, -6e4, 6e4) if kind != PROBABILITIES and spec.y_true != PROBABILITIES else y_true,
                 np.full(shape, 6e-8) if kind == PROBABILITIES else np.clip(y_pred * 3e4, -6e4, 6e4))

@@ -45,10 +45,10 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
 
 
 def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
-    """Both specs compute with a function of the same module and qualified name."""
+    """Both specs compute with a function of the same module and qualified name (crossloss.loss's
+    wrapper carries its function's)."""
     def where(spec):
-        compute = getattr(spec.compute, "__wrapped__", spec.compute)
-        return getattr(compute, "__module__", None), getattr(compute, "__qualname__", None)
+        return getattr(spec.compute, "__module__", None), getattr(spec.compute, "__qualname__", None)
     return old is not None and None not in where(new) and where(old) == where(new)
 
 
