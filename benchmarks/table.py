@@ -1,14 +1,20 @@
 """Render benchmarks/results/{speed,memory}.json as the Markdown tables in the README.
 
-    python benchmarks/table.py > /tmp/tables.md
+    python benchmarks/table.py             # print them
+    python benchmarks/table.py --readme    # replace the README's, between their markers
+
+The README's tables sit between ``<!-- speed-table -->`` / ``<!-- memory-table -->`` markers
+so that an update replaces exactly them (tests/test_readme.py checks their shape).
 """
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
 TARGETS = {1000: 1.5, 100000: 1.25, 10000000: 1.10}  # crossloss / native, torch and NumPy
 
 
@@ -40,9 +46,20 @@ def memory_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def splice(text: str, marker: str, body: str) -> str:
+    """text with what stands between ``<!-- marker -->`` and ``<!-- /marker -->`` replaced by body."""
+    head, rest = text.split(f"<!-- {marker} -->\n", 1)
+    _, tail = rest.split(f"\n<!-- /{marker} -->", 1)
+    return f"{head}<!-- {marker} -->\n{body}\n<!-- /{marker} -->{tail}"
+
+
 if __name__ == "__main__":
     speed = json.loads((RESULTS / "speed.json").read_text())
     memory = json.loads((RESULTS / "memory.json").read_text())
+    if "--readme" in sys.argv[1:]:
+        text = splice(README.read_text(), "speed-table", speed_table(speed["results"]))
+        README.write_text(splice(text, "memory-table", memory_table(memory["results"])))
+        sys.exit()
     print(speed_table(speed["results"]))
     print()
     print(memory_table(memory["results"]))

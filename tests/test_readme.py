@@ -27,3 +27,42 @@ def test_the_custom_loss_example_passes_the_harness():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "True" in done.stdout.splitlines()[1]  # report.passed
+
+
+def _table(marker: str) -> list[list[str]]:
+    """The cells of the README's table between <!-- marker --> and <!-- /marker -->."""
+    body = README.read_text().split(f"<!-- {marker} -->\n")[1].split(f"\n<!-- /{marker} -->")[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in body.splitlines()]
+
+
+def _benchmark_module(name: str):
+    import importlib.util
+    path = README.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_table_has_one_row_per_benchmark_case():
+    """The tables are updated by splicing between markers; an update that put one table's
+    rows into another (the parity rows once replaced the speed rows) fails here."""
+    table, speed = _benchmark_module("table"), _benchmark_module("speed")
+    rows = _table("speed-table")
+    assert rows[0] == [cell.strip() for cell in table.speed_table([]).splitlines()[0].strip("|").split("|")]
+    assert [tuple(r[:2]) for r in rows[2:]] == [(loss, variant) for loss, variant, _, _ in speed.CASES]
+    assert all(re.fullmatch(r"(\d+\.\d\d\*?)?", cell) for r in rows[2:] for cell in r[2:])
+
+
+def test_memory_table_rows_are_ratios():
+    rows = _table("memory-table")
+    assert rows[0] == ["loss", "variant", "backend", "method", "forward", "forward + backward"]
+    assert len(rows) > 2 and all(re.fullmatch(r"\d+\.\d\d", r[4]) for r in rows[2:])
+
+
+def test_parity_table_has_one_row_per_loss():
+    import crossloss
+    rows = _table("parity-table")
+    assert rows[0][0] == "loss" and all(re.fullmatch(r"(numpy|torch|tensorflow)\S* \w+", c) for c in rows[0][1:])
+    assert [r[0] for r in rows[2:]] == crossloss.list_losses()
+    assert all(re.fullmatch(r"ok \d+\.\d\d( \(\d+ accepted\))?|-", cell) for r in rows[2:] for cell in r[1:])
