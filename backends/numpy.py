@@ -178,10 +178,6 @@ class NumpyOps(Ops):
         np.putmask(t, mask, value)
         return t
 
-    def mul_no_nan(self, weight, value):  # computes 0*inf in entries that ``where`` discards
-        with np.errstate(invalid="ignore"):
-            return super().mul_no_nan(weight, value)
-
 
 def _value_range(x):
     # np.min's wrapper: +1.7 us; item(): integers stay exact (a message shows them)

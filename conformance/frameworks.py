@@ -65,22 +65,24 @@ def quantized(backend: str, array, dtype: str):
     return None if array is None else to_numpy(to_backend(backend, array, dtype))
 
 
-def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None):
-    """(loss value, d sum(loss) / d y_pred) as float64 NumPy arrays; inputs already on the backend."""
+def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None, wrt: str = "y_pred"):
+    """(loss value, d sum(loss) / d wrt) as float64 NumPy arrays, ``wrt`` "y_pred" or "y_true"
+    (the other input a constant); inputs already on the backend."""
+    inputs = {"y_true": y_true, "y_pred": y_pred}
     if backend == "torch":
         import torch
-        y_pred = y_pred.detach().clone().requires_grad_(True)
-        value = loss(y_true, y_pred, sample_weight)
-        (grad,) = torch.autograd.grad(value.sum(), y_pred, allow_unused=True)
-        return to_numpy(value), to_numpy(grad if grad is not None else torch.zeros_like(y_pred))
+        inputs[wrt] = inputs[wrt].detach().clone().requires_grad_(True)
+        value = loss(inputs["y_true"], inputs["y_pred"], sample_weight)
+        (grad,) = torch.autograd.grad(value.sum(), inputs[wrt], allow_unused=True)
+        return to_numpy(value), to_numpy(grad if grad is not None else torch.zeros_like(inputs[wrt]))
     if backend == "tensorflow":
         import tensorflow as tf
         with tf.GradientTape() as tape:
-            tape.watch(y_pred)
-            value = loss(y_true, y_pred, sample_weight)
+            tape.watch(inputs[wrt])
+            value = loss(inputs["y_true"], inputs["y_pred"], sample_weight)
             total = tf.reduce_sum(value)
-        grad = tape.gradient(total, y_pred)
-        return to_numpy(value), to_numpy(grad if grad is not None else tf.zeros_like(y_pred))
+        grad = tape.gradient(total, inputs[wrt])
+        return to_numpy(value), to_numpy(grad if grad is not None else tf.zeros_like(inputs[wrt]))
     raise ValueError(f"backend {backend!r} has no automatic differentiation")
 
 

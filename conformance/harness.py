@@ -16,6 +16,7 @@ import numpy as np
 
 import crossloss
 from crossloss.errors import LossValueError
+from crossloss.spec import DENSE_OR_LABELS, PROBABILITIES
 
 from . import cases as case_catalogue
 from .frameworks import (DTYPES, GRADIENT_BACKENDS, TRACES, framework, quantized, run_labels, to_backend, to_numpy,
@@ -128,25 +129,50 @@ def _args(case, backend, dtype):
     return [to_backend(backend, a, dtype) for a in (case.y_true, case.y_pred, case.sample_weight)]
 
 
-def check_gradient_fd(case, backend: str) -> Result:
-    """float64 gradient of the mean against central differences of the reference."""
-    result = Result(case.loss, case.name, backend, "float64", "mean", "gradient vs finite differences", False, float("inf"))
+def check_gradient_fd(case, backend: str, wrt: str = "y_pred") -> Result:
+    """float64 gradient of the mean in ``wrt`` ("y_pred", or "y_true" for soft targets, the
+    other input held constant) against finite differences of the reference."""
+    check = "gradient vs finite differences" if wrt == "y_pred" else "target gradient vs finite differences"
+    result = Result(case.loss, case.name, backend, "float64", "mean", check, False, float("inf"))
     try:
         _, grad = value_and_gradient(backend, crossloss.get(case.loss, backend=backend, **case.params),
-                                     *_args(case, backend, "float64"))
+                                     *_args(case, backend, "float64"), wrt=wrt)
     except Exception as error:
         result.detail = f"{type(error).__name__}: {error}"
         return result
-    reference, step = reference_for(case.loss), 1e-6
-    numeric = np.zeros_like(case.y_pred, dtype=np.float64)
-    for i in np.ndindex(case.y_pred.shape):
-        up, down = case.y_pred.astype(np.float64), case.y_pred.astype(np.float64)
-        up[i] += step
-        down[i] -= step
-        numeric[i] = (reference(case.y_true, up, case.sample_weight, **case.params)
-                      - reference(case.y_true, down, case.sample_weight, **case.params)) / (2 * step)
+    reference, inputs = reference_for(case.loss), {"y_true": case.y_true, "y_pred": case.y_pred}
+
+    def moved(x):
+        return reference(**{**inputs, wrt: x}, sample_weight=case.sample_weight, **case.params)
+    # targets in [0, 1] are differenced inwards at 0 and 1 (KL's p log p has no value below 0)
+    low, high = (0.0, 1.0) if wrt == "y_true" and _bounded_target(case) else (-np.inf, np.inf)
+    numeric = numeric_gradient(moved, inputs[wrt], 1e-6, low, high)
     result.passed, result.error, result.detail = compare(grad, numeric, "float64", FINITE_DIFFERENCE_TOLERANCE)
     return result
+
+
+def numeric_gradient(f, x: np.ndarray, step: float, low=-np.inf, high=np.inf) -> np.ndarray:
+    """d f / d x by central differences; one-sided second-order ones, (-3 f(x) + 4 f(x + h)
+    - f(x + 2h)) / 2h, where a central step would leave [low, high]."""
+    grad = np.zeros(x.shape, np.float64)
+    for i in np.ndindex(x.shape):
+        side = 1 if x[i] - step < low else -1 if x[i] + step > high else 0
+        taps = ((-1, -0.5), (1, 0.5)) if side == 0 else ((0, -1.5 * side), (side, 2.0 * side), (2 * side, -0.5 * side))
+        for offset, weight in taps:
+            shifted = x.astype(np.float64)  # a copy
+            shifted[i] += offset * step
+            grad[i] += weight * f(shifted) / step
+    return grad
+
+
+def _bounded_target(case) -> bool:
+    spec = crossloss.spec(case.loss)
+    return spec.target_kind({**spec.defaults(), **case.params}) in (PROBABILITIES, DENSE_OR_LABELS)
+
+
+def _soft_targets(case) -> bool:
+    """y_true takes a gradient: real-valued (values, probabilities, one-hot), not labels."""
+    return np.asarray(case.y_true).dtype.kind == "f"
 
 
 def check_gradient_pair(case, backend: str, other: str, native=(False, False)) -> Result:
@@ -259,14 +285,16 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
 
 
 def gradient_checks(cases, backends) -> list[Result]:
-    """Per backend with autograd: finite differences on random cases; against the other
-    backend and between fused kernel and formula on every case."""
+    """Per backend with autograd: finite differences on random cases (in y_pred, and in soft
+    y_true); against the other backend and between fused kernel and formula on every case."""
     with_grad = [b for b in GRADIENT_BACKENDS if b in backends]
     results = []
     for case in cases:
         for backend in with_grad:
             if not case.edge:
                 results.append(check_gradient_fd(case, backend))
+                if _soft_targets(case):
+                    results.append(check_gradient_fd(case, backend, wrt="y_true"))
             if case.loss in crossloss.backends.load(backend).NATIVE:
                 results.append(check_gradient_pair(case, backend, backend, native=(True, False)))
         if len(with_grad) == 2:
