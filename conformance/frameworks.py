@@ -66,20 +66,20 @@ def quantized(backend: str, array, dtype: str):
 
 
 def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None, wrt: str = "y_pred"):
-    """(loss value, d sum(loss) / d wrt) as float64 NumPy arrays, ``wrt`` "y_pred" or "y_true"
-    (the other input a constant); inputs already on the backend."""
-    inputs = {"y_true": y_true, "y_pred": y_pred}
+    """(loss value, d sum(loss) / d wrt) as float64 NumPy arrays, ``wrt`` one of "y_pred",
+    "y_true", "sample_weight" (the other inputs constants); inputs already on the backend."""
+    inputs = {"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight}
     if backend == "torch":
         import torch
         inputs[wrt] = inputs[wrt].detach().clone().requires_grad_(True)
-        value = loss(inputs["y_true"], inputs["y_pred"], sample_weight)
+        value = loss(**inputs)
         (grad,) = torch.autograd.grad(value.sum(), inputs[wrt], allow_unused=True)
         return to_numpy(value), to_numpy(grad if grad is not None else torch.zeros_like(inputs[wrt]))
     if backend == "tensorflow":
         import tensorflow as tf
         with tf.GradientTape() as tape:
             tape.watch(inputs[wrt])
-            value = loss(inputs["y_true"], inputs["y_pred"], sample_weight)
+            value = loss(**inputs)
             total = tf.reduce_sum(value)
         grad = tape.gradient(total, inputs[wrt])
         return to_numpy(value), to_numpy(grad if grad is not None else tf.zeros_like(inputs[wrt]))

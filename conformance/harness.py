@@ -130,9 +130,10 @@ def _args(case, backend, dtype):
 
 
 def check_gradient_fd(case, backend: str, wrt: str = "y_pred") -> Result:
-    """float64 gradient of the mean in ``wrt`` ("y_pred", or "y_true" for soft targets, the
-    other input held constant) against finite differences of the reference."""
-    check = "gradient vs finite differences" if wrt == "y_pred" else "target gradient vs finite differences"
+    """float64 gradient of the mean in ``wrt`` ("y_pred"; "y_true" for soft targets;
+    "sample_weight"), the other inputs held constant, against finite differences of the reference."""
+    check = {"y_pred": "gradient vs finite differences", "y_true": "target gradient vs finite differences",
+             "sample_weight": "sample weight gradient vs finite differences"}[wrt]
     result = Result(case.loss, case.name, backend, "float64", "mean", check, False, float("inf"))
     try:
         _, grad = value_and_gradient(backend, crossloss.get(case.loss, backend=backend, **case.params),
@@ -140,10 +141,11 @@ def check_gradient_fd(case, backend: str, wrt: str = "y_pred") -> Result:
     except Exception as error:
         result.detail = f"{type(error).__name__}: {error}"
         return result
-    reference, inputs = reference_for(case.loss), {"y_true": case.y_true, "y_pred": case.y_pred}
+    reference = reference_for(case.loss)
+    inputs = {"y_true": case.y_true, "y_pred": case.y_pred, "sample_weight": case.sample_weight}
 
     def moved(x):
-        return reference(**{**inputs, wrt: x}, sample_weight=case.sample_weight, **case.params)
+        return reference(**{**inputs, wrt: x}, **case.params)
     # targets in [0, 1] are differenced inwards at 0 and 1 (KL's p log p has no value below 0)
     low, high = (0.0, 1.0) if wrt == "y_true" and _bounded_target(case) else (-np.inf, np.inf)
     numeric = numeric_gradient(moved, inputs[wrt], 1e-6, low, high)
@@ -285,8 +287,8 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
 
 
 def gradient_checks(cases, backends) -> list[Result]:
-    """Per backend with autograd: finite differences on random cases (in y_pred, and in soft
-    y_true); against the other backend and between fused kernel and formula on every case."""
+    """Per backend with autograd: finite differences on random cases (in y_pred, soft y_true
+    and sample_weight); against the other backend and between fused kernel and formula on every case."""
     with_grad = [b for b in GRADIENT_BACKENDS if b in backends]
     results = []
     for case in cases:
@@ -295,6 +297,8 @@ def gradient_checks(cases, backends) -> list[Result]:
                 results.append(check_gradient_fd(case, backend))
                 if _soft_targets(case):
                     results.append(check_gradient_fd(case, backend, wrt="y_true"))
+                if case.sample_weight is not None:
+                    results.append(check_gradient_fd(case, backend, wrt="sample_weight"))
             if case.loss in crossloss.backends.load(backend).NATIVE:
                 results.append(check_gradient_pair(case, backend, backend, native=(True, False)))
         if len(with_grad) == 2:

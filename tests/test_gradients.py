@@ -34,12 +34,12 @@ def tf_grad(case, reduction="mean", dtype="float64"):
 @pytest.mark.parametrize("loss", crossloss.list_losses())
 def test_gradients_agree_with_finite_differences_the_other_backend_and_the_formula(loss):
     """The harness's gradient checks, random and edge cases: float64, differences of the
-    reference in y_pred and in soft y_true, torch against TensorFlow, fused kernels against
-    the formula. (A hard target's slope was 0 where its term's weight y was 0.)"""
+    reference in y_pred, soft y_true and sample_weight (learnt weights: reweighting by
+    meta-gradients), torch against TensorFlow, fused kernels against the formula. (A hard target's slope was 0 where its term's weight y was 0.)"""
     results = harness.gradient_checks(cases.all_cases(loss), ["torch", "tensorflow"])
     failed = [r for r in results if not r.passed]
     assert results and not failed, "\n".join(f"{r.case} [{r.backend}: {r.check}]: {r.detail}" for r in failed[:20])
-    expected = {"gradient vs finite differences", "gradient vs tensorflow"}
+    expected = {"gradient vs finite differences", "gradient vs tensorflow", "sample weight gradient vs finite differences"}
     if crossloss.spec(loss).y_true != crossloss.spec("scce").y_true:  # not labels only
         expected.add("target gradient vs finite differences")
     assert expected <= {r.check for r in results}
