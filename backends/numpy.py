@@ -125,7 +125,9 @@ class NumpyOps(Ops):
         return matches
 
     def range_reader(self, like, force=False):
-        return _value_range if like.size else None
+        if not like.size:
+            return None
+        return _float_range if like.dtype.kind == "f" else _exact_range
 
     def clip(self, x, lo, hi):
         return np.clip(x, lo, hi)
@@ -169,6 +171,8 @@ class NumpyOps(Ops):
     isinf = staticmethod(np.isinf)
 
     def floored_log1m(self, p, known=None):  # no autograd here: log1p(-p) floored, without the gradient guard
+        if known is not None and known[1] < 1.0:  # no -inf to floor (errstate alone costs 1.5 us)
+            return np.log1p(np.negative(p))
         with np.errstate(divide="ignore"):
             return self.maximum_(self.log1p(-p), LOG_FLOOR)
 
@@ -179,8 +183,12 @@ class NumpyOps(Ops):
         return t
 
 
-def _value_range(x):
-    # np.min's wrapper: +1.7 us; item(): integers stay exact (a message shows them)
+# np.minimum.reduce: np.min's wrapper costs 1.7 us more
+def _float_range(x):  # float() of a NumPy float: item() costs 0.9 us more, 20 times as much
+    return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))
+
+
+def _exact_range(x):  # item(): integers stay exact (a message shows them)
     return np.minimum.reduce(x, axis=None).item(), np.maximum.reduce(x, axis=None).item()
 
 
