@@ -294,9 +294,9 @@ class Ops:
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf.
 
-        Only an infinite value is replaced, so the slope in a zero weight stays ``value`` (a
-        hard target's slope); the replacement precedes the product, whose gradient would
-        otherwise be 0 * inf.
+        Only an infinite value is replaced (a NaN stays NaN), so the slope in a zero weight
+        stays ``value`` (a hard target's slope); the replacement precedes the product, whose
+        gradient would otherwise be 0 * inf.
         """
         return weight * self.where(self.isinf(value) & (weight == 0), 0.0, value)
 

@@ -15,9 +15,10 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     without one is refused). Without inputs, the conformance cases of the loss are used
     (random inputs from its domain and the edge catalogue), for ``params`` if given.
     ``gradients``: also the float64 gradient of the mean on each backend with autograd, in
-    y_pred, in a real-valued y_true and in sample_weight, against finite differences of the reference (cases
-    without infinite inputs), and torch's against TensorFlow's. ``traces``: also the random cases (float32, "mean") under
-    torch.compile(fullgraph=True), on meta tensors and in tf.function (with XLA) against eager.
+    y_pred, in a real-valued y_true and in sample_weight, against finite differences of the
+    reference (cases without infinite inputs), and torch's against TensorFlow's. ``traces``:
+    also the random cases (float32, "mean") under torch.compile(fullgraph=True), on meta
+    tensors and in tf.function (with XLA) against eager.
     Raises AssertionError listing every disagreement, or if nothing was checked; returns the
     number of checks that passed."""
     import crossloss
