@@ -120,9 +120,9 @@ def random_inputs(spec, params, rng, shape=None, labels=False):
         y_true = _distribution(rng, shape, axis)
     elif spec.y_true in (PROBABILITIES, DENSE_OR_LABELS):
         y_true = (rng.uniform(size=shape) < 0.4).astype(np.float64)
-        if spec.y_true == PROBABILITIES:  # a few soft targets
-            soft = rng.uniform(size=shape) < 0.2
-            y_true[soft] = rng.uniform(size=int(soft.sum()))
+        # a few soft targets (only there does squared Dice's sum of t^2 differ from its sum of t)
+        soft = rng.uniform(size=shape) < 0.2
+        y_true[soft] = rng.uniform(size=int(soft.sum()))
     elif spec.target_kind({**spec.defaults(), **params}) == LOG_PROBABILITIES:
         y_true = np.log(_distribution(rng, shape, axis) if axis is not None else rng.uniform(0.02, 0.98, shape))
     else:
@@ -146,6 +146,8 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
         if _elementwise(spec, params):  # any rank
             for label, shape in (("random, 1-D", (7,)), ("random, 4-D", (2, 3, 2, 5))):
                 cases.append(Case(spec.name, label, params, *random_inputs(spec, params, rng, shape, labels=labels)))
+        if spec.name == "dice" and params.get("axis", -1) is not None:  # (B, C): no spatial axes, each entry a region
+            cases.append(Case(spec.name, "random, 2-D", params, *random_inputs(spec, params, rng, (5, 4), labels=labels)))
     return cases
 
 

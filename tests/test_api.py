@@ -155,6 +155,8 @@ def test_config_and_repr_carry_every_parameter():
     assert config == {"name": "huber", "backend": "numpy", "reduction": "sum", "delta": 2.0}
     assert crossloss.get(**config).get_config() == config
     assert repr(loss) == "crossloss.get('huber', delta=2.0, reduction='sum', backend='numpy')"
+    weighted = crossloss.get("cce", class_weight=np.array([1.0, 2.0]))  # an array differs from the default None
+    assert repr(weighted) == "crossloss.get('categorical_crossentropy', class_weight=array([1., 2.]))"
 
 
 def test_options_validate_and_restore():
@@ -279,6 +281,8 @@ def _square(c, y_true, y_pred):
     ({"aliases": ("mal", "mal")}, LossValueError, "'aliases' expected names other than the loss's own, each once"),
     ({"aliases": ("malformed_loss",)}, LossValueError, "'aliases' expected names other than the loss's own"),
     ({"none_shape": None}, LossTypeError, "'none_shape' expected text"),
+    ({"params": [crossloss.Param("k", 1.0, "k", crossloss.spec("huber").params[0].check)], "reference": lambda t, p, k: p,
+      "parameter_sets": [{"k": -1.0}]}, LossValueError, "'parameter_sets' expected values that pass their parameter's check"),
 ])
 def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, error, message):
     """Each was accepted and failed later, or never: aliases 'myd' registered 'm', 'y', 'd'."""
@@ -345,3 +349,16 @@ def test_a_module_that_registers_a_loss_can_load_again(tmp_path, monkeypatch):
             crossloss.loss("reloaded_error", formula="e", reference=lambda t, p: p - t)(lambda c, t, p: p - t)
     finally:
         crossloss.unregister("reloaded_error")
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["kld", "cce", "scce"])
+def test_the_torch_module_takes_torch_profiles_whose_class_axis_is_fixed(name):
+    """compat="torch" losses have torch's class axis 1 and no 'axis' parameter: the module
+    must not pass its own."""
+    import torch
+    module = crossloss.torch.get(name, compat="torch")
+    log_q = torch.log_softmax(torch.randn(3, 4, dtype=torch.float64), 1)
+    y_true = torch.tensor([0, 3, 1]) if name == "scce" else torch.softmax(torch.randn(3, 4, dtype=torch.float64), 1)
+    logits = log_q if name == "kld" else torch.randn(3, 4, dtype=torch.float64)  # torch's CE takes logits
+    assert torch.isfinite(module(logits, y_true))  # forward(input, target)

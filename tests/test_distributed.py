@@ -64,3 +64,22 @@ def test_parts_refuses_a_loss_whose_values_span_the_batch(params):
     y_true, y_pred = np.eye(3)[rng.integers(0, 3, 8)], rng.dirichlet(np.ones(3), 8)
     with pytest.raises(crossloss.LossValueError, match="per sample"):
         crossloss.get("dice", **params).parts(y_true, y_pred)
+
+
+@pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
+def test_the_count_carries_no_gradient(backend):
+    """A count built from weights being learnt (sum of sample weights) takes no gradient: the
+    engines all-reduce it outside autograd, and a replica's own slope through it would be wrong."""
+    import crossloss.distributed
+    if backend == "torch":
+        import torch
+        weight = torch.tensor(2.0, requires_grad=True)
+        total = torch.tensor(6.0) * weight
+        crossloss.distributed.global_mean(total, weight * 1.0).backward()
+        assert weight.grad.item() == pytest.approx(3.0)  # d(6 w / c)/dw at c = 2, c held
+        return
+    import tensorflow as tf
+    weight = tf.Variable(2.0)
+    with tf.GradientTape() as tape:
+        value = crossloss.distributed.global_mean(6.0 * weight, weight * 1.0)
+    assert float(tape.gradient(value, weight)) == pytest.approx(3.0)

@@ -171,3 +171,11 @@ def test_a_nan_gradient_under_a_finite_loss_fails_even_where_both_backends_agree
         assert not result.passed and "NaN gradient" in result.detail
     finally:
         crossloss.unregister("naive_log_cosh")
+
+
+def test_a_users_reference_gets_integer_labels_as_integers():
+    """from_unreduced casts real targets to float64 and leaves labels integers, so a
+    reference may index with them."""
+    from crossloss.conformance.reference import from_unreduced
+    nll = from_unreduced(lambda t, p: -np.log(p[np.arange(len(t)), t]))
+    assert nll(np.array([0, 1]), np.array([[0.5, 0.5], [0.75, 0.25]])) == pytest.approx((np.log(2) + np.log(4)) / 2)

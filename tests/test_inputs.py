@@ -515,3 +515,60 @@ def test_a_refused_label_is_shown_exactly(backend):
 def test_a_ragged_list_is_refused_by_name():
     with pytest.raises(LossValueError, match="mean_squared_error: argument 'y_true' expected an array.*got a list"):
         crossloss.get("mse")([[0.0, 1.0], [1.0]], np.zeros((2, 2)))
+
+
+# What a mutation run found no test for: each test fails on one mutant of the code.
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_framework_weight_moves_a_numpy_call_to_its_framework_after_a_plain_call():
+    """The latest call's plan is reused only without a weight: a torch weight makes the call torch's."""
+    import torch
+    loss = crossloss.get("mse")
+    assert isinstance(loss(np.zeros(3), np.ones(3)), np.floating)
+    assert isinstance(loss(np.zeros(3), np.ones(3), torch.ones(3)), torch.Tensor)
+
+
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and tensorflow")
+def test_a_weight_of_another_framework_is_refused_after_a_call_of_one():
+    import tensorflow as tf
+    import torch
+    loss = crossloss.get("mse")
+    loss(torch.zeros(3), torch.ones(3))
+    with pytest.raises(LossTypeError, match="'sample_weight' expected a torch tensor like 'y_true' .frameworks cannot be mixed"):
+        loss(torch.zeros(3), torch.ones(3), tf.ones(3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_weight_with_more_axes_than_the_loss_is_refused(backend):
+    y, p, w = (to_backend(backend, a, "float64") for a in (np.zeros(3), np.ones(3), np.ones((3, 3))))
+    with pytest.raises(LossValueError, match="'sample_weight' expected a scalar or an array whose shape is a prefix"):
+        crossloss.get("mse", reduction="none")(y, p, w)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bool_labels_against_an_ignore_index_they_cannot_hold_are_checked_as_labels(backend):
+    """ignore_index=5 cannot be a bool: the labels are range-checked without comparing with it
+    (TensorFlow would fail to convert 5 to a bool)."""
+    y, p = to_backend(backend, np.array([True, False]), "float32"), to_backend(backend, np.ones((2, 1)), "float32")
+    with pytest.raises(LossValueError, match=r"integer labels in \[0, 1\) or ignore_index=5; got values from"):
+        crossloss.get("scce", ignore_index=5)(y, p)
+
+
+def test_dice_refuses_a_negative_axis_that_names_the_batch_axis():
+    with pytest.raises(LossValueError, match="'axis' expected a class axis other than the batch axis 0"):
+        crossloss.get("dice", axis=-2)(np.eye(3)[[0, 1, 2, 0]], np.full((4, 3), 1 / 3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_of_another_dtype_get_their_own_plan(backend):
+    """A call reuses the latest call's plan only for inputs of its dtypes: float64 targets
+    with float32 predictions are computed in float32, fractional labels after integer ones
+    are refused as such."""
+    mse = crossloss.get("mse")
+    mse(*(to_backend(backend, a, "float32") for a in (np.zeros(3), np.ones(3))))
+    result = mse(to_backend(backend, np.zeros(3), "float64"), to_backend(backend, np.ones(3), "float32"))
+    assert "float32" in str(result.dtype)  # numpy, torch.float32, <dtype: 'float32'>
+    scce, p = crossloss.get("scce"), to_backend(backend, np.full((2, 2), 0.5), "float64")
+    scce(to_backend(backend, np.array([0, 1]), "float64"), p)
+    with pytest.raises(LossValueError, match="labels with a fractional part"):
+        scce(to_backend(backend, np.array([0.5, 1.0]), "float64"), p)
