@@ -5,6 +5,7 @@ import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
+from crossloss.spec import LABELS
 
 from conftest import BACKENDS
 
@@ -35,12 +36,13 @@ def tf_grad(case, reduction="mean", dtype="float64"):
 def test_gradients_agree_with_finite_differences_the_other_backend_and_the_formula(loss):
     """The harness's gradient checks, random and edge cases: float64, differences of the
     reference in y_pred, soft y_true and sample_weight (learnt weights: reweighting by
-    meta-gradients), torch against TensorFlow, fused kernels against the formula. (A hard target's slope was 0 where its term's weight y was 0.)"""
+    meta-gradients), torch against TensorFlow, fused kernels against the formula. (A hard
+    target's slope was 0 where its term's weight y was 0.)"""
     results = harness.gradient_checks(cases.all_cases(loss), ["torch", "tensorflow"])
     failed = [r for r in results if not r.passed]
     assert results and not failed, "\n".join(f"{r.case} [{r.backend}: {r.check}]: {r.detail}" for r in failed[:20])
     expected = {"gradient vs finite differences", "gradient vs tensorflow", "sample weight gradient vs finite differences"}
-    if crossloss.spec(loss).y_true != crossloss.spec("scce").y_true:  # not labels only
+    if crossloss.spec(loss).y_true != LABELS:  # real-valued targets take a gradient
         expected.add("target gradient vs finite differences")
     assert expected <= {r.check for r in results}
 
@@ -138,7 +140,7 @@ def target_gradient(backend, case, reduction):
 
 
 @pytest.mark.parametrize("loss", [name for name in crossloss.list_losses()
-                                  if crossloss.spec(name).y_true != crossloss.spec("scce").y_true])
+                                  if crossloss.spec(name).y_true != LABELS])
 def test_target_gradients_agree_between_torch_and_tensorflow(loss):
     """Soft targets that require grad, y_pred constant: a fused kernel must not run where its
     target gradient differs (torch's BCE takes logit(p), unfloored: inf at p = 0, not 100)."""
