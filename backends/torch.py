@@ -130,14 +130,16 @@ class TorchOps(Ops):
     # small tensor itself): eager CPU calls reuse one scalar tensor per number and dtype.
     def scalar(self, k, like):
         """k as a cached CPU scalar tensor of like's dtype; k itself off CPU, and in a trace
-        that finds none cached (it keeps the number: a trace creates no tensor). A cached one
+        or a torch.func transform that finds none cached (it keeps the number). A cached one
         is looked up before asking whether this is a trace, which costs two Python calls."""
         if not like.is_cpu:
             return k
         key = (k, math.copysign(1.0, k), like.dtype)
         tensor = _NUMBERS.get(key)
         if tensor is None:
-            if torch.compiler.is_compiling():
+            # a trace creates no tensor; one made inside a torch.func transform carries its level,
+            # and a later transform that used it from the cache failed an internal assert
+            if torch.compiler.is_compiling() or _transform_level() is not None:
                 return k
             if len(_NUMBERS) >= 256:
                 _NUMBERS.clear()
@@ -285,6 +287,7 @@ def _batch_into(t, y) -> bool:
 
 
 _is_batched = torch._C._functorch.is_batchedtensor
+_transform_level = torch._C._functorch.maybe_current_level  # None outside torch.func transforms
 
 
 OPS = TorchOps()

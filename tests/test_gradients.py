@@ -206,3 +206,18 @@ def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
         found = torch.func.vmap(fn, in_dims=in_dims)(y_true, y_pred)
     loop = [fn(y_true[i] if in_dims[0] == 0 else y_true, y_pred[i] if in_dims[1] == 0 else y_pred) for i in range(5)]
     np.testing.assert_allclose(found.numpy(), torch.stack(loop).numpy(), rtol=1e-12)
+
+
+def test_a_torch_func_transform_leaves_the_next_one_working():
+    """Hessian-vector products (jvp of grad) with sample weights, then a plain torch.func.grad:
+    a scalar the first cached from inside its transform failed the second's internal assert."""
+    import torch
+    import torch.func
+    crossloss.backends.load("torch")._NUMBERS.clear()  # the mean's divisor must be made inside the first
+    rng = np.random.default_rng(5)
+    t, p, u = (torch.as_tensor(rng.normal(size=(7, 13))) for _ in range(3))
+    w = torch.as_tensor(rng.uniform(0.5, 1.5, 7))
+    loss = crossloss.get("mse")
+    torch.func.jvp(torch.func.grad(lambda q: loss(t, q, w)), (p,), (u,))
+    slope = torch.func.grad(lambda q: loss(t, q, w))(p)
+    np.testing.assert_allclose(slope.numpy(), (2 * (p - t) * w[:, None] / t.numel()).numpy(), rtol=1e-12)
