@@ -193,7 +193,9 @@ class TorchOps(Ops):
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
     def signature(self, y_true, y_pred):
-        if torch.compiler.is_compiling():
+        # a tensor made inside a torch.func transform (a plan's class weights) is wrapped at its
+        # level: a plan kept from one would fail a later transform's internal assert
+        if torch.compiler.is_compiling() or _transform_level() is not None:
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
@@ -301,7 +303,9 @@ _ENUM = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
 def _mse(call, reduction, y_pred):
-    return lambda c, y_true, y_pred: _NN.mse_loss(y_pred, y_true, reduction)
+    # mse_loss's mean has no forward-mode derivative of its backward: jvp(grad(loss)), the
+    # Hessian-vector product, raises "ZeroTensors are immutable" (torch 2.13)
+    return lambda c, y_true, y_pred: None if _forward_mode() else _NN.mse_loss(y_pred, y_true, reduction)
 
 
 def _mae(call, reduction, y_pred):
@@ -310,7 +314,8 @@ def _mae(call, reduction, y_pred):
 
 def _huber(call, reduction, y_pred):
     delta = OPS.representable(call.delta, call.dtype)  # torch would take a float32 1e39 as inf: inf * 0
-    return lambda c, y_true, y_pred: _NN.huber_loss(y_pred, y_true, reduction, delta)
+    # huber_loss_backward has no forward-mode derivative (torch 2.13): jvp(grad(loss)) raises
+    return lambda c, y_true, y_pred: None if _forward_mode() else _NN.huber_loss(y_pred, y_true, reduction, delta)
 
 
 def _smooth_l1(call, reduction, y_pred):

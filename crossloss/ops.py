@@ -113,7 +113,8 @@ class Ops:
     # ---- primitives: host-side facts (never read device memory) -------------------------
     def signature(self, y_true, y_pred):
         """A hashable key of both inputs' shapes, dtypes and device; None inside a trace (where
-        shapes may be symbolic and constants are graph-local: nothing is reused there)."""
+        shapes may be symbolic and constants are graph-local: nothing is reused there) and
+        inside a function transform that wraps the tensors it makes (torch.func)."""
         raise NotImplementedError
 
     def matcher(self, y_true, y_pred):
