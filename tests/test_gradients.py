@@ -188,6 +188,26 @@ def test_bce_forward_mode_slope_at_probabilities_near_0_and_1():
     np.testing.assert_allclose(slope.numpy(), exact, rtol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_with_logits_slopes_of_hard_labels_as_documented(dtype):
+    """docs/semantics.md: torch's fused kernel computes sigmoid(x) - y, so its slope is off by
+    about eps / 2 absolute, at most eps (all of it where a label 1's exact slope, -sigmoid(-x),
+    is below that); TensorFlow's is exact to a few ulps (8 at most here, float32 exp)."""
+    x = np.concatenate([-np.geomspace(1e-3, 60, 40), np.geomspace(1e-3, 60, 40)])
+    eps = np.finfo(dtype).eps
+    for label in (0.0, 1.0):
+        y = np.full_like(x, label)
+        exact = 1 / (1 + np.exp(-x)) if label == 0 else -1 / (1 + np.exp(x))  # no cancellation in float64
+        case = cases.Case("binary_crossentropy", "hard labels", {"from_logits": True}, y, x)
+        torch_slope = torch_grad(case, "sum", dtype=dtype)[1]
+        tf_slope = tf_grad(case, "sum", dtype=dtype)[1]
+        np.testing.assert_array_less(np.abs(torch_slope - exact), eps)
+        np.testing.assert_allclose(tf_slope, exact, rtol=10 * eps, atol=0)
+        if label == 1:  # the documented loss: sigmoid(x) rounds to 1, and the slope to 0
+            lost = np.abs(exact) < eps / 8
+            assert lost.any() and np.all(torch_slope[lost] == 0)
+
+
 @pytest.mark.parametrize("loss,params,in_dims", [
     ("kld", {}, (None, 0)), ("kld", {"from_logits": True}, (None, 0)), ("kld", {"from_logits": True}, (0, None)),
     ("cce", {}, (0, None)), ("cce", {"from_logits": True}, (0, None)), ("mse", {}, (None, 0)),
