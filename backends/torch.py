@@ -115,9 +115,7 @@ class TorchOps(Ops):
         return t.sub_(y) if _free(t) and _fits(t, y) else t - y
 
     def masked_fill_(self, t, mask, value):
-        if _free(t) and not _batch_into(t, mask):
-            return t.masked_fill_(mask, value)
-        return t.masked_fill(mask, value)
+        return t.masked_fill_(mask, value) if _free(t) else t.masked_fill(mask, value)
 
     isinf = staticmethod(torch.isinf)
 
@@ -263,8 +261,11 @@ def _forward_mode() -> bool:
 
 
 def _free(t) -> bool:
-    """t may be overwritten: autograd records nothing about it."""
-    return not (t.requires_grad and torch.is_grad_enabled())
+    """t may be overwritten: autograd records nothing about it, and no torch.func transform
+    wraps it (their wrappers record what autograd's requires_grad does not show: vmap of
+    grad, jacfwd of jacrev, nested vmaps with an input batched at one level only). Not in a
+    trace, which cannot ask about transforms, and whose compiler plans memory itself."""
+    return not (t.requires_grad and torch.is_grad_enabled() or TRACING()) and _transform_level() is None
 
 
 def _fits(t, y) -> bool:
@@ -273,8 +274,6 @@ def _fits(t, y) -> bool:
         return True
     if y.dtype != t.dtype or y.requires_grad and torch.is_grad_enabled():
         return False
-    if _batch_into(t, y):
-        return False
     # y broadcasts into t's shape (torch.broadcast_shapes would cost ~20 us per call); equal
     # shapes, the common case, skip the generator: at 1e3 values it costs as much as the op
     t_shape, y_shape = t.shape, y.shape
@@ -282,13 +281,6 @@ def _fits(t, y) -> bool:
         b == 1 or a == b for a, b in zip(t_shape[len(t_shape) - len(y_shape):], y_shape))
 
 
-def _batch_into(t, y) -> bool:
-    """Under torch.func.vmap, y holds a batch that the temporary t lacks (one teacher's targets
-    against a batch of students): vmap cannot write it into t in place."""
-    return _is_batched(y) and not _is_batched(t)
-
-
-_is_batched = torch._C._functorch.is_batchedtensor
 _transform_level = torch._C._functorch.maybe_current_level  # None outside torch.func transforms
 
 

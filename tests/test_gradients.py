@@ -228,6 +228,68 @@ def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
     np.testing.assert_allclose(found.numpy(), torch.stack(loop).numpy(), rtol=1e-12)
 
 
+NESTED = [("cce", {}), ("cce", {"from_logits": True}), ("kld", {}), ("bce", {"pos_weight": 2.0}),
+          ("bce", {"pos_weight": 2.0, "neg_weight": 0.5}), ("scce", {"label_smoothing": 0.1})]
+
+
+@pytest.mark.parametrize("loss,params", NESTED)
+def test_nested_vmap_with_an_input_batched_at_one_level_equals_a_loop(loss, params):
+    """vmap(vmap(loss), in_dims=(0, None)): predictions batched at the inner level only. No
+    temporary may be written in place inside a transform (the inner level's wrapper of it is
+    unbatched at the outer one)."""
+    import torch
+    spec = crossloss.spec(loss)
+    rng = np.random.default_rng(3)
+    pairs = [[cases.random_inputs(spec, params, rng, (4, 3)) for _ in range(3)] for _ in range(2)]
+    y_true = torch.tensor(np.array([[t for t, _ in row] for row in pairs]))  # (2, 3, 4[, 3])
+    y_pred = torch.tensor(np.array([p for _, p in pairs[0]]))  # (3, 4, 3): the first row's
+    fn = crossloss.get(loss, **params)
+    with crossloss.options(value_checks="never"):
+        found = torch.func.vmap(torch.func.vmap(fn), in_dims=(0, None))(y_true, y_pred)
+    loop = [[float(fn(y_true[a, b], y_pred[b])) for b in range(3)] for a in range(2)]
+    np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss,params", NESTED + [("huber", {}), ("mse", {})])
+def test_second_derivatives_by_forward_over_reverse_and_forward_over_forward(loss, params):
+    """jacrev(jacfwd), jacfwd(jacfwd) and vmap of jvp against jacrev(jacrev): torch's fused
+    kernels without a forward derivative give way, and no temporary is written in place."""
+    import torch
+    from torch.func import jacfwd, jacrev, jvp, vmap
+    spec = crossloss.spec(loss)
+    y_true, y_pred = cases.random_inputs(spec, params, np.random.default_rng(4), (3, 4))
+    y_true, y_pred = torch.tensor(y_true), torch.tensor(y_pred)
+    fn = crossloss.get(loss, **params)
+    f = lambda x: fn(y_true, x)  # noqa: E731
+    expected = jacrev(jacrev(f))(y_pred).numpy()
+    with crossloss.options(value_checks="never"):
+        compositions = {"jacrev(jacfwd)": jacrev(jacfwd(f))(y_pred), "jacfwd(jacfwd)": jacfwd(jacfwd(f))(y_pred)}
+        tangents = torch.tensor(np.random.default_rng(5).normal(size=(2,) + tuple(y_pred.shape)))
+        slopes = vmap(lambda u: jvp(jacrev(f), (y_pred,), (u,))[1])(tangents)
+    for name, found in compositions.items():
+        np.testing.assert_allclose(found.numpy(), expected, rtol=1e-10, atol=1e-14, err_msg=name)
+    np.testing.assert_allclose(slopes.numpy(), np.einsum("ijkl,nkl->nij", expected, tangents.numpy()),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("in_dims", [(None, 0, 0), (0, None, 0)])
+def test_per_sample_gradients_of_sample_weights_with_one_input_shared(in_dims):
+    """vmap(grad) in the sample weights (learnt reweighting), targets or predictions shared."""
+    import torch
+    rng = np.random.default_rng(6)
+    y_true = torch.tensor((rng.uniform(size=(5, 4, 3)) > 0.5).astype(float))
+    y_pred = torch.tensor(rng.uniform(0.05, 0.95, size=(5, 4, 3)))
+    weights = torch.tensor(rng.uniform(0.5, 1.5, size=(5, 4)))
+    y_true, y_pred = (x if d == 0 else x[0] for x, d in zip((y_true, y_pred), in_dims))
+    fn = crossloss.get("bce", pos_weight=2.0, neg_weight=0.5)
+    slope = torch.func.grad(lambda t, p, w: fn(t, p, sample_weight=w), argnums=2)
+    with crossloss.options(value_checks="never"):
+        found = torch.func.vmap(slope, in_dims=in_dims)(y_true, y_pred, weights)
+    loop = [slope(y_true[i] if in_dims[0] == 0 else y_true, y_pred[i] if in_dims[1] == 0 else y_pred,
+                  weights[i]).numpy() for i in range(5)]
+    np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)
+
+
 def test_a_torch_func_transform_leaves_the_next_one_working():
     """Hessian-vector products (jvp of grad) with sample weights, then a plain torch.func.grad:
     a scalar the first cached from inside its transform failed the second's internal assert."""
