@@ -328,8 +328,10 @@ def _bce(call, reduction, y_pred):
         def on_probabilities(c, y_true, y_pred):
             # its backward divides by max(p (1 - p), 1e-12): the slope is wrong for p within
             # 1e-12 of 0 or 1 (sigmoid(-30): -0.094 for -1), so a gradient needs p read; the
-            # targets' is logit(p), unfloored (inf at p = 0), so theirs needs it read too
-            if (y_pred.requires_grad or y_true.requires_grad) and torch.is_grad_enabled() or _forward_mode():
+            # targets' is logit(p), unfloored (inf at p = 0), so theirs needs it read too. A trace
+            # reads nothing, and may not show a gradient wanted (compile of vmap of grad)
+            wanted = (y_pred.requires_grad or y_true.requires_grad) and torch.is_grad_enabled()
+            if wanted or _forward_mode() or TRACING():
                 found = c.check_probabilities(y_pred)
                 if found is None or not (_SLOPE_EXACT <= found[0] and found[1] <= 1.0 - _SLOPE_EXACT):
                     return None

@@ -40,6 +40,7 @@ class Loss:
         self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
         if backend is None:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
+        self._repr = self._call_text()
 
     def __reduce__(self):
         """Pickled (and deep-copied) as the ``get()`` call that rebuilds it: its spec holds
@@ -47,6 +48,11 @@ class Loss:
         return _rebuild, (self.get_config(),)
 
     def __repr__(self) -> str:
+        return self._repr
+
+    def _call_text(self) -> str:
+        """The get() call that makes this loss. Formatted once: torch.func.vmap names the
+        function it maps by its repr, and a torch.compile trace cannot format an array."""
         changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
         args = [repr(self.spec.extra.get("base", self.spec.name))] + [f"{k}={v!r}" for k, v in changed.items()]
         if self.reduction != "mean":
@@ -310,7 +316,8 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
                 divisor = divisors[count * scale] = ops.scalar(count * scale, total)
             return total / divisor
         if count:  # in a trace, a plain division: ops.div's scalar cache would specialise on the count
-            return ops.div(total * scale, count) if divisors is not None else total * scale / count
+            # (a float: torch.compile of vmap cannot divide a batched tensor by a symbolic int)
+            return ops.div(total * scale, count) if divisors is not None else total * scale / float(count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:

@@ -44,6 +44,8 @@ class Loss(torch.nn.Module):
         self.loss_name = spec.name
         self.loss = crossloss.get(spec.name, backend="torch", **params)
         self.loss_params = {k: self.loss.params.get(k, v) for k, v in params.items()}  # as bound: weights copied
+        # formatted once, as Loss's repr (vmap names a module by it, inside a trace too)
+        self._extra_repr = ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
 
     def forward(self, input, target, sample_weight=None):
         try:
@@ -52,7 +54,7 @@ class Loss(torch.nn.Module):
             raise type(error)(_TORCH_NAMES.sub(lambda m: _TORCH_NAME[m.group()], str(error))) from None
 
     def extra_repr(self) -> str:
-        return ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
+        return self._extra_repr
 
 
 def get(name: str, **params) -> Loss:

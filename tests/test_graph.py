@@ -94,6 +94,30 @@ def test_per_class_weights_compile_under_inference_mode(name, params):
         torch.testing.assert_close(step(y_true, x), loss(y_true, x))
 
 
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("bce", {}), ("bce", {"from_logits": True, "pos_weight": [2.0, 0.5, 1.5]}),
+                                         ("scce", {"from_logits": True, "ignore_index": 2, "class_weight": [1, 2, 0.5]})])
+@pytest.mark.parametrize("transform", ["vmap", "vmap of grad"])
+def test_compiled_vmap_equals_eager_vmap_at_each_batch_size(name, params, transform):
+    """torch.compile(vmap(loss)) and of vmap(grad(loss)) (per-sample gradients), dynamic=True:
+    vmap names its function by repr (a trace cannot format a weight array), a mean's count is
+    symbolic (a batched tensor cannot be divided by a symbolic int), and a trace may not show
+    that a gradient is wanted (torch's BCE kernel has no such backward)."""
+    import torch
+    from torch.func import grad, vmap
+    loss = crossloss.get(name, backend="torch", **params)
+    fn = vmap(loss) if transform == "vmap" else vmap(grad(loss, argnums=1))
+    torch._dynamo.reset()
+    step = torch.compile(fn, fullgraph=True, dynamic=True, backend="aot_eager")
+    rng = np.random.default_rng(7)
+    for batch in (3, 5):
+        pairs = [cases.random_inputs(crossloss.spec(name), params, rng, (batch, 3)) for _ in range(2)]
+        y_true, y_pred = (torch.tensor(np.stack(x)) for x in zip(*pairs))
+        with crossloss.options(value_checks="never"):
+            expected = fn(y_true, y_pred)
+        torch.testing.assert_close(step(y_true, y_pred), expected, rtol=1e-12, atol=0)
+
+
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
 @pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("scce", {"ignore_index": 4}),
                                          ("dice", {"activation": "softmax"}), ("scce", {"compat": "keras"})])
