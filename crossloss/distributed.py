@@ -57,6 +57,15 @@ def tf_count_over_replicas(count):
     return count, 1
 
 
+def tf_replicas_in_sync(ops) -> bool:
+    """A TensorFlow replica context of more than one replica (tf.distribute) is current."""
+    if ops.name != "tensorflow":
+        return False
+    import tensorflow as tf
+    context = tf.distribute.get_replica_context()
+    return context is not None and context.num_replicas_in_sync > 1
+
+
 def _ops(backend):
     from . import backends
     return backends.load(backend).OPS

@@ -122,11 +122,14 @@ def _as_mean(ops, values, count, counted, weight):
 
     Under tf.distribute Keras divides each replica's loss by the number of replicas and sums
     the gradients: the global mean needs the replicas' mean count, not this shard's, where
-    shards may count differently (ignored labels, class or sample weights)."""
+    shards may count differently (ignored labels, class or sample weights, and shards of
+    different sizes: a last batch split unevenly)."""
     if weight is not None:
         count = ops.sum(weight if counted is None else counted * weight)
     elif count is None:
-        return values
+        if not distributed.tf_replicas_in_sync(ops):
+            return values  # Keras's own mean is this count's
+        count = ops.size(values)
     dtype = ops.dtype_name(values)
     count = ops.cast(count, dtype)
     if ops.name == "tensorflow":

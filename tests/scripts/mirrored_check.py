@@ -61,12 +61,12 @@ targets = np.eye(3)[rng_fit.integers(0, 3, 16)].astype("float32")
 initial = [rng_fit.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
 
 
-def fit(strategy, loss, y, activation="softmax"):
+def fit(strategy, loss, y, activation="softmax", samples=16):
     with strategy.scope():
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])
         model.set_weights(initial)
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
-    history = model.fit(x_fit, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    history = model.fit(x_fit[:samples], y[:samples], batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
     return [history, model.get_weights()[0].tolist()]
 
 
@@ -78,4 +78,9 @@ sparse = rng_fit.integers(0, 3, 16)
 sparse[[0, 1, 2, 8]] = -1
 out["keras_fit_ignored"] = [fit(s, crossloss.keras.get("scce", from_logits=True, ignore_index=-1), sparse, None)
                             for s in (one_device, strategy)]
+# 15 samples: the last batch of 7 splits 4 + 3 between the replicas, with nothing ignored
+for name, loss, y, activation in (("mse", "mse", targets, None), ("scce", "scce", rng_fit.integers(0, 3, 16), "softmax"),
+                                  ("dice", "dice", targets, "softmax")):
+    out[f"keras_fit_uneven_{name}"] = [fit(s, crossloss.keras.get(loss), y, activation, samples=15)
+                                       for s in (one_device, strategy)]
 print("JSON" + json.dumps(out))
