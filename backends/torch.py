@@ -294,10 +294,17 @@ _MEAN, _SUM, _NONE = 1, 2, 0
 _ENUM = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
+def _transformed() -> bool:
+    """Forward mode, or (eagerly: a trace cannot ask) a torch.func transform, where torch's
+    regression kernels fail (torch 2.13): mse_loss's mean and huber_loss_backward have no
+    forward derivative, so jvp(grad(loss)), the Hessian-vector product, raises; and in nested
+    vmaps with an input batched at one level only, mse_loss, huber_loss and smooth_l1_loss
+    raise a size mismatch. The formula works in both."""
+    return _forward_mode() or not TRACING() and _transform_level() is not None
+
+
 def _mse(call, reduction, y_pred):
-    # mse_loss's mean has no forward-mode derivative of its backward: jvp(grad(loss)), the
-    # Hessian-vector product, raises "ZeroTensors are immutable" (torch 2.13)
-    return lambda c, y_true, y_pred: None if _forward_mode() else _NN.mse_loss(y_pred, y_true, reduction)
+    return lambda c, y_true, y_pred: None if _transformed() else _NN.mse_loss(y_pred, y_true, reduction)
 
 
 def _mae(call, reduction, y_pred):
@@ -306,8 +313,7 @@ def _mae(call, reduction, y_pred):
 
 def _huber(call, reduction, y_pred):
     delta = OPS.representable(call.delta, call.dtype)  # torch would take a float32 1e39 as inf: inf * 0
-    # huber_loss_backward has no forward-mode derivative (torch 2.13): jvp(grad(loss)) raises
-    return lambda c, y_true, y_pred: None if _forward_mode() else _NN.huber_loss(y_pred, y_true, reduction, delta)
+    return lambda c, y_true, y_pred: None if _transformed() else _NN.huber_loss(y_pred, y_true, reduction, delta)
 
 
 def _smooth_l1(call, reduction, y_pred):
@@ -316,7 +322,7 @@ def _smooth_l1(call, reduction, y_pred):
     beta, finfo = call.beta, torch.finfo(_BY_NAME[call.dtype])
     if not finfo.tiny <= beta * beta <= finfo.max:  # its 0.5 e^2 / beta over- or underflows where the result does not
         return None
-    return lambda c, y_true, y_pred: _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)
+    return lambda c, y_true, y_pred: None if _transformed() else _NN.smooth_l1_loss(y_pred, y_true, reduction, beta)
 
 
 def _bce(call, reduction, y_pred):

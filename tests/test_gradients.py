@@ -230,23 +230,31 @@ def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
 
 NESTED = [("cce", {}), ("cce", {"from_logits": True}), ("kld", {}), ("bce", {"pos_weight": 2.0}),
           ("bce", {"pos_weight": 2.0, "neg_weight": 0.5}), ("scce", {"label_smoothing": 0.1})]
+REGRESSION = [("mse", {}), ("huber", {}), ("smooth_l1", {"beta": 0.5}), ("mae", {})]
 
 
-@pytest.mark.parametrize("loss,params", NESTED)
-def test_nested_vmap_with_an_input_batched_at_one_level_equals_a_loop(loss, params):
-    """vmap(vmap(loss), in_dims=(0, None)): predictions batched at the inner level only. No
-    temporary may be written in place inside a transform (the inner level's wrapper of it is
-    unbatched at the outer one)."""
+@pytest.mark.parametrize("loss,params", NESTED + REGRESSION)
+@pytest.mark.parametrize("shared", ["y_pred at the outer level", "y_true at the inner level"])
+def test_nested_vmap_with_an_input_batched_at_one_level_equals_a_loop(loss, params, shared):
+    """vmap(vmap(loss)) with one input batched at one level only. No temporary may be written
+    in place inside a transform (the inner level's wrapper of it is unbatched at the outer
+    one), and torch's regression kernels raise a size mismatch there."""
     import torch
     spec = crossloss.spec(loss)
     rng = np.random.default_rng(3)
     pairs = [[cases.random_inputs(spec, params, rng, (4, 3)) for _ in range(3)] for _ in range(2)]
-    y_true = torch.tensor(np.array([[t for t, _ in row] for row in pairs]))  # (2, 3, 4[, 3])
-    y_pred = torch.tensor(np.array([p for _, p in pairs[0]]))  # (3, 4, 3): the first row's
+    y_true, y_pred = (torch.tensor(np.array([[x[i] for x in row] for row in pairs])) for i in (0, 1))  # (2, 3, 4, ...)
     fn = crossloss.get(loss, **params)
+    if shared == "y_pred at the outer level":
+        y_pred = y_pred[0]
+        nested = torch.func.vmap(torch.func.vmap(fn), in_dims=(0, None))
+        loop = [[float(fn(y_true[a, b], y_pred[b])) for b in range(3)] for a in range(2)]
+    else:
+        y_true = y_true[:, 0]
+        nested = torch.func.vmap(torch.func.vmap(fn, in_dims=(None, 0)))
+        loop = [[float(fn(y_true[a], y_pred[a, b])) for b in range(3)] for a in range(2)]
     with crossloss.options(value_checks="never"):
-        found = torch.func.vmap(torch.func.vmap(fn), in_dims=(0, None))(y_true, y_pred)
-    loop = [[float(fn(y_true[a, b], y_pred[b])) for b in range(3)] for a in range(2)]
+        found = nested(y_true, y_pred)
     np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)
 
 
