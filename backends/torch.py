@@ -135,9 +135,7 @@ class TorchOps(Ops):
         key = (k, math.copysign(1.0, k), like.dtype)
         tensor = _NUMBERS.get(key)
         if tensor is None:
-            # a trace creates no tensor; one made inside a torch.func transform carries its level,
-            # and a later transform that used it from the cache failed an internal assert
-            if torch.compiler.is_compiling() or _transform_level() is not None:
+            if not _plain_eager():  # a tensor made in a trace or a transform must not be kept
                 return k
             if len(_NUMBERS) >= 256:
                 _NUMBERS.clear()
@@ -191,9 +189,7 @@ class TorchOps(Ops):
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
     def signature(self, y_true, y_pred):
-        # a tensor made inside a torch.func transform (a plan's class weights) is wrapped at its
-        # level: a plan kept from one would fail a later transform's internal assert
-        if torch.compiler.is_compiling() or _transform_level() is not None:
+        if not _plain_eager():  # a plan's tensors (class weights) must not be kept from there
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
@@ -260,12 +256,19 @@ def _forward_mode() -> bool:
     return _forward_ad._current_level >= 0  # (private: the level dual_level() enters)
 
 
+def _plain_eager() -> bool:
+    """Eager, outside every torch.func transform. What is made there may be kept for later
+    calls: a trace's tensors are graph-local, and a transform's are wrapped at its level (a
+    later transform that met one failed torch's internal assert). And a temporary may be
+    overwritten there: a transform's wrappers record what requires_grad does not show (vmap
+    of grad, jacfwd of jacrev, nested vmaps with an input batched at one level only), and a
+    trace's compiler plans memory itself. A trace cannot ask about transforms: asked first."""
+    return not TRACING() and _transform_level() is None
+
+
 def _free(t) -> bool:
-    """t may be overwritten: autograd records nothing about it, and no torch.func transform
-    wraps it (their wrappers record what autograd's requires_grad does not show: vmap of
-    grad, jacfwd of jacrev, nested vmaps with an input batched at one level only). Not in a
-    trace, which cannot ask about transforms, and whose compiler plans memory itself."""
-    return not (t.requires_grad and torch.is_grad_enabled() or TRACING()) and _transform_level() is None
+    """t may be overwritten: autograd records nothing about it, in plain eager code."""
+    return not (t.requires_grad and torch.is_grad_enabled()) and _plain_eager()
 
 
 def _fits(t, y) -> bool:

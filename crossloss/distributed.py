@@ -51,19 +51,22 @@ def tf_count_over_replicas(count):
     outside a strategy. The count carries no gradient."""
     import tensorflow as tf
     count = tf.stop_gradient(count)
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
+    context = _tf_replica_context()
+    if context is not None:
         return context.all_reduce(tf.distribute.ReduceOp.SUM, count), context.num_replicas_in_sync
     return count, 1
 
 
 def tf_replicas_in_sync(ops) -> bool:
     """A TensorFlow replica context of more than one replica (tf.distribute) is current."""
-    if ops.name != "tensorflow":
-        return False
+    return ops.name == "tensorflow" and _tf_replica_context() is not None
+
+
+def _tf_replica_context():
+    """tf.distribute's replica context where more than one replica runs in sync, else None."""
     import tensorflow as tf
     context = tf.distribute.get_replica_context()
-    return context is not None and context.num_replicas_in_sync > 1
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
 
 
 def _ops(backend):
