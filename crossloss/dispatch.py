@@ -69,6 +69,8 @@ def infer_backend(loss: str, y_true, y_pred, sample_weight=None) -> str:
                                 f"'{found_arg}' (frameworks cannot be mixed); got a {name} tensor")
         found, found_arg = name, argument
     name = found or "numpy"
-    if type(y_pred) is type(y_true) and (found or isinstance(y_pred, np.ndarray)):
+    # the type maps to the backend its own inputs chose: NumPy arrays with a torch weight are
+    # torch's for that call only
+    if type(y_pred) is type(y_true) and found_arg != "sample_weight" and (found or isinstance(y_pred, np.ndarray)):
         _module_of_type[type(y_pred)] = _backends_pkg.load(name)
     return name

@@ -572,3 +572,15 @@ def test_inputs_of_another_dtype_get_their_own_plan(backend):
     scce(to_backend(backend, np.array([0, 1]), "float64"), p)
     with pytest.raises(LossValueError, match="labels with a fractional part"):
         scce(to_backend(backend, np.array([0.5, 1.0]), "float64"), p)
+
+
+@pytest.mark.parametrize("framework", [b for b in ("torch", "tensorflow") if b in BACKENDS])
+def test_a_framework_weight_leaves_later_numpy_calls_to_numpy(framework):
+    """NumPy inputs with a framework's weight run on that framework for that call only; a
+    later call of NumPy inputs alone, by any loss, is NumPy's again (float32 subnormals are
+    0 on TensorFlow's CPU kernels: 100 where NumPy gives 89.8)."""
+    y, p = np.array([1.0], np.float32), np.array([1e-39], np.float32)
+    crossloss.get("mse")(np.zeros(3), np.ones(3), sample_weight=to_backend(framework, np.ones(3), "float64"))
+    out = crossloss.get("bce")(y, p)
+    assert isinstance(out, np.floating)
+    assert float(out) == pytest.approx(-np.log(np.float64(np.float32(1e-39))), rel=1e-6)
