@@ -151,6 +151,8 @@ class NumpyOps(Ops):
         # a softplus(-x) + b softplus(x) = (a + b) log1p(exp(-|x|)) + a relu(-x) + b relu(x):
         # every term >= 0, so no cancellation (the fused torch/TF kernels have some). Four
         # arrays are allocated; the rest runs in place (fresh allocations cost the most).
+        if np.ndim(logits) == 0:  # a ufunc of a 0-d array returns a scalar, which takes no out=
+            return self.bce_with_logits_finite(np.reshape(targets, (1,)), np.reshape(logits, (1,)), pos_weight)[0]
         loss = np.abs(logits)
         np.negative(loss, out=loss)
         np.exp(loss, out=loss)

@@ -298,6 +298,12 @@ def test_python_and_0d_scalars(backend):
     assert float(to_numpy(crossloss.get("mse")(as_input(1.0), as_input(2.0)))) == 1.0
     assert float(to_numpy(crossloss.get("huber")(as_input(1.0), as_input(3.0)))) == 1.5
     assert float(to_numpy(crossloss.get("bce")(as_input(1.0), as_input(0.25)))) == pytest.approx(np.log(4))
+    for params in ({}, {"pos_weight": 2.0}, {"label_smoothing": 0.2}):  # the logits form on 0-d inputs
+        expected = to_numpy(crossloss.get("bce", from_logits=True, **params)(np.array([1.0]), np.array([0.3])))[()]
+        got = to_numpy(crossloss.get("bce", from_logits=True, **params)(as_input(1.0), as_input(0.3)))
+        assert float(got) == pytest.approx(float(expected), rel=1e-15)
+    softplus = np.log1p(np.exp(-0.3))  # -log sigmoid(0.3)
+    assert float(to_numpy(crossloss.get("bce", from_logits=True)(as_input(1.0), as_input(0.3)))) == pytest.approx(softplus)
 
 
 def test_sparse_ce_checks_the_probabilities_it_reads(backend):
