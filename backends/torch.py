@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 import torch.autograd.forward_ad as _forward_ad
 import torch.nn.functional as F
@@ -31,6 +32,8 @@ class TorchOps(Ops):
 
     def asarray(self, x, like=None, dtype=None):
         device = like.device if isinstance(like, torch.Tensor) else None
+        if isinstance(x, np.ndarray) and any(step < 0 for step in x.strides):
+            x = np.ascontiguousarray(x)  # torch takes no negative strides (np.flip, a[::-1])
         # a plan keeps its weights: an inference tensor could not be saved for backward later
         # (a trace keeps no plan, and cannot ask about inference mode)
         if not torch.compiler.is_compiling() and torch.is_inference_mode_enabled():

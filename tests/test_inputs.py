@@ -590,3 +590,19 @@ def test_a_framework_weight_leaves_later_numpy_calls_to_numpy(framework):
     out = crossloss.get("bce")(y, p)
     assert isinstance(out, np.floating)
     assert float(out) == pytest.approx(-np.log(np.float64(np.float32(1e-39))), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_arrays_of_negative_strides_join_any_framework(backend):
+    """np.flip and a[::-1] are views with negative strides, which torch cannot wrap."""
+    a, b, w = np.array([1.0, 2.0, 4.0]), np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0])
+    expected = np.sum(w[::-1] * (a[::-1] - b) ** 2) / 3
+    tensor_b = to_backend(backend, b, "float64")
+    for y_true, sample_weight in ((np.flip(a), w[::-1]), (a[::-1], np.flip(w))):
+        got = crossloss.get("mse")(y_true, tensor_b, sample_weight=sample_weight)
+        assert float(to_numpy(got)) == pytest.approx(expected)
+        got = crossloss.get("mse", backend=backend)(y_true, b, sample_weight=sample_weight)
+        assert float(to_numpy(got)) == pytest.approx(expected)
+    labels, p = to_backend(backend, np.array([1, 0]), "int64"), np.array([[0.9, 0.1], [0.2, 0.8]])
+    got = crossloss.get("scce")(labels, p[::-1])
+    assert float(to_numpy(got)) == pytest.approx(-np.log(0.8 * 0.9) / 2)  # rows swapped: 0.8 and 0.9 picked
