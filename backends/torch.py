@@ -44,7 +44,8 @@ class TorchOps(Ops):
     def on_device_of(self, x, like):
         if x.device == like.device:
             return x
-        return x.to(like.device) if x.dim() == 0 else None  # a 0-d tensor is a number, as torch's ops take it
+        # a 0-d tensor is a number, as torch's ops take it (a meta one has no value to move)
+        return x.to(like.device) if x.dim() == 0 and not (x.is_meta and not like.is_meta) else None
 
     def device_mismatch(self, x, like):
         return None if x.device == like.device else f"a tensor on {x.device}"

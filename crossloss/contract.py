@@ -343,7 +343,7 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
         check_real(loss, argument, ops, sample_weight)
         weight = ops.on_device_of(sample_weight, values)
         if weight is None:
-            raise bad_value(loss, argument, f"a tensor on y_pred's device, {values.device}, or a 0-d one",
+            raise bad_value(loss, argument, f"a tensor on y_pred's device, {values.device}, or a 0-d one with a value",
                             f"a tensor of shape {ops.static_shape(sample_weight)} on {sample_weight.device}")
     else:
         check_plain_real(loss, argument, sample_weight)

@@ -216,6 +216,8 @@ def weights_or_none(value):
 def _as_numpy(value) -> np.ndarray:
     """A parameter given as a tensor is read once, at ``get()``, never in the loss path."""
     if hasattr(value, "detach"):  # torch; bfloat16 has no NumPy dtype, and weights are float64 anyway
+        if getattr(value, "is_meta", False):
+            raise ValueError("a tensor with values (a 'meta' tensor has none to read)")
         if value.requires_grad:  # torch's losses refuse one too: it would silently take no gradient
             raise TypeError("a constant (read once, at get(); it takes no gradient), not a tensor that requires grad")
         value = value.detach().cpu()

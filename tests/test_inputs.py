@@ -606,3 +606,20 @@ def test_numpy_arrays_of_negative_strides_join_any_framework(backend):
     labels, p = to_backend(backend, np.array([1, 0]), "int64"), np.array([[0.9, 0.1], [0.2, 0.8]])
     got = crossloss.get("scce")(labels, p[::-1])
     assert float(to_numpy(got)) == pytest.approx(-np.log(0.8 * 0.9) / 2)  # rows swapped: 0.8 and 0.9 picked
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_meta_weights_are_refused_by_name():
+    """A meta tensor has no values: as per-class weights (read at get()) and as a 0-d weight
+    of inputs elsewhere it is refused naming the argument, not with torch's copy error."""
+    import torch
+    meta = torch.ones(3, device="meta")
+    for name, param in (("scce", "class_weight"), ("bce", "pos_weight"), ("cce", "class_weight")):
+        with pytest.raises(LossValueError, match=f"argument '{param}' expected .*a tensor with values"):
+            crossloss.get(name, **{param: meta})
+    with pytest.raises(LossValueError, match="'sample_weight' expected a tensor on y_pred's device, cpu, or a 0-d one "
+                                             "with a value; got a tensor of shape \\(\\) on meta"):
+        crossloss.get("mse")(torch.zeros(3), torch.ones(3), sample_weight=torch.tensor(2.0, device="meta"))
+    on_meta = crossloss.get("mse")(torch.zeros(3, device="meta"), torch.ones(3, device="meta"),
+                                   sample_weight=torch.tensor(2.0))
+    assert on_meta.is_meta and on_meta.shape == ()
