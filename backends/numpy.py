@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from crossloss.contract import unfit_array
 from crossloss.ops import SUM_SLICE, Ops, class_zero_positions
 from crossloss.spec import LOG_FLOOR
 
@@ -32,6 +33,9 @@ class NumpyOps(Ops):
 
     def asarray(self, x, like=None, dtype=None):
         return np.asarray(x, dtype=dtype)
+
+    def unfit(self, x):
+        return unfit_array(x)
 
     def dtype_name(self, x):
         return _NAMES.get(x.dtype) or x.dtype.name  # dtype.name is computed in Python, slowly
@@ -111,8 +115,8 @@ class NumpyOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)
 
-    def signature(self, y_true, y_pred):
-        return ("numpy", y_true.shape, y_true.dtype, y_pred.shape, y_pred.dtype)
+    def signature(self, y_true, y_pred):  # (subclasses differ: a masked array is refused, a plain one not)
+        return ("numpy", type(y_true), y_true.shape, y_true.dtype, type(y_pred), y_pred.shape, y_pred.dtype)
 
     def matcher(self, y_true, y_pred):
         if type(y_true) is not np.ndarray or type(y_pred) is not np.ndarray:

@@ -50,6 +50,9 @@ class TorchOps(Ops):
     def device_mismatch(self, x, like):
         return None if x.device == like.device else f"a tensor on {x.device}"
 
+    def unfit(self, x):
+        return None if x.layout is torch.strided else f"a tensor of layout {x.layout}"
+
     def dtype_name(self, x):
         return _DTYPES.get(x.dtype) or str(x.dtype).removeprefix("torch.")
 
@@ -195,20 +198,22 @@ class TorchOps(Ops):
     def signature(self, y_true, y_pred):
         if not _plain_eager():  # a plan's tensors (class weights) must not be kept from there
             return None
-        return (y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
+        return (y_true.shape, y_true.dtype, y_true.device, y_true.layout, y_pred.shape, y_pred.dtype, y_pred.device,
+                y_pred.layout)
 
     def matcher(self, y_true, y_pred):
         if y_true.device != y_pred.device or type(y_true) is not torch.Tensor or type(y_pred) is not torch.Tensor:
             return None
         true_shape, true_dtype, pred_shape, pred_dtype, device = (y_true.shape, y_true.dtype, y_pred.shape,
                                                                   y_pred.dtype, y_pred.device)
-        cpu, tensor = device.type == "cpu", torch.Tensor
+        cpu, tensor, strided = device.type == "cpu", torch.Tensor, torch.strided
 
         def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
             return (type(y_pred) is tensor and type(y_true) is tensor
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
-                                                        y_pred.device == device and y_true.device == device))
+                                                        y_pred.device == device and y_true.device == device)
+                    and y_pred.layout is strided and y_true.layout is strided)
         return matches
 
     def range_reader(self, like, force=False):

@@ -15,6 +15,7 @@ from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILIT
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
+_DENSE = "a dense array or tensor of numbers"
 _INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
@@ -101,17 +102,34 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 
 def check_plain_real(loss: str, argument: str, value) -> None:
     """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``."""
+    unfit = unfit_array(value)
+    if unfit is not None:
+        raise bad_type(loss, argument, _DENSE, unfit)
     try:
         kind = np.asarray(value).dtype
     except ValueError as error:  # e.g. a ragged list
         raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
-    if kind.kind not in "biuf":
+    if kind.name not in _COMPUTE_DTYPE and kind.name not in _INTEGER:  # e.g. a long double no framework has
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
 
 
+def unfit_array(value) -> str | None:
+    """What makes a NumPy array unfit for a loss, or None: a masked array's mask would be lost
+    (and NumPy's arithmetic keeps it only on some paths), a matrix's * is a matrix product."""
+    if isinstance(value, np.ma.MaskedArray):
+        return "a masked array (its mask would be ignored: give it as sample_weight)"
+    if isinstance(value, np.matrix):
+        return "an np.matrix (its * is a matrix product: give np.asarray(m))"
+    return None
+
+
 def check_real(loss: str, argument: str, ops, x) -> str:
-    """x's dtype name; complex numbers and strings are refused (a cast would drop or parse them)."""
+    """x's dtype name; complex numbers and strings are refused (a cast would drop or parse them),
+    and so are tensors a backend cannot take as a plain array (``Ops.unfit``)."""
+    unfit = ops.unfit(x)
+    if unfit is not None:
+        raise bad_type(loss, argument, _DENSE, unfit)
     name = ops.dtype_name(x)
     if name not in _COMPUTE_DTYPE and name not in _INTEGER:
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {name}")

@@ -46,6 +46,9 @@ class Ops:
         move it, else None."""
         return None
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
+    def unfit(self, x):
+        """What makes tensor x unfit for a loss (a sparse layout), described for an error; None if nothing."""
+        return None
     def cast(self, x, dtype: str): raise NotImplementedError
     def shape(self, x) -> tuple: raise NotImplementedError  # ints; unknown graph dims as scalar tensors
     def static_shape(self, x) -> tuple: return self.shape(x)  # None where a size (or the rank) is unknown

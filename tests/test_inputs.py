@@ -623,3 +623,44 @@ def test_meta_weights_are_refused_by_name():
     on_meta = crossloss.get("mse")(torch.zeros(3, device="meta"), torch.ones(3, device="meta"),
                                    sample_weight=torch.tensor(2.0))
     assert on_meta.is_meta and on_meta.shape == ()
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("argument", ["y_true", "y_pred", "sample_weight"])
+@pytest.mark.parametrize("kind,got", [("masked", "a masked array"), ("matrix", "an np.matrix")])
+def test_numpy_arrays_whose_arithmetic_differs_are_refused(backend, argument, kind, got):
+    """A masked array's mask is kept by some NumPy steps and dropped by others (its MSE came
+    out as sum over the unmasked / count of all); a matrix multiplies as matrices. Refused
+    on every backend, also after a plain call of the same shapes."""
+    plain = np.array([[1.0, 2.0], [3.0, 4.0]])
+    odd = np.ma.masked_array(plain, [[False, True], [False, False]]) if kind == "masked" else np.matrix(plain)
+    args = {"y_true": np.zeros((2, 2)), "y_pred": to_backend(backend, plain, "float64"), "sample_weight": None}
+    loss = crossloss.get("mse")
+    loss(args["y_true"], args["y_pred"])
+    args[argument] = odd
+    with pytest.raises(LossTypeError, match=f"mean_squared_error: argument '{argument}' expected a dense array or "
+                                            f"tensor of numbers; got {got}"):
+        loss(args["y_true"], args["y_pred"], sample_weight=args["sample_weight"])
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("argument", ["y_true", "y_pred", "sample_weight"])
+def test_sparse_torch_tensors_are_refused_by_name(argument):
+    import torch
+    args = {"y_true": torch.zeros(2, 2), "y_pred": torch.ones(2, 2), "sample_weight": None}
+    loss = crossloss.get("mse")
+    loss(args["y_true"], args["y_pred"])  # a plan of these shapes exists: a sparse tensor is not matched to it
+    args[argument] = torch.eye(2).to_sparse()
+    with pytest.raises(LossTypeError, match=f"argument '{argument}' expected a dense array or tensor of numbers; "
+                                            "got a tensor of layout torch.sparse_coo"):
+        loss(args["y_true"], args["y_pred"], sample_weight=args["sample_weight"])
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is float64 here")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_long_double_array_is_refused_on_every_backend(backend):
+    y_pred = to_backend(backend, np.ones(2), "float64")
+    with pytest.raises(LossTypeError, match="argument 'y_true' expected a real .float, integer or bool. tensor; "
+                                            "got dtype float128"):
+        crossloss.get("mse")(np.zeros(2, np.longdouble), y_pred)
