@@ -5,8 +5,10 @@ Shapes are never broadcast silently. Values are checked where reading them is fr
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -273,6 +275,31 @@ def label_guard(call: Call, y_true, y_pred, force: bool):
         if ignore is not None:
             bad = bad & (labels != ignore)
         return ops.where(ops.any(bad), math.nan, result)
+    return guard
+
+
+def shape_guard(call: Call, y_true, y_pred):
+    """For graphs whose signature leaves sizes unknown (TensorFlow's None): inputs whose shapes
+    agree where they are known may still differ at run time, and the framework would
+    broadcast them (MSE of (1,) against (4,)). ``guard(result, y_true, y_pred)``, on the inputs
+    as the loss takes them: the result made NaN where a size differs, compared on the device
+    (XLA cannot raise). None where every size is known, or where a reshape of one input to the
+    other's sizes checks them already."""
+    ops = call.ops
+    true_shape, pred_shape = ops.static_shape(y_true), ops.static_shape(y_pred)
+    if call.labels:
+        pred_shape = pred_shape[:call.axis] + pred_shape[call.axis + 1:]
+    unknown = [i for i, (a, b) in enumerate(zip(true_shape, pred_shape)) if a is None or b is None]
+    if not unknown or len(true_shape) != len(pred_shape):
+        return None
+    axis = call.axis if call.labels else None
+
+    def guard(result, y_true, y_pred):
+        sizes, expected = ops.shape(y_true), ops.shape(y_pred)
+        if axis is not None:
+            expected = expected[:axis] + expected[axis + 1:]
+        same = functools.reduce(operator.and_, (sizes[i] == expected[i] for i in unknown))
+        return ops.where(same, result, math.nan)
     return guard
 
 

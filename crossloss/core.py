@@ -185,7 +185,10 @@ class Loss:
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
                                                mode == "always", *covers)
                   for mode in ("auto", "always")}
-        guards = {mode: contract.label_guard(call, y_true, y_pred, mode == "always") for mode in ("auto", "always")}
+        # sizes a graph leaves unknown are compared in every mode: they are no value check
+        sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None
+        guards = {mode: _chained(mode != "never" and contract.label_guard(call, y_true, y_pred, mode == "always"), sizes)
+                  for mode in ("auto", "always", "never")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native,
@@ -220,6 +223,13 @@ class Loss:
                                 f"{size} weight{'s' if size != 1 else ''}")
 
 
+def _chained(first, second):
+    """One guard that applies both (either may be None or False: none)."""
+    if not first or not second:
+        return first or second or None
+    return lambda result, y_true, y_pred: second(first(result, y_true, y_pred), y_true, y_pred)
+
+
 def _numbers(weights):
     """A per-class parameter (a float or a 1-D float64 array, ``spec.weights_or_none``) as a
     float or a tuple of floats."""
@@ -244,7 +254,7 @@ class _Plan:
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
-    guards: dict              # value_checks mode -> contract.label_guard's guard, or None
+    guards: dict              # value_checks mode -> contract.label_guard's and shape_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
     # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None

@@ -265,3 +265,38 @@ def test_what_needs_the_class_count_refuses_a_graph_that_leaves_it_out(name, par
     y_true = tf.constant([0, 1, 2], tf.int64) if labels else tf.eye(4)[:3]
     with pytest.raises(crossloss.LossValueError, match=f"argument '{argument}' expected {expected}"):
         step(y_true, tf.random.normal((3, 4)))
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,params,true_shape,pred_shape", [
+    ("mse", {}, (1,), (4,)), ("mse", {}, (4, 1), (4, 3)), ("bce", {}, (4, 1), (4, 3)), ("cce", {}, (1, 3), (4, 3)),
+    ("kld", {"from_logits": True}, (1, 3), (4, 3)), ("dice", {}, (1, 3), (4, 3)), ("scce", {}, (1,), (4, 3)),
+    ("scce", {"from_logits": True}, (2,), (4, 3)), ("dice", {"activation": "softmax"}, (1,), (4, 3))])
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params, true_shape, pred_shape,
+                                                                      jit_compile, reduction):
+    """Shapes that agree where a signature gives sizes may differ at run time, and TensorFlow
+    would broadcast them. Where one input is not reshaped to the other's sizes (which checks
+    them), they are compared on the device: NaN where a size differs, as eager raises."""
+    import tensorflow as tf
+    rng = np.random.default_rng(5)
+    labels = name == "scce" or "activation" in params
+    loss = crossloss.get(name, reduction=reduction, **params)
+    signature = [tf.TensorSpec([None] * len(true_shape), tf.int64 if labels else tf.float32),
+                 tf.TensorSpec([None] * (len(pred_shape) - 1) + [3 if labels else None], tf.float32)]  # (C: Dice's labels)
+    step = tf.function(lambda t, p: loss(t, p), input_signature=signature, jit_compile=jit_compile)
+
+    def inputs(shape_true, shape_pred):
+        y_true = rng.integers(0, 3, shape_true) if labels else rng.uniform(size=shape_true)
+        return tf.constant(y_true, signature[0].dtype), tf.constant(rng.uniform(0.05, 0.95, shape_pred), tf.float32)
+    y_true, y_pred = inputs(true_shape, pred_shape)
+    with pytest.raises(crossloss.LossValueError):
+        loss(y_true, y_pred)  # eager
+    try:
+        result = step(y_true, y_pred).numpy()
+    except tf.errors.InvalidArgumentError:  # TensorFlow's own checks may stop it first (a reshape, a gather)
+        result = None
+    assert result is None or np.isnan(result).all()
+    good = inputs(pred_shape[:-1] if labels else pred_shape, pred_shape)
+    np.testing.assert_allclose(step(*good).numpy(), loss(*good).numpy(), rtol=1e-6)
