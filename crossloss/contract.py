@@ -18,6 +18,7 @@ from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILIT
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 _DENSE = "a dense array or tensor of numbers"
+_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float64"}
 _INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
@@ -104,6 +105,8 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 
 def check_plain_real(loss: str, argument: str, value) -> None:
     """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``."""
+    if python_number_dtype(value) is not None:
+        return
     unfit = unfit_array(value)
     if unfit is not None:
         raise bad_type(loss, argument, _DENSE, unfit)
@@ -114,6 +117,21 @@ def check_plain_real(loss: str, argument: str, value) -> None:
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
     if kind.name not in _COMPUTE_DTYPE and kind.name not in _INTEGER:  # e.g. a long double no framework has
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
+
+
+def python_number_dtype(value) -> str | None:
+    """The dtype NumPy reads a Python bool, int (within int64) or float as; None for anything
+    else. These become tensors without NumPy, which a torch.compile trace cannot run."""
+    dtype = _PYTHON_DTYPES.get(type(value))
+    return None if dtype == "int64" and not -2**63 <= value < 2**63 else dtype
+
+
+def plain_tensor(ops, value, like):
+    """A NumPy array, list or Python number as a tensor of ``like``'s framework and device, of
+    the dtype NumPy reads it as (a Python float is float64: one rounding, in the cast to the
+    compute dtype)."""
+    dtype = python_number_dtype(value)
+    return ops.asarray(np.asarray(value), like=like) if dtype is None else ops.asarray(value, like=like, dtype=dtype)
 
 
 def unfit_array(value) -> str | None:
@@ -392,7 +410,7 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
                             f"a tensor of shape {ops.static_shape(sample_weight)} on {sample_weight.device}")
     else:
         check_plain_real(loss, argument, sample_weight)
-        weight = ops.asarray(np.asarray(sample_weight), like=like)  # floats as float64 (a framework's default is float32)
+        weight = plain_tensor(ops, sample_weight, like)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):

@@ -281,8 +281,8 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
             contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
         y_pred = ops.asarray(y_pred, like=y_true if ops.is_tensor(y_true) else None)
-    if not ops.is_tensor(y_true):  # Python floats read as NumPy reads them (float64): one rounding, in the cast
-        y_true = ops.asarray(np.asarray(y_true), like=y_pred)
+    if not ops.is_tensor(y_true):
+        y_true = contract.plain_tensor(ops, y_true, y_pred)
     return y_true, y_pred
 
 

@@ -300,3 +300,21 @@ def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params,
     assert result is None or np.isnan(result).all()
     good = inputs(pred_shape[:-1] if labels else pred_shape, pred_shape)
     np.testing.assert_allclose(step(*good).numpy(), loss(*good).numpy(), rtol=1e-6)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("sample_weight", [0.5, 2, True])
+def test_python_numbers_join_a_compiled_call(sample_weight):
+    """A Python number becomes a tensor without NumPy, which dynamo cannot trace: a scalar
+    sample_weight, or a number as y_true, compiles with fullgraph=True."""
+    import torch
+    rng = np.random.default_rng(3)
+    y_true, y_pred = (torch.tensor(rng.normal(size=(4, 3))) for _ in range(2))
+    loss = crossloss.get("huber")
+    weighted = torch.compile(lambda t, p: loss(t, p, sample_weight=sample_weight), fullgraph=True, backend="eager")
+    assert torch.equal(weighted(y_true, y_pred), loss(y_true, y_pred, sample_weight=sample_weight))
+    assert weighted(y_true, y_pred).dtype is torch.float64
+    from_number = torch.compile(lambda p: loss(0.1, p), fullgraph=True, backend="eager")
+    assert torch.equal(from_number(y_pred[0, 0]), loss(0.1, y_pred[0, 0]))
+    expected = harness.reference_for("huber")(np.float64(0.1), y_pred[0, 0].numpy())
+    assert float(from_number(y_pred[0, 0])) == pytest.approx(expected, rel=1e-12)
