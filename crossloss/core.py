@@ -187,8 +187,8 @@ class Loss:
                   for mode in ("auto", "always")}
         # sizes a graph leaves unknown are compared in every mode: they are no value check
         sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None
-        guards = {mode: _chained(mode != "never" and contract.label_guard(call, y_true, y_pred, mode == "always"), sizes)
-                  for mode in ("auto", "always", "never")}
+        labels = {mode: contract.label_guard(call, y_true, y_pred, mode == "always") for mode in ("auto", "always")}
+        guards = {mode: _chained(labels.get(mode), sizes) for mode in ("auto", "always", "never")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native,
@@ -224,9 +224,9 @@ class Loss:
 
 
 def _chained(first, second):
-    """One guard that applies both (either may be None or False: none)."""
-    if not first or not second:
-        return first or second or None
+    """One guard that applies both (either may be None: none)."""
+    if first is None or second is None:
+        return second if first is None else first
     return lambda result, y_true, y_pred: second(first(result, y_true, y_pred), y_true, y_pred)
 
 
