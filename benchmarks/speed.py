@@ -10,6 +10,7 @@ slower). Both values are compared once per case (np.allclose, rtol 1e-4); "!" ma
 
     python benchmarks/speed.py                        # all backends, sizes 1e3, 1e5, 1e7
     python benchmarks/speed.py --quick --backends torch --losses dice,huber
+    python benchmarks/speed.py --backends torch --value-checks never   # the path of accelerators
 
 Sizes are total elements of y_pred: (size // CLASSES, CLASSES) for every loss but Dice, and
 (DICE_BATCH, DICE_CLASSES, H, H) with class axis 1 for Dice. Writes benchmarks/results/speed.json.
@@ -278,7 +279,7 @@ def environment(args) -> dict:
            "processor": platform.processor(), "cpu_count": os.cpu_count(),
            "load_average_at_start": args.load_at_start, "load_average_at_end": os.getloadavg(),
            "crossloss": crossloss.__version__, "versions": versions,
-           "argv": sys.argv[1:], "quick": args.quick, "budget_s": args.budget}
+           "argv": sys.argv[1:], "quick": args.quick, "budget_s": args.budget, "value_checks": args.value_checks}
     if "torch" in sys.modules:
         env["torch_num_threads"] = sys.modules["torch"].get_num_threads()
     return env
@@ -291,6 +292,9 @@ def parse_args(argv=None):
     parser.add_argument("--losses", default=None, help="comma-separated loss names (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, sizes 1e3 and 1e5 only")
     parser.add_argument("--budget", type=float, default=None, help="seconds per comparison (default 1, quick 0.2)")
+    parser.add_argument("--value-checks", default="auto", choices=("auto", "always", "never"),
+                        help="crossloss's value_checks for the run; 'never' times the path accelerators take "
+                             "(nothing read back to the host)")
     parser.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")
@@ -334,6 +338,7 @@ def run_case(loss_name, variant, params, kind, backend, size, natives, args):
 def main(argv=None):
     args = parse_args(argv)
     args.load_at_start = os.getloadavg()  # 1, 5, 15 min: other processes skew timings
+    crossloss.set_options(value_checks=args.value_checks)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     wanted = {crossloss.spec(n).name for n in args.losses.split(",")} if args.losses else None

@@ -12,6 +12,12 @@ import difflib
 class CrosslossError(Exception):
     """Base class of every error crossloss raises on purpose."""
 
+    # Exception's own constructor, found before the builtin's: tf.function's autograph rebuilds
+    # an error that crosses converted code only if its type takes Exception's __init__ or is a
+    # builtin (tensorflow/python/autograph/pyct/error_utils.py, create_exception); any other
+    # type reached the caller as autograph's StagingError, which `except LossValueError` misses.
+    __init__ = Exception.__init__
+
 
 class LossValueError(CrosslossError, ValueError):
     """An argument has the right type but a wrong value or shape."""
