@@ -134,15 +134,15 @@ class TorchOps(Ops):
     # x / 8 wraps 8 in a new tensor on every call (~2 us on CPU, as long as the division of a
     # small tensor itself): eager CPU calls reuse one scalar tensor per number and dtype.
     def scalar(self, k, like):
-        """k as a cached CPU scalar tensor of like's dtype; k itself off CPU, and in a trace
-        or a torch.func transform that finds none cached (it keeps the number). A cached one
-        is looked up before asking whether this is a trace, which costs two Python calls."""
-        if not like.is_cpu:
+        """k as a cached CPU scalar tensor of like's dtype; k itself off CPU, in a trace (which
+        reads no cache: dynamo would guard on it, and recompile once an eager call filled it),
+        and in a torch.func transform that finds none cached (it keeps the number)."""
+        if not like.is_cpu or TRACING():
             return k
         key = (k, math.copysign(1.0, k), like.dtype)
         tensor = _NUMBERS.get(key)
         if tensor is None:
-            if not _plain_eager():  # a tensor made in a trace or a transform must not be kept
+            if _transform_level() is not None:  # a tensor made in a transform must not be kept
                 return k
             if len(_NUMBERS) >= 256:
                 _NUMBERS.clear()

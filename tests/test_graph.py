@@ -178,10 +178,12 @@ def test_an_unknown_rank_is_refused_by_name():
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("backend", [None, "torch"])
-def test_eager_calls_between_compiled_ones_add_no_graph(backend):
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("dice", {"activation": "softmax"})])
+def test_eager_calls_between_compiled_ones_add_no_graph(backend, name, params):
     """Eager calls of the same loss object (torch and NumPy inputs) between compiled calls,
     and a first call that is compiled, change nothing a compiled graph was guarded on: the
-    same graphs as the compiled calls alone."""
+    same graphs as the compiled calls alone (Dice's smoothing terms are scalars that eager
+    calls keep as cached tensors)."""
     import torch
 
     def graphs(steps):
@@ -192,7 +194,7 @@ def test_eager_calls_between_compiled_ones_add_no_graph(backend):
             return graph.forward
 
         torch._dynamo.reset()
-        loss = crossloss.get("scce", backend=backend, from_logits=True)
+        loss = crossloss.get(name, backend=backend, **params)
         step = torch.compile(lambda y_true, y_pred: loss(y_true, y_pred), fullgraph=True, dynamic=False,
                              backend=counting)
         torch.manual_seed(0)
