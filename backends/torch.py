@@ -31,15 +31,16 @@ class TorchOps(Ops):
     tensor_types = (torch.Tensor,)
 
     def asarray(self, x, like=None, dtype=None):
-        device = like.device if isinstance(like, torch.Tensor) else None
+        device, dtype = like.device if isinstance(like, torch.Tensor) else None, _BY_NAME[dtype] if dtype else None
+        if TRACING():  # (a trace keeps no plan, cannot ask about inference mode, and shows no array's strides)
+            return torch.as_tensor(x, dtype=dtype, device=device)
         if isinstance(x, np.ndarray) and any(step < 0 for step in x.strides):
             x = np.ascontiguousarray(x)  # torch takes no negative strides (np.flip, a[::-1])
         # a plan keeps its weights: an inference tensor could not be saved for backward later
-        # (a trace keeps no plan, and cannot ask about inference mode)
-        if not torch.compiler.is_compiling() and torch.is_inference_mode_enabled():
+        if torch.is_inference_mode_enabled():
             with torch.inference_mode(False):
-                return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
-        return torch.as_tensor(x, dtype=_BY_NAME[dtype] if dtype else None, device=device)
+                return torch.as_tensor(x, dtype=dtype, device=device)
+        return torch.as_tensor(x, dtype=dtype, device=device)
 
     def on_device_of(self, x, like):
         if x.device == like.device:

@@ -12,13 +12,13 @@ import operator
 
 import numpy as np
 
+from . import backends as _backends
 from .errors import bad_type, bad_value
 from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 _COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 _DENSE = "a dense array or tensor of numbers"
-_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float64"}
 _INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
@@ -104,8 +104,10 @@ def compute_dtype(loss: str, ops, y_pred) -> str:
 
 
 def check_plain_real(loss: str, argument: str, value) -> None:
-    """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``."""
-    if python_number_dtype(value) is not None:
+    """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``.
+    Not in a trace: dynamo cannot read an array's dtype there, and ``check_real`` checks the
+    tensor it becomes instead."""
+    if _backends.tracing() or python_number_dtype(value) is not None:
         return
     unfit = unfit_array(value)
     if unfit is not None:
@@ -122,8 +124,11 @@ def check_plain_real(loss: str, argument: str, value) -> None:
 def python_number_dtype(value) -> str | None:
     """The dtype NumPy reads a Python bool, int (within int64) or float as; None for anything
     else. These become tensors without NumPy, which a torch.compile trace cannot run."""
-    dtype = _PYTHON_DTYPES.get(type(value))
-    return None if dtype == "int64" and not -2**63 <= value < 2**63 else dtype
+    if isinstance(value, bool):  # (isinstance, not type(): dynamo cannot take the type of an array)
+        return "bool"
+    if isinstance(value, int):
+        return "int64" if -2**63 <= value < 2**63 else None
+    return "float64" if isinstance(value, float) else None
 
 
 def plain_tensor(ops, value, like):
@@ -411,6 +416,7 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
     else:
         check_plain_real(loss, argument, sample_weight)
         weight = plain_tensor(ops, sample_weight, like)
+        check_real(loss, argument, ops, weight)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):

@@ -305,10 +305,11 @@ def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params,
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
-@pytest.mark.parametrize("sample_weight", [0.5, 2, True])
-def test_python_numbers_join_a_compiled_call(sample_weight):
-    """A Python number becomes a tensor without NumPy, which dynamo cannot trace: a scalar
-    sample_weight, or a number as y_true, compiles with fullgraph=True."""
+@pytest.mark.parametrize("sample_weight", [0.5, 2, True, [1.0, 0.5, 2.0, 0.0], np.array([1.0, 0.5, 2.0, 0.0])])
+def test_python_numbers_lists_and_arrays_join_a_compiled_call(sample_weight):
+    """Dynamo can take neither the type nor the dtype of a NumPy array in a trace: there a
+    number, list or array becomes a tensor first, and the tensor is checked. A sample_weight,
+    and y_true, of each kind compile with fullgraph=True and equal eager."""
     import torch
     rng = np.random.default_rng(3)
     y_true, y_pred = (torch.tensor(rng.normal(size=(4, 3))) for _ in range(2))
@@ -316,6 +317,9 @@ def test_python_numbers_join_a_compiled_call(sample_weight):
     weighted = torch.compile(lambda t, p: loss(t, p, sample_weight=sample_weight), fullgraph=True, backend="eager")
     assert torch.equal(weighted(y_true, y_pred), loss(y_true, y_pred, sample_weight=sample_weight))
     assert weighted(y_true, y_pred).dtype is torch.float64
+    as_array = torch.compile(lambda t, p: loss(t, p), fullgraph=True, backend="eager")
+    assert torch.equal(as_array(y_true.numpy(), y_pred), loss(y_true.numpy(), y_pred))
+    assert torch.equal(as_array(y_true.tolist(), y_pred), loss(y_true, y_pred))
     from_number = torch.compile(lambda p: loss(0.1, p), fullgraph=True, backend="eager")
     assert torch.equal(from_number(y_pred[0, 0]), loss(0.1, y_pred[0, 0]))
     expected = harness.reference_for("huber")(np.float64(0.1), y_pred[0, 0].numpy())
