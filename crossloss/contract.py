@@ -107,7 +107,7 @@ def check_plain_real(loss: str, argument: str, value) -> None:
     """A NumPy array or Python number(s) about to become a tensor: real, as ``check_real``.
     Not in a trace: dynamo cannot read an array's dtype there, and ``check_real`` checks the
     tensor it becomes instead."""
-    if _backends.tracing() or python_number_dtype(value) is not None:
+    if _backends.tracing():
         return
     unfit = unfit_array(value)
     if unfit is not None:
@@ -121,22 +121,11 @@ def check_plain_real(loss: str, argument: str, value) -> None:
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
 
 
-def python_number_dtype(value) -> str | None:
-    """The dtype NumPy reads a Python bool, int (within int64) or float as; None for anything
-    else. These become tensors without NumPy, which a torch.compile trace cannot run."""
-    if isinstance(value, bool):  # (isinstance, not type(): dynamo cannot take the type of an array)
-        return "bool"
-    if isinstance(value, int):
-        return "int64" if -2**63 <= value < 2**63 else None
-    return "float64" if isinstance(value, float) else None
-
-
 def plain_tensor(ops, value, like):
     """A NumPy array, list or Python number as a tensor of ``like``'s framework and device, of
     the dtype NumPy reads it as (a Python float is float64: one rounding, in the cast to the
     compute dtype)."""
-    dtype = python_number_dtype(value)
-    return ops.asarray(np.asarray(value), like=like) if dtype is None else ops.asarray(value, like=like, dtype=dtype)
+    return ops.asarray(np.asarray(value), like=like)
 
 
 def unfit_array(value) -> str | None:
