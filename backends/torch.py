@@ -143,7 +143,7 @@ class TorchOps(Ops):
         key = (k, math.copysign(1.0, k), like.dtype)
         tensor = _NUMBERS.get(key)
         if tensor is None:
-            if _transform_level() is not None:  # a tensor made in a transform must not be kept
+            if not _plain_eager():  # a tensor made in a transform must not be kept
                 return k
             if len(_NUMBERS) >= 256:
                 _NUMBERS.clear()
