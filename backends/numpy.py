@@ -176,11 +176,20 @@ class NumpyOps(Ops):
 
     isinf = staticmethod(np.isinf)
 
-    def floored_log1m(self, p, known=None):  # no autograd here: log1p(-p) floored, without the gradient guard
-        if known is not None and known[1] < 1.0:  # no -inf to floor (errstate alone costs 1.5 us)
-            return np.log1p(np.negative(p))
+    def differentiated(self, x):
+        return False  # no autograd: the floored logs skip their slope guards
+
+    def floored_log(self, p, known=None):
+        if known is not None and known[0] > 0.0:  # no log of 0 (errstate alone costs 1.5 us)
+            return super().floored_log(p, known)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, which the floor takes
+            return super().floored_log(p, known)
+
+    def floored_log1m(self, p, known=None):
+        if known is not None and known[1] < 1.0:
+            return super().floored_log1m(p, known)
         with np.errstate(divide="ignore"):
-            return self.maximum_(self.log1p(-p), LOG_FLOOR)
+            return super().floored_log1m(p, known)
 
     def masked_fill_(self, t, mask, value):
         if _buffer(t) is None:

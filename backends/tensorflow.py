@@ -108,6 +108,7 @@ class TensorflowOps(Ops):
         return tf.nn.log_softmax(x, axis)
 
     isinf = staticmethod(tf.math.is_inf)
+    stop_gradient = staticmethod(tf.stop_gradient)
 
     def bce_with_logits_finite(self, targets, logits, pos_weight):
         if pos_weight is None:

@@ -126,6 +126,10 @@ class TorchOps(Ops):
         return t.masked_fill_(mask, value) if _free(t) else t.masked_fill(mask, value)
 
     isinf = staticmethod(torch.isinf)
+    stop_gradient = staticmethod(torch.Tensor.detach)
+
+    def differentiated(self, x):
+        return x.requires_grad and torch.is_grad_enabled() or not _plain_eager() or _forward_mode()
 
     def bce_with_logits_finite(self, targets, logits, pos_weight):
         if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):

@@ -317,8 +317,9 @@ def shape_guard(call: Call, y_true, y_pred):
 
 def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> None:
     """After an IndexError or RuntimeError of a loss's math: read every input now, so that a
-    value that a framework's own check refused raises the contract's ValueError instead."""
-    check = plan_checks.get(settings.value_checks)
+    value that a framework's own check refused raises the contract's ValueError instead. With
+    value_checks="never" too: reading costs nothing that matters once the call has failed."""
+    check = plan_checks.get(settings.value_checks) or plan_checks.get("always")
     if check is not None:
         try:
             check(call, settings, y_true, y_pred, read_all=True)

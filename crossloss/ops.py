@@ -55,6 +55,11 @@ class Ops:
     def size(self, x): raise NotImplementedError  # element count: an int, or a scalar tensor if unknown
     def reshape(self, x, shape): raise NotImplementedError
     def finfo_max(self, dtype: str) -> float: raise NotImplementedError
+    def stop_gradient(self, x): return x  # x's values, with no derivative flowing back through it
+    def differentiated(self, x) -> bool:
+        """A derivative in x may be taken from here (autograd records x, forward mode, a
+        transform, a graph): where not, guards that only shape a slope are skipped."""
+        return True
 
     # ---- primitives: math ---------------------------------------------------------------
     def sum(self, x, axis=None, keepdims=False): raise NotImplementedError
@@ -269,25 +274,29 @@ class Ops:
         return f"{letters},{letters}->{kept}"
 
     def floored_log(self, p, known=None):
-        """max(log p, -100): the log of a probability, finite at p = 0.
+        """max(log p, -100): the log of a probability, finite at p = 0, NaN at NaN.
 
-        Entries up to 3.7e-44 (just below e^-100) are the floor, and the log is taken of 1
-        there, so that the slope on the floor is 0 rather than 0/0 = NaN at p = 0. (Raising
-        p to 3.7e-44 instead fails where float32 subnormals read as 0: TensorFlow on CPU.)
-        With p ``known`` to be at least ABOVE_FLOOR the floor never acts.
+        Where a slope may be taken, it is cut at p <= 3.7e-44 (just below e^-100), so that
+        the floor's slope is 0 rather than 0/0 = NaN at p = 0: those entries reach the log
+        through ``stop_gradient``, which leaves every value as it is. (Raising p to 3.7e-44
+        instead fails where float32 subnormals read as 0: TensorFlow on CPU.) With p
+        ``known`` to be at least ABOVE_FLOOR the floor never acts.
         """
         if known is not None and known[0] >= ABOVE_FLOOR:
             return self.log(p)
-        above = p > _BELOW_FLOOR
-        return self.where(above, self.maximum_(self.log_(self.where(above, p, 1.0)), LOG_FLOOR), LOG_FLOOR)
+        if self.differentiated(p):
+            return self.maximum_(self.log_(self.where(p <= _BELOW_FLOOR, self.stop_gradient(p), p)), LOG_FLOOR)
+        return self.maximum_(self.log(p), LOG_FLOOR)
 
     def floored_log1m(self, p, known=None):
-        """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and a zero gradient at p = 1.
-        With p ``known`` below 1, 1 - p is at least the spacing below 1, and log1p(-p) > -17 (float32)."""
+        """max(log(1 - p), -100) via log1p (exact for tiny p); -100 and, where a slope may be
+        taken, a zero one at p = 1 (cut as in ``floored_log``). With p ``known`` below 1,
+        1 - p is at least the spacing below 1, and log1p(-p) > -17 (float32)."""
         if known is not None and known[1] < 1.0:
             return self.log1p(-p)
-        below_one = p < 1.0
-        return self.where(below_one, self.maximum_(self.log1p(-self.where(below_one, p, 0.0)), LOG_FLOOR), LOG_FLOOR)
+        if self.differentiated(p):
+            p = self.where(p >= 1.0, self.stop_gradient(p), p)
+        return self.maximum_(self.log1p(-p), LOG_FLOOR)
 
     def ratio_or_zero(self, a, b):
         """a / b, and 0 with zero slope where b == 0: a mean over nothing (all labels ignored,
