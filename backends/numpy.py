@@ -151,19 +151,20 @@ class NumpyOps(Ops):
             return np.einsum(self.contraction(a.ndim, axis), a, b)
         return super().sum_product(a, b, axis)
 
-    def bce_with_logits_finite(self, targets, logits, pos_weight):
+    def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
         # a softplus(-x) + b softplus(x) = (a + b) log1p(exp(-|x|)) + a relu(-x) + b relu(x):
         # every term >= 0, so no cancellation (the fused torch/TF kernels have some). Four
         # arrays are allocated; the rest runs in place (fresh allocations cost the most).
         if np.ndim(logits) == 0:  # a ufunc of a 0-d array returns a scalar, which takes no out=
-            return self.bce_with_logits_finite(np.reshape(targets, (1,)), np.reshape(logits, (1,)), pos_weight)[0]
+            return self.bce_with_logits_finite(np.reshape(targets, (1,)), np.reshape(logits, (1,)), pos_weight,
+                                               neg_weight)[0]
         loss = np.abs(logits)
         np.negative(loss, out=loss)
         np.exp(loss, out=loss)
         np.log1p(loss, out=loss)
         positive = targets if pos_weight is None else targets * pos_weight
-        negative = 1.0 - targets
-        if pos_weight is not None:  # a + b is 1 without it
+        negative = 1.0 - targets if neg_weight is None else (1.0 - targets) * neg_weight
+        if pos_weight is not None or neg_weight is not None:  # a + b is 1 without them
             loss *= positive + negative
         part = np.maximum(logits, 0.0)
         part *= negative

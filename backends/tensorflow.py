@@ -110,12 +110,12 @@ class TensorflowOps(Ops):
     isinf = staticmethod(tf.math.is_inf)
     stop_gradient = staticmethod(tf.stop_gradient)
 
-    def bce_with_logits_finite(self, targets, logits, pos_weight):
-        if pos_weight is None:
+    def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
+        if pos_weight is None and neg_weight is None:
             return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
         # not weighted_cross_entropy_with_logits: its gradient at a logit of 0 is wrong (it
         # differentiates relu(-x) and |x| there as 0; sigmoid_cross_entropy_with_logits does not)
-        return super().bce_with_logits_finite(targets, logits, pos_weight)
+        return super().bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
 
     def take_along_axis(self, x, index, axis):
         """One entry per position (index has size 1 along ``axis``), by a gather: ~25x faster

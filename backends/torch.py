@@ -131,7 +131,9 @@ class TorchOps(Ops):
     def differentiated(self, x):
         return x.requires_grad and torch.is_grad_enabled() or not _plain_eager() or _forward_mode()
 
-    def bce_with_logits_finite(self, targets, logits, pos_weight):
+    def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
+        if neg_weight is not None:  # torch's kernel has none
+            return super().bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
         if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
             pos_weight = logits.new_tensor(pos_weight)
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")

@@ -87,11 +87,12 @@ class Ops:
         offset = self.scalar(b, x)
         return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
-    def bce_with_logits_finite(self, targets, logits, pos_weight):
-        """-[w y log_sigmoid(x) + (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight or 1);
-        both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
+    def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
+        """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight, v:
+        neg_weight, or 1); both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
         positive = targets if pos_weight is None else targets * pos_weight
-        return -(positive * self.log_sigmoid(logits) + (1.0 - targets) * self.log_sigmoid(-logits))
+        negative = 1.0 - targets if neg_weight is None else (1.0 - targets) * neg_weight
+        return -(positive * self.log_sigmoid(logits) + negative * self.log_sigmoid(-logits))
     def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
     def gathers_check_bounds(self, like) -> bool:
@@ -228,17 +229,17 @@ class Ops:
         """exp of the clamped log-softmax: exact, since exp of the entries near -finfo.max / 4 is 0."""
         return self.exp(self.log_softmax_finite(x if self.finite_logits(x, known) else self._clamped(x), axis))
 
-    def bce_with_logits(self, targets, logits, pos_weight=None, known=None):
-        """-[w y log_sigmoid(x) + (1 - y) log_sigmoid(-x)] with the limits at infinite logits.
+    def bce_with_logits(self, targets, logits, pos_weight=None, known=None, neg_weight=None):
+        """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] with the limits at infinite logits.
 
         Fused kernels are NaN at +-inf. On logits clamped to +-finfo.max / 4 they give the
         limit where it is 0, and about weight * finfo.max / 4 where it is infinite (a positive
-        term at an infinite logit): those entries are set to inf. ``known`` finite logits need
-        neither step.
+        term at an infinite logit): those entries are set to inf. The slope there is the
+        clamp's, 0. ``known`` finite logits need neither step.
         """
         if self.finite_logits(logits, known):
-            return self.bce_with_logits_finite(targets, logits, pos_weight)
-        loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight)
+            return self.bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
+        loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight, neg_weight)
         return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
     def sum_product(self, a, b, axis):

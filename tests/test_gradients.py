@@ -5,6 +5,7 @@ import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
+from crossloss.conformance.frameworks import to_backend, to_numpy
 from crossloss.spec import LABELS
 
 from conftest import BACKENDS
@@ -104,6 +105,23 @@ def test_no_nan_gradient_at_saturated_inputs(backend, dtype, loss, params):
     case = cases.Case(spec.name, "saturated", params, y_true, y_pred)
     value, grad = (torch_grad if backend == "torch" else tf_grad)(case, dtype=dtype)
     assert not np.isnan(value) and not np.isnan(grad).any(), (value, grad)
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("params", [{}, {"pos_weight": 3.0}, {"neg_weight": 1.0}, {"neg_weight": 0.5},
+                                    {"pos_weight": [2.0, 0.0, 1.0], "neg_weight": [0.0, 2.0, 1.0]}])
+def test_the_slope_at_an_infinite_logit_is_zero_with_any_binary_weights(backend, params):
+    """docs/semantics.md: the slope at an infinite logit itself is the clamp's, 0, and the
+    loss there is its limit. With neg_weight the formula once skipped the clamp and took
+    log_sigmoid's slope at the limit instead (1 at +inf for a zero target)."""
+    y_true, logits = np.array([0.0, 1.0, 0.3]), np.array([np.inf, -np.inf, np.inf])
+    case = cases.Case("binary_crossentropy", "infinite logits", {"from_logits": True, **params}, y_true, logits)
+    _, slope = (torch_grad if backend == "torch" else tf_grad)(case, "none")
+    values = to_numpy(crossloss.get("bce", reduction="none", **case.params)(*(to_backend(backend, x, "float64")
+                                                                              for x in (y_true, logits))))
+    positive, negative = (np.broadcast_to(params.get(k, 1.0), 3) for k in ("pos_weight", "neg_weight"))
+    limit = np.where(logits > 0, negative * (1.0 - y_true), positive * y_true) > 0  # a weighted term meets log 0
+    assert values.tolist() == np.where(limit, np.inf, 0.0).tolist() and slope.tolist() == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])

@@ -36,15 +36,12 @@ def smoothed_binary_targets(c, y):
 def _binary(c, y_true, y_pred):
     ops = c.ops
     y = smoothed_binary_targets(c, y_true)
-    if c.from_logits and c.neg_weight is None:  # torch's pos_weight: a fused kernel exists
-        return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight, c.pred_range))
+    if c.from_logits:
+        return Terms(ops.bce_with_logits(y, y_pred, c.pos_weight, c.pred_range, c.neg_weight))
     positive = y if c.pos_weight is None else c.pos_weight * y
     negative = 1.0 - y if c.neg_weight is None else c.neg_weight * (1.0 - y)
-    if c.from_logits:
-        loss = ops.mul_no_nan(positive, ops.log_sigmoid(y_pred)) + ops.mul_no_nan(negative, ops.log_sigmoid(-y_pred))
-    else:
-        loss = ops.add_(ops.mul_(ops.floored_log(y_pred, c.pred_range), positive),
-                        ops.mul_(ops.floored_log1m(y_pred, c.pred_range), negative))
+    loss = ops.add_(ops.mul_(ops.floored_log(y_pred, c.pred_range), positive),
+                    ops.mul_(ops.floored_log1m(y_pred, c.pred_range), negative))
     return Terms(loss, scale=-1.0)
 
 
