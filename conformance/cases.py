@@ -58,6 +58,7 @@ PARAMETERS: dict[str, list[dict]] = {
         {"from_logits": True, "class_weight": _WEIGHTS5},  # sum(w_y l) / sum(w_y), no label left out
         {"from_logits": True, "ignore_index": 2, "label_smoothing": 0.1, "class_weight": _WEIGHTS5},
         {"axis": 1, "label_smoothing": 0.2},
+        {"from_logits": True, "label_smoothing": 1.0},  # the label's own term is gone (0 * -inf: not NaN)
     ],
     "kl_divergence": [{}, {"from_logits": True}, {"axis": 1}],
     "dice": [

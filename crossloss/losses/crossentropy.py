@@ -87,7 +87,8 @@ def _sparse(c, labels, y_pred):
             spread = ops.sum(ops.mul_(log_q, share), axis=c.axis)
         else:
             spread = weighted_sum(c, along_class_axis(c, c.class_weight * share, len(ops.shape(y_pred))), log_q)
-        likelihood = (1.0 - c.label_smoothing) * likelihood + spread
+        # at e = 1 the label's own term is gone: 0 * -inf would make an infinite loss NaN
+        likelihood = spread if c.label_smoothing == 1.0 else (1.0 - c.label_smoothing) * likelihood + spread
     if ignored is None:
         return Terms(likelihood, count=None if weight is None else ops.sum(weight), scale=-1.0, counted=weight)
     kept = 1.0 - ops.cast(ignored, c.dtype) if weight is None else ops.where(ignored, 0.0, weight)
