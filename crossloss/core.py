@@ -338,8 +338,8 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
 
 
 def _batch_size(ops, values):
-    """The length of the first axis (0 for a scalar): "batchmean"'s count."""
-    return ops.shape(values)[0] if ops.shape(values) else 0
+    """The length of the first axis (1 for a scalar, as torch's kl_div takes it): "batchmean"'s count."""
+    return ops.shape(values)[0] if ops.shape(values) else 1
 
 
 def _differs(a, b) -> bool:

@@ -9,6 +9,7 @@ import crossloss
 from crossloss import LossTypeError, LossValueError
 from crossloss.compat import profiles
 from crossloss.conformance import harness, own
+from crossloss.conformance.frameworks import to_backend, to_numpy
 
 from conftest import BACKENDS
 
@@ -95,6 +96,26 @@ def test_torch_kl_with_log_targets_takes_log_probabilities(reduction):
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
     with pytest.raises(LossValueError, match="'y_true' expected probabilities"):
         crossloss.get("kld", compat="torch", reduction=reduction)(log_p, log_q)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (0, 2)])
+def test_torch_kl_batchmean_takes_a_scalar_as_a_batch_of_one(backend, shape, log_target):
+    """torch's kl_div divides "batchmean" by input.size(0), and by 1 for a 0-d input: the sum.
+    The profile's count was 0 there, and the loss NaN. An empty batch stays NaN, as torch's."""
+    import torch
+    rng = np.random.default_rng(4)
+    p, log_q = rng.uniform(0.1, 0.9, shape), np.log(rng.uniform(0.1, 0.9, shape))
+    target = np.log(p) if log_target else p
+    loss = crossloss.get("kld", compat="torch", reduction="batchmean", log_target=log_target)
+    ours = float(to_numpy(loss(to_backend(backend, target, "float64"), to_backend(backend, log_q, "float64"))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = torch.nn.functional.kl_div(torch.as_tensor(log_q), torch.as_tensor(target), reduction="batchmean",
+                                            log_target=log_target).item()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    assert np.isnan(ours) == (shape == (0, 2))
 
 
 @pytest.mark.parametrize("log_target", [False, True])
