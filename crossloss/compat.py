@@ -132,6 +132,17 @@ def _keras_regression(elementwise):
     return run
 
 
+def _checked_axes(c, argument, axes, y_pred):
+    """``axes`` (an int or a tuple), where each names a different axis of y_pred."""
+    shape = c.ops.static_shape(y_pred)
+    given = (axes,) if isinstance(axes, int) else axes
+    rank = len(shape)
+    if any(not -rank <= a < rank for a in given) or len({a % rank for a in given}) != len(given):
+        raise bad_value(c.loss, argument, f"{'distinct axes' if len(given) > 1 else 'an axis'} of y_pred, which has "
+                        f"shape {shape}", repr(axes))
+    return axes
+
+
 def _keras_clipped(c, p):
     return c.ops.clip(p, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
 
@@ -144,7 +155,9 @@ def _keras_binary(c, y_true, y_pred):
     else:
         p = _keras_clipped(c, y_pred)
         elementwise = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
-    return Terms(ops.mean(elementwise, axis=c.axis_param) if len(ops.shape(elementwise)) else elementwise)
+    if not len(ops.shape(elementwise)):
+        return Terms(elementwise)
+    return Terms(ops.mean(elementwise, axis=_checked_axes(c, "axis", c.axis_param, y_pred)))
 
 
 def _keras_categorical(c, y_true, y_pred):
@@ -181,7 +194,7 @@ def _keras_kl(c, y_true, y_pred):
 
 def _keras_dice(c, y_true, y_pred):
     ops = c.ops
-    over = c.axes
+    over = c.axes if c.axes is None else _checked_axes(c, "axes", c.axes, y_pred)
     intersection = ops.sum(y_true * y_pred, axis=over)
     union = ops.sum(y_true, axis=over) + ops.sum(y_pred, axis=over)
     return Terms(1.0 - 2.0 * intersection / (union + KERAS_EPSILON), weighted_by_sample=over is not None)
@@ -190,9 +203,13 @@ def _keras_dice(c, y_true, y_pred):
 def _axes(value):
     if value is None:
         return None
-    values = (value,) if isinstance(value, int) else tuple(value)
+    expected = "None, an axis or a tuple of axes"
+    try:
+        values = (value,) if isinstance(value, int) else tuple(value)
+    except TypeError:  # not iterable: 1.5
+        raise TypeError(expected) from None
     if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError("None, an axis or a tuple of axes")
+        raise ValueError(expected)
     return values
 
 

@@ -49,6 +49,28 @@ def test_profiles_refuse_what_the_framework_lacks(name, params, argument):
     assert f"'{argument}'" in str(info.value)
 
 
+def test_keras_axes_that_are_no_axis_are_refused_by_name():
+    """axes=1.5 once said "expected 'float' object is not iterable"."""
+    with pytest.raises(LossTypeError, match=r"dice\[keras\]: argument 'axes' expected None, an axis or a tuple of axes; "
+                                            r"got 1.5"):
+        crossloss.get("dice", compat="keras", axes=1.5)
+
+
+@pytest.mark.parametrize("name,argument,value,expected", [
+    ("bce", "axis", 3, "an axis"), ("bce", "axis", -3, "an axis"), ("dice", "axes", 5, "an axis"),
+    ("dice", "axes", (0, 0), "distinct axes"), ("dice", "axes", (1, -1), "distinct axes")])
+def test_keras_axes_outside_y_pred_are_refused_by_name(backend, name, argument, value, expected):
+    """Checked against y_pred's rank at the call: they had reached the framework's reduction,
+    whose own error (NumPy's AxisError, torch's RuntimeError, TensorFlow's
+    InvalidArgumentError) named neither the loss nor the argument."""
+    loss = crossloss.get(name, compat="keras", **{argument: value})
+    inputs = (to_backend(backend, np.array(x), "float64") for x in ([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]],
+                                                                      [[0.2, 0.7, 0.6], [0.9, 0.1, 0.3]]))
+    with pytest.raises(LossValueError, match=rf"\[keras\]: argument '{argument}' expected {expected} of y_pred, "
+                                             r"which has shape \(2, 3\)"):
+        loss(*inputs)
+
+
 def test_torch_pos_weight_needs_logits():
     with pytest.raises(LossValueError, match="pos_weight"):
         crossloss.get("bce", compat="torch", pos_weight=2.0)(np.ones(3), np.full(3, 0.5))
