@@ -1,10 +1,11 @@
 """Every loss x backend x dtype x reduction x parameter set x case (random and edge catalogue)
 against the independent float64 reference: the same checks `make report` prints."""
+import numpy as np
 import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
-from crossloss.conformance.frameworks import DTYPES
+from crossloss.conformance.frameworks import DTYPES, to_backend, to_numpy
 
 from conftest import BACKENDS
 
@@ -25,3 +26,22 @@ def test_every_loss_has_random_and_edge_cases():
         labels = {c.label for c in cases.all_cases(loss)}
         assert {"random", "random, sample_weight", "zero-size batch"} <= labels, loss
         assert any(label.startswith(("probabilities exactly", "logits", "values")) for label in labels), loss
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("params", [{}, {"squared": True}, {"smooth_nr": 0.0, "smooth_dr": 1e-3}, {"batch": True}])
+@pytest.mark.parametrize("predicted", [1e-10, 1e-12, 1e-13])
+def test_dice_near_zero_keeps_its_relative_precision(backend, params, predicted):
+    """An empty mask and a nearly empty prediction: the loss is P / (P + smooth_dr) (plus
+    smooth_dr - smooth_nr above), well conditioned, so float32 gets it to a few ulps. As
+    1 - (2 I + smooth_nr) / (P + T + smooth_dr) it came out in multiples of float32's eps
+    (1.19e-7 for 1e-7, 0 for 1e-8)."""
+    p = np.zeros((2, 4, 3), np.float32)
+    p[:, 0, :] = np.float32(predicted)
+    out = crossloss.get("dice", reduction="none", **params)(to_backend(backend, np.zeros_like(p), "float32"),
+                                                               to_backend(backend, p, "float32"))
+    sums = (p.astype(np.float64) ** (2 if params.get("squared") else 1)).sum(axis=tuple(
+        range(1 if not params.get("batch") else 0, 2)))  # over space (and batch): one per class
+    smooth_nr, smooth_dr = params.get("smooth_nr", 1e-5), params.get("smooth_dr", 1e-5)
+    exact = (sums + (smooth_dr - smooth_nr)) / (sums + smooth_dr)
+    np.testing.assert_allclose(to_numpy(out), exact, rtol=4 * np.finfo(np.float32).eps)

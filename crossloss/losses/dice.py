@@ -98,8 +98,10 @@ def _dice(c, y_true, y_pred):
             intersection, predicted, targets = (ops.sum(x, axis=1) for x in (intersection, predicted, targets))
     if c.batch:
         intersection, predicted, targets = (ops.sum(x, axis=0) for x in (intersection, predicted, targets))
-    ratio = ops.affine(intersection, 2.0, c.smooth_nr) / ops.affine(predicted + targets, 1.0, c.smooth_dr)
-    loss = ops.affine(ratio, -1.0, 1.0)  # 1 - (2 I + smooth_nr) / (P + T + smooth_dr)
+    # 1 - (2 I + smooth_nr) / (P + T + smooth_dr), as (P + T - 2 I + smooth_dr - smooth_nr) / (P + T + smooth_dr):
+    # 1 - ratio would round a loss near 0 (a nearly empty prediction of an empty mask) to multiples of eps
+    total = predicted + targets
+    loss = (total + ops.affine(intersection, -2.0, c.smooth_dr - c.smooth_nr)) / ops.affine(total, 1.0, c.smooth_dr)
     return Terms(loss, weighted_by_sample=not c.batch)
 
 
