@@ -12,7 +12,7 @@ import numpy as np
 
 from . import backends as _backends
 from . import contract, dispatch, registry
-from .errors import LossValueError, bad_type, bad_value, did_you_mean
+from .errors import LossTypeError, LossValueError, bad_type, bad_value, did_you_mean
 from .options import CURRENT
 from .spec import LossSpec, Terms
 
@@ -71,7 +71,9 @@ class Loss:
             config["compat"] = self.spec.compat
         return config
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true=None, y_pred=None, sample_weight=None, **unknown):
+        if unknown:  # (an empty dict per call: ~40 ns; a missing input is refused as None, after a misnamed one)
+            raise unknown_keyword(self.spec, unknown, _CALL_ARGUMENTS, _CALL_NAMES)
         # the latest eager call's plan: inputs of its signature skip dispatch and lookup (a trace
         # reads it not: torch.compile would guard on it, and recompile after each eager call)
         plan = None if _backends.tracing() else self._last
@@ -221,6 +223,25 @@ class Loss:
                 raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
                                 f"for y_pred of shape {pred_shape} (class axis {axis})",
                                 f"{size} weight{'s' if size != 1 else ''}")
+
+
+_CALL_ARGUMENTS = ("y_true", "y_pred", "sample_weight")
+# other frameworks' names of a call's arguments (torch's F.* and modules; tf.compat.v1.losses)
+_CALL_NAMES = {"input": "y_pred", "target": "y_true", "weights": "sample_weight", "labels": "y_true",
+               "predictions": "y_pred", "logits": "y_pred"}
+
+
+def unknown_keyword(spec: LossSpec, unknown: dict, arguments: tuple, names: dict) -> LossTypeError:
+    """The error for a call's keyword that is none of ``arguments``: where it is (or torch
+    names) a parameter of the loss, says so; else the nearest argument, or the one another
+    framework's ``names`` mean."""
+    name = next(iter(unknown))
+    parameter = name if name in spec.defaults() else _FRAMEWORK_NAMES.get(name)  # torch's weight: class_weight
+    if parameter in spec.defaults():
+        hint = f"; {parameter!r} is a parameter of the loss, bound when it is made"
+    else:
+        hint = did_you_mean(name, arguments) or (f"; did you mean {names[name]!r}?" if name in names else "")
+    return bad_type(spec.name, name, f"an argument of the call ({', '.join(arguments)})", f"the keyword {name!r}{hint}")
 
 
 def _chained(first, second):

@@ -16,6 +16,7 @@ import re
 
 import crossloss
 from crossloss import registry
+from crossloss.core import unknown_keyword
 from crossloss.errors import LossTypeError, LossValueError
 
 crossloss.backends.load("torch")  # without torch: an ImportError that names the extra to install
@@ -24,6 +25,7 @@ import torch  # noqa: E402
 __all__ = ["Loss", "get"]
 
 _TORCH_NAME = {"y_pred": "input", "y_true": "target"}
+_FORWARD_NAMES = {**_TORCH_NAME, "weights": "sample_weight"}
 _TORCH_NAMES = re.compile(r"\b(y_pred|y_true)\b")
 
 
@@ -47,7 +49,9 @@ class Loss(torch.nn.Module):
         # formatted once, as Loss's repr (vmap names a module by it, inside a trace too)
         self._extra_repr = ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
 
-    def forward(self, input, target, sample_weight=None):
+    def forward(self, input=None, target=None, sample_weight=None, **unknown):
+        if unknown:
+            raise unknown_keyword(self.loss.spec, unknown, ("input", "target", "sample_weight"), _FORWARD_NAMES)
         try:
             return self.loss(target, input, sample_weight)
         except (LossValueError, LossTypeError) as error:  # said in forward's own argument names

@@ -362,3 +362,22 @@ def test_the_torch_module_takes_torch_profiles_whose_class_axis_is_fixed(name):
     y_true = torch.tensor([0, 3, 1]) if name == "scce" else torch.softmax(torch.randn(3, 4, dtype=torch.float64), 1)
     logits = log_q if name == "kld" else torch.randn(3, 4, dtype=torch.float64)  # torch's CE takes logits
     assert torch.isfinite(module(logits, y_true))  # forward(input, target)
+
+
+@pytest.mark.parametrize("name,keyword,hint", [
+    ("mse", "weights", "did you mean 'sample_weight'?"), ("mse", "target", "did you mean 'y_true'?"),
+    ("bce", "from_logits", "'from_logits' is a parameter of the loss"),
+    ("cce", "weight", "'class_weight' is a parameter of the loss"), ("mse", "colour", "got the keyword 'colour'")])
+def test_an_unknown_keyword_of_a_call_is_refused_by_name(name, keyword, hint):
+    """Python's own TypeError named neither the loss nor what the keyword might have meant."""
+    with pytest.raises(LossTypeError, match=rf"{crossloss.spec(name).name}: argument '{keyword}' expected an "
+                                            r"argument of the call \(y_true, y_pred, sample_weight\)") as info:
+        crossloss.get(name)(np.ones((2, 2)), np.full((2, 2), 0.5), **{keyword: 1.0})
+    assert hint in str(info.value)
+
+
+def test_inputs_given_in_another_frameworks_names_are_named():
+    with pytest.raises(LossTypeError, match="argument 'input' .* did you mean 'y_pred'"):
+        crossloss.get("mse")(input=np.ones(2), target=np.ones(2))
+    with pytest.raises(LossTypeError, match="argument 'y_pred' expected an array, a tensor or a number; got None"):
+        crossloss.get("mse")(np.ones(2))

@@ -9,6 +9,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import crossloss  # noqa: E402
 import crossloss.torch  # noqa: E402
+from crossloss import LossTypeError  # noqa: E402
 
 
 @pytest.fixture
@@ -166,3 +167,12 @@ def test_class_weights_are_read_when_the_module_is_built():
     weight[0] = 10.0
     assert torch.equal(module(x, labels), before) and repr(module) == shown and "10." not in shown
     torch.testing.assert_close(before, F.cross_entropy(x, labels, weight=torch.tensor([1.0, 2.0, 3.0])))
+
+
+def test_an_unknown_keyword_of_forward_is_refused_in_torchs_names():
+    criterion = crossloss.torch.get("cce")
+    with pytest.raises(LossTypeError, match=r"argument 'y_true' expected an argument of the call \(input, target, "
+                                            r"sample_weight\); got the keyword 'y_true'; did you mean 'target'\?"):
+        criterion(torch.ones(2, 3), y_true=torch.ones(2, 3))
+    with pytest.raises(LossTypeError, match="'class_weight' is a parameter of the loss"):
+        criterion(torch.ones(2, 3), torch.ones(2, 3), weight=torch.ones(3))
