@@ -138,6 +138,8 @@ class NumpyOps(Ops):
 
     def log_softmax_finite(self, x, axis):
         # no overflow: x is known within +-finfo.max / 32 or clamped to +-finfo.max / 4
+        if not x.shape[axis]:  # no class, no max: nothing to normalise (the losses are empty sums, as on torch and TF)
+            return x.copy()
         shifted = x - np.max(x, axis=axis, keepdims=True)
         shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
         return shifted

@@ -703,3 +703,14 @@ def test_a_long_double_array_is_refused_on_every_backend(backend):
     with pytest.raises(LossTypeError, match="argument 'y_true' expected a real .float, integer or bool. tensor; "
                                             "got dtype float128"):
         crossloss.get("mse")(np.zeros(2, np.longdouble), y_pred)
+
+
+@pytest.mark.parametrize("name,params", [("cce", {"from_logits": True}), ("kld", {"from_logits": True}), ("cce", {}),
+                                         ("cce", {"compat": "keras", "from_logits": True}), ("cce", {"compat": "torch"})])
+def test_a_class_axis_of_size_zero_gives_empty_sums(backend, name, params):
+    """Each sample's loss is a sum over no class: 0, as Keras gives. NumPy's log-softmax once
+    raised its own "zero-size array to reduction operation maximum" there."""
+    loss = crossloss.get(name, reduction="none", **params)
+    out = to_numpy(loss(to_backend(backend, np.zeros((2, 0)), "float64"), to_backend(backend, np.zeros((2, 0)), "float64")))
+    assert out.tolist() == [0.0, 0.0]
+
