@@ -393,10 +393,8 @@ def _expected_labels(call, ignore) -> str:
 def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sample_weight", per_sample=True):
     """sample_weight as a tensor that multiplies ``values``: a scalar, or a prefix of its shape
     (trailing axes of size 1 aside: (B, 1) weighs each sample of a (B, C) loss, as (B,) does).
-    ``per_sample`` False: the values span the batch (Dice with batch=True), and it is refused."""
-    if not per_sample:
-        raise bad_value(loss, argument, "None: this loss's unreduced values are not per sample "
-                        f"(shape {ops.static_shape(values)})", sample_weight)
+    ``per_sample`` False: the values span the batch (Dice with batch=True), and only a scalar,
+    which scales the loss (as Keras takes it), is taken."""
     if ops.is_tensor(sample_weight):
         check_real(loss, argument, ops, sample_weight)
         weight = ops.on_device_of(sample_weight, values)
@@ -411,6 +409,9 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
     shape, target = ops.static_shape(weight), ops.static_shape(values)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):
         shape = shape[:-1]
+    if not per_sample and shape:
+        raise bad_value(loss, argument, "None or a scalar: this loss's unreduced values are not per sample "
+                        f"(shape {target})", f"shape {ops.static_shape(weight)}")
     if not all(a == b or a is None or b is None for a, b in zip(shape, target[:len(shape)])) or len(shape) > len(target):
         raise bad_value(loss, argument, f"a scalar or an array whose shape is a prefix of the "
                         f"unreduced loss's shape {target}", f"shape {ops.static_shape(weight)}")

@@ -714,3 +714,14 @@ def test_a_class_axis_of_size_zero_gives_empty_sums(backend, name, params):
     out = to_numpy(loss(to_backend(backend, np.zeros((2, 0)), "float64"), to_backend(backend, np.zeros((2, 0)), "float64")))
     assert out.tolist() == [0.0, 0.0]
 
+
+@pytest.mark.parametrize("name,params", [("dice", {"batch": True}), ("dice", {"compat": "keras"})])
+@pytest.mark.parametrize("weight", [0.5, np.array(0.5), np.array([0.5])])
+def test_a_scalar_sample_weight_scales_a_loss_that_is_not_per_sample(backend, name, params, weight):
+    """A loss whose values span the batch has no sample to weigh; a scalar scales it, as
+    Keras's Dice takes one. An array of one entry per sample is refused (above)."""
+    y_true = to_backend(backend, (np.arange(24).reshape(2, 3, 4) % 3 == 0).astype(float), "float64")
+    y_pred = to_backend(backend, np.linspace(0.05, 0.95, 24).reshape(2, 3, 4), "float64")
+    loss = crossloss.get(name, **params)
+    weighted = float(to_numpy(loss(y_true, y_pred, sample_weight=weight)))
+    assert weighted == pytest.approx(0.5 * float(to_numpy(loss(y_true, y_pred))), rel=1e-12)
