@@ -178,7 +178,7 @@ class Ops:
         overflow): k tied +inf entries give -log k, a row of all -inf the uniform -log C, and
         an entry whose true value is -inf comes out below -finfo.max / 8 and is set back to
         -inf. Where the finite logits lie within +-finfo.max / 32, every entry whose true value
-        is finite comes out exact (above -finfo.max / 8); beyond that range a clamped logit or a
+        is finite comes out as the kernel gives it (above -finfo.max / 8); beyond that range a clamped logit or a
         spread over finfo.max / 8 reads as infinite, on every path alike. Logits ``known`` to be
         within +-finfo.max / 32 need neither step.
         """
