@@ -139,7 +139,9 @@ def main(argv=None):
     parser.add_argument("--backends", default="torch,numpy")
     parser.add_argument("--out", default=str(RESULTS / "memory.json"))
     args = parser.parse_args(argv)
-    args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()  # for speed.environment
+    # for speed.environment (the figures are taken with the default value checks)
+    args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()
+    args.value_checks = crossloss.get_options().value_checks
     rows = []
     print(f"{'loss':<32} {'variant':<19} {'backend':<7} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
     for backend in args.backends.split(","):

@@ -60,6 +60,20 @@ def test_memory_table_rows_are_ratios():
     assert len(rows) > 2 and all(re.fullmatch(r"\d+\.\d\d", r[4]) for r in rows[2:])
 
 
+def test_memory_benchmark_writes_its_results(tmp_path):
+    """It once printed its table and then failed in speed.environment (an argument that only
+    speed.py's parser had), so `make bench` exited 1 and wrote no memory.json."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "memory.json"
+    run = subprocess.run([sys.executable, str(README.parent / "benchmarks" / "memory.py"), "--backends", "numpy",
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    written = json.loads(out.read_text())
+    assert written["environment"]["value_checks"] == "auto" and written["results"]
+
+
 def test_parity_table_has_one_row_per_loss():
     import crossloss
     rows = _table("parity-table")
