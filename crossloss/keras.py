@@ -61,7 +61,7 @@ class Loss(keras.losses.Loss):
         super().__init__(name=name or spec.name, reduction=reduction, dtype=dtype)
         self.loss_name = spec.name
         self._loss = crossloss.get(spec.name, reduction="none", **params)
-        self.loss_params = {k: _plain(self._loss.params[k]) for k in params}
+        self.loss_params = {k: _plain(v) for k, v in self._loss.params.items()}  # defaults too: a saved model keeps them
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """Keras's ``Loss.__call__`` (keras/src/losses/loss.py), with its mean made crossloss's.

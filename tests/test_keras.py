@@ -161,6 +161,14 @@ def test_per_class_arrays_of_any_framework_round_trip_through_the_config_as_floa
         assert trip["values"][1] == trip["values"][0], case
 
 
+def test_the_config_carries_every_parameter_defaults_included(run):
+    configs = result(run, "config_defaults")
+    import crossloss
+    for name, config in configs.items():
+        defaults = crossloss.spec(name).defaults()
+        assert {k: config[k] for k in defaults} == {k: v for k, v in defaults.items()}, name
+
+
 def test_dice_refuses_a_keras_mask(run):
     """A timestep mask cannot weigh per-class values; with as many timesteps as classes it
     would have passed silently as class weights."""

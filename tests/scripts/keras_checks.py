@@ -265,6 +265,13 @@ def _():
     return results
 
 
+@section("config_defaults")
+def _():
+    """Every parameter, the defaults too: a saved model must not depend on the defaults of the
+    crossloss that loads it."""
+    return {name: crossloss.keras.get(name).get_config() for name in ("huber", "dice")}
+
+
 def refusal(make):
     """The ValueError that ``make()`` raises, as "Type: message"."""
     try:
