@@ -44,10 +44,22 @@ class Loss(torch.nn.Module):
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name
-        self.loss = crossloss.get(spec.name, backend="torch", **params)
+        self._bind(params)
+
+    def _bind(self, params: dict):
+        self.loss = crossloss.get(self.loss_name, backend="torch", **params)
         self.loss_params = {k: self.loss.params.get(k, v) for k, v in params.items()}  # as bound: weights copied
         # formatted once, as Loss's repr (vmap names a module by it, inside a trace too)
         self._extra_repr = ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
+
+    @property
+    def reduction(self) -> str:
+        """"mean", "sum" or "none", as torch.nn's losses have it; setting it rebinds the loss."""
+        return self.loss.reduction
+
+    @reduction.setter
+    def reduction(self, value: str):
+        self._bind({**self.loss_params, "reduction": value})
 
     def forward(self, input=None, target=None, sample_weight=None, **unknown):
         if unknown:

@@ -176,3 +176,15 @@ def test_an_unknown_keyword_of_forward_is_refused_in_torchs_names():
         criterion(torch.ones(2, 3), y_true=torch.ones(2, 3))
     with pytest.raises(LossTypeError, match="'class_weight' is a parameter of the loss"):
         criterion(torch.ones(2, 3), torch.ones(2, 3), weight=torch.ones(3))
+
+
+def test_reduction_reads_and_sets_as_torch_nn_losses_do():
+    """torch.nn users switch a criterion to "none" for per-sample logging."""
+    criterion = crossloss.torch.get("mse")
+    y_pred, y_true = torch.tensor([0.0, 2.0]), torch.tensor([1.0, 1.0])
+    assert criterion.reduction == "mean" and criterion(y_pred, y_true).item() == 1.0
+    criterion.reduction = "none"
+    assert criterion(y_pred, y_true).tolist() == [1.0, 1.0] and "reduction='none'" in repr(criterion)
+    with pytest.raises(crossloss.LossValueError, match="argument 'reduction'"):
+        criterion.reduction = "avg"
+    assert criterion.reduction == "none"  # a refused value leaves the module as it was
