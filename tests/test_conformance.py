@@ -45,3 +45,15 @@ def test_dice_near_zero_keeps_its_relative_precision(backend, params, predicted)
     smooth_nr, smooth_dr = params.get("smooth_nr", 1e-5), params.get("smooth_dr", 1e-5)
     exact = (sums + (smooth_dr - smooth_nr)) / (sums + smooth_dr)
     np.testing.assert_allclose(to_numpy(out), exact, rtol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype,beta", [("float32", 1e-40), ("float32", 1e-46), ("float64", 1e-310)])
+def test_smooth_l1_with_a_beta_below_the_smallest_normal_number_is_l1(backend, dtype, beta):
+    """Only subnormal errors would be quadratic there, and the loss is |e| to within beta / 2.
+    TensorFlow's CPU kernels read a subnormal beta as 0 (0 / 0: NaN at every entry), and a
+    beta of 1e-46 is 0 in float32 on every backend."""
+    errors = np.array([0.0, 1e-3, 1.0, -2.0])
+    out = crossloss.get("smooth_l1", beta=beta, reduction="none")(to_backend(backend, np.zeros(4), dtype),
+                                                                  to_backend(backend, errors, dtype))
+    np.testing.assert_allclose(to_numpy(out), np.abs(errors.astype(dtype)), rtol=0, atol=beta)

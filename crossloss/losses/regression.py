@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..spec import LossSpec, Param, Terms, non_negative, positive
 
 _ELEMENTWISE = "y_pred's shape: one value per element"
@@ -36,7 +38,10 @@ def _huber(c, y_true, y_pred):
 
 def _smooth_l1(c, y_true, y_pred):
     error = y_pred - y_true
-    if c.beta == 0:
+    # below the compute dtype's smallest normal number only subnormal errors are quadratic, and
+    # |e| differs from the loss by at most beta / 2: L1, as at beta = 0 (TensorFlow's CPU kernels
+    # read a subnormal beta as 0, and 0 / 0 was NaN; below float32's range beta is 0 itself)
+    if c.beta < np.finfo(c.dtype).tiny:
         return Terms(c.ops.abs_(error))
     if c.beta > c.ops.finfo_max(c.dtype):  # every finite error is in the quadratic part: 0.5 e^2 / beta as (e s)^2
         return Terms(c.ops.square_(c.ops.mul_(error, math.sqrt(0.5 / c.beta))))
