@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .contract import check_axes
 from .errors import bad_value, did_you_mean
 from .losses import regression
 from .registry import lookup as _builtin
@@ -132,17 +133,6 @@ def _keras_regression(elementwise):
     return run
 
 
-def _checked_axes(c, argument, axes, y_pred):
-    """``axes`` (an int or a tuple), where each names a different axis of y_pred."""
-    shape = c.ops.static_shape(y_pred)
-    given = (axes,) if isinstance(axes, int) else axes
-    rank = len(shape)
-    if any(not -rank <= a < rank for a in given) or len({a % rank for a in given}) != len(given):
-        raise bad_value(c.loss, argument, f"{'distinct axes' if len(given) > 1 else 'an axis'} of y_pred, which has "
-                        f"shape {shape}", repr(axes))
-    return axes
-
-
 def _keras_clipped(c, p):
     return c.ops.clip(p, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
 
@@ -157,7 +147,8 @@ def _keras_binary(c, y_true, y_pred):
         elementwise = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
     if not len(ops.shape(elementwise)):
         return Terms(elementwise)
-    return Terms(ops.mean(elementwise, axis=_checked_axes(c, "axis", c.axis_param, y_pred)))
+    check_axes(c.loss, "axis", c.axis_param, ops.static_shape(y_pred))
+    return Terms(ops.mean(elementwise, axis=c.axis_param))
 
 
 def _keras_categorical(c, y_true, y_pred):
@@ -194,7 +185,9 @@ def _keras_kl(c, y_true, y_pred):
 
 def _keras_dice(c, y_true, y_pred):
     ops = c.ops
-    over = c.axes if c.axes is None else _checked_axes(c, "axes", c.axes, y_pred)
+    over = c.axes
+    if over is not None:
+        check_axes(c.loss, "axes", over, ops.static_shape(y_pred))
     intersection = ops.sum(y_true * y_pred, axis=over)
     union = ops.sum(y_true, axis=over) + ops.sum(y_pred, axis=over)
     return Terms(1.0 - 2.0 * intersection / (union + KERAS_EPSILON), weighted_by_sample=over is not None)

@@ -157,6 +157,15 @@ def check_device(loss: str, ops, y_true, y_pred) -> None:
         raise bad_value(loss, "y_true", f"a tensor on y_pred's device, {y_pred.device}", found)
 
 
+def check_axes(loss: str, argument: str, axes, pred_shape) -> None:
+    """``axes`` (an int or a tuple of them) name different axes of y_pred, of ``pred_shape``."""
+    given = (axes,) if isinstance(axes, int) else tuple(axes)
+    rank = len(pred_shape)
+    if any(not -rank <= a < rank for a in given) or len({a % rank for a in given}) != len(given):
+        raise bad_value(loss, argument, f"{'distinct axes' if len(given) > 1 else 'an axis'} of y_pred, which has "
+                        f"shape {pred_shape}", repr(axes))
+
+
 def layout(loss: str, spec, call: Call, y_true, y_pred):
     """Check shapes and set the call's layout; return the shapes y_true and y_pred must be
     reshaped to (labels without their class axis, (B,) for (B, 1)), None to take one as it is.
@@ -168,10 +177,8 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         if shape is None:  # a graph's signature may leave sizes unknown, but the axes must be known
             raise bad_value(loss, argument, "a tensor of known rank", "a tensor of unknown rank")
     if spec.class_axis and call.axis_param is not None:
-        rank = len(pred_shape)
-        if not -rank <= call.axis_param < rank:
-            raise bad_value(loss, "axis", f"an axis of y_pred, which has shape {pred_shape}", repr(call.axis_param))
-        call.axis = call.axis_param % rank
+        check_axes(loss, "axis", call.axis_param, pred_shape)
+        call.axis = call.axis_param % len(pred_shape)
         call.num_classes = pred_shape[call.axis]
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
             call.labels = spec.y_true == LABELS or true_shape != pred_shape
