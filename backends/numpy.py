@@ -7,7 +7,6 @@ import numpy as np
 
 from crossloss.contract import unfit_array
 from crossloss.ops import SUM_SLICE, Ops, class_zero_positions
-from crossloss.spec import LOG_FLOOR
 
 
 _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
