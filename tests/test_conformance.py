@@ -57,3 +57,13 @@ def test_smooth_l1_with_a_beta_below_the_smallest_normal_number_is_l1(backend, d
     out = crossloss.get("smooth_l1", beta=beta, reduction="none")(to_backend(backend, np.zeros(4), dtype),
                                                                   to_backend(backend, errors, dtype))
     np.testing.assert_allclose(to_numpy(out), np.abs(errors.astype(dtype)), rtol=0, atol=beta)
+
+
+def test_smooth_l1_with_a_beta_beyond_float32_warns_of_nothing():
+    """Comparing a Python float with NumPy's float32 finfo casts the float to float32:
+    'overflow encountered in cast' for beta = 1e39, on every call."""
+    import warnings
+    loss = crossloss.get("smooth_l1", beta=1e39)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(np.zeros(3, np.float32), np.ones(3, np.float32))

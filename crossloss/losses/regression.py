@@ -41,7 +41,7 @@ def _smooth_l1(c, y_true, y_pred):
     # below the compute dtype's smallest normal number only subnormal errors are quadratic, and
     # |e| differs from the loss by at most beta / 2: L1, as at beta = 0 (TensorFlow's CPU kernels
     # read a subnormal beta as 0, and 0 / 0 was NaN; below float32's range beta is 0 itself)
-    if c.beta < np.finfo(c.dtype).tiny:
+    if c.beta < float(np.finfo(c.dtype).tiny):  # float(): NumPy casts a beta of 1e39 to float32, and warns
         return Terms(c.ops.abs_(error))
     if c.beta > c.ops.finfo_max(c.dtype):  # every finite error is in the quadratic part: 0.5 e^2 / beta as (e s)^2
         return Terms(c.ops.square_(c.ops.mul_(error, math.sqrt(0.5 / c.beta))))
