@@ -1,14 +1,16 @@
 """The registry of loss specs: canonical names, aliases, lookup with nearest-name hints."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import inspect
+import keyword
 
 from .contract import RESERVED_NAMES
 from .errors import LossTypeError, LossValueError, UnknownLossError, bad_type, bad_value, did_you_mean
 from .spec import (DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES, VALUES, LossSpec, Param,
-                   Terms)
+                   Terms, axis, weights_or_none)
 
 _KINDS = (VALUES, LOGITS, PROBABILITIES, LOG_PROBABILITIES, LABELS, DENSE_OR_LABELS)
 _REDUCTIONS = ("mean", "sum", "none", "batchmean")
@@ -17,6 +19,11 @@ _CALL_NAMES = frozenset({"name", "backend", "reduction", "compat", "y_true", "y_
 
 _specs: dict[str, LossSpec] = {}
 _names: dict[str, str] = {}  # canonical names and aliases -> canonical name
+_BUILT_IN: set[str] = set()  # crossloss's own losses (crossloss.losses): never replaced or unregistered
+
+
+def _identifier(name) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _key(name: str) -> str:
@@ -24,24 +31,39 @@ def _key(name: str) -> str:
 
 
 def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
-    """Add a loss. Its name and aliases must be new unless ``replace=True``."""
+    """Add a loss. Its name and aliases must be new unless ``replace=True``, which replaces a
+    loss of the same name registered before (not a built-in one, and no other loss's alias)."""
     if not isinstance(spec, LossSpec):
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
     _check_spec(spec)
+    spec = _with_default_checks(spec)
     keys = [_key(spec.name), *map(_key, spec.aliases)]
     if not replace and _same_function(_specs.get(spec.name), spec):
         replace = True  # its module loaded again (importlib.reload, autoreload): the new definition wins
-    if not replace:
-        taken = [k for k in keys if k in _names]
-        if taken:
-            raise LossValueError(f"register: argument 'spec' expected a new name; got '{taken[0]}', "
-                                 f"already taken by '{_names[taken[0]]}' (pass replace=True to override)")
-    elif spec.name in _specs:
+    taken = [k for k in keys if k in _names and (not replace or _names[k] != spec.name or spec.name in _BUILT_IN)]
+    if taken:
+        owner = _names[taken[0]]
+        how = ("crossloss's own loss cannot be replaced" if owner in _BUILT_IN else
+               "pass replace=True to override" if owner == spec.name else "replace=True replaces only a loss of the same name")
+        raise LossValueError(f"register: argument 'spec' expected a new name; got '{taken[0]}', already taken by "
+                             f"'{owner}' ({how})")
+    if spec.name in _specs:
         unregister(spec.name)
     _specs[spec.name] = spec
     for k in keys:
         _names[k] = spec.name
     return spec
+
+
+def _with_default_checks(spec: LossSpec) -> LossSpec:
+    """A class axis and per-class weights without a check of their own take the built-ins':
+    a bad axis, or weights as a list or tensor, then fail at get() by name, not inside a call."""
+    defaults = {p.name: axis if p.name == "axis" else weights_or_none for p in spec.params
+                if p.check is None and (p.name == "axis" or p.per_class)}
+    if not defaults:
+        return spec
+    return dataclasses.replace(spec, params=tuple(dataclasses.replace(p, check=defaults[p.name]) if p.name in defaults
+                                                  else p for p in spec.params))
 
 
 def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
@@ -54,13 +76,13 @@ def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
 
 def _check_spec(spec: LossSpec) -> None:
     """Refuse a spec that could not work, at registration rather than at a later call."""
-    if not isinstance(spec.name, str) or not spec.name.isidentifier():
-        raise bad_value("register", "name", "a loss name that is a Python identifier (e.g. 'log_cosh_error')",
-                        repr(spec.name))
+    if not _identifier(spec.name):
+        raise bad_value("register", "name", "a loss name that is a Python identifier and no keyword (e.g. "
+                        "'log_cosh_error')", repr(spec.name))
     loss = spec.name
-    if isinstance(spec.aliases, str) or not all(isinstance(a, str) and a.isidentifier() for a in spec.aliases):
-        raise bad_type(loss, "aliases", "a tuple of names, each a Python identifier (a bare string is not one)",
-                       repr(spec.aliases))
+    if isinstance(spec.aliases, str) or not all(map(_identifier, spec.aliases)):
+        raise bad_type(loss, "aliases", "a tuple of names, each a Python identifier and no keyword (a bare string "
+                       "is not one)", repr(spec.aliases))
     if len(set(map(_key, (loss, *spec.aliases)))) != len(spec.aliases) + 1:
         raise bad_value(loss, "aliases", "names other than the loss's own, each once", repr(spec.aliases))
     if not callable(spec.compute):
@@ -105,6 +127,9 @@ def _check_params(spec: LossSpec) -> None:
     for p in spec.params:
         if not isinstance(p, Param):
             raise bad_type(spec.name, "params", "Param(name, default, doc, check) objects", repr(p))
+        if not _identifier(p.name):  # it could only be passed as **{name: value}
+            raise bad_value(spec.name, "params", "parameter names that are Python identifiers and no keyword",
+                            repr(p.name))
         if p.name in names:
             raise bad_value(spec.name, "params", "distinct parameter names", f"{p.name!r} twice")
         names.append(p.name)
@@ -138,7 +163,11 @@ def _check_parameter_sets(spec: LossSpec) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove a loss registered by ``register`` (by its own name; crossloss's own stay)."""
     spec = lookup(name, caller="unregister")
+    if spec.name in _BUILT_IN or _key(name) != _key(spec.name):
+        raise bad_value("unregister", "name", "the name of a loss registered with crossloss.register (not an "
+                        "alias, and not one of crossloss's own)", repr(name))
     del _specs[spec.name]
     for k in [k for k, v in _names.items() if v == spec.name]:
         del _names[k]

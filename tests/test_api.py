@@ -283,6 +283,14 @@ def _square(c, y_true, y_pred):
     ({"none_shape": None}, LossTypeError, "'none_shape' expected text"),
     ({"params": [crossloss.Param("k", 1.0, "k", crossloss.spec("huber").params[0].check)], "reference": lambda t, p, k: p,
       "parameter_sets": [{"k": -1.0}]}, LossValueError, "'parameter_sets' expected values that pass their parameter's check"),
+    # keywords, and names no call could pass but as **{name: value}
+    ({"name": "class"}, LossValueError, "'name' expected a loss name that is a Python identifier and no keyword"),
+    ({"aliases": ("None",)}, LossTypeError, "'aliases' expected a tuple of names, each a Python identifier and no"),
+    ({"params": [crossloss.Param("a-b", 1.0, "k")], "reference": lambda t, p, **k: p}, LossValueError,
+     "'params' expected parameter names that are Python identifiers and no keyword; got 'a-b'"),
+    # replace=True replaces a loss of the same name only: 'mse' stayed the new loss's after its unregister
+    ({"aliases": ("mse",), "replace": True}, LossValueError, "got 'mse', already taken by 'mean_squared_error' "
+     "(crossloss's own loss cannot be replaced)"),
 ])
 def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, error, message):
     """Each was accepted and failed later, or never: aliases 'myd' registered 'm', 'y', 'd'."""
@@ -381,3 +389,32 @@ def test_inputs_given_in_another_frameworks_names_are_named():
         crossloss.get("mse")(input=np.ones(2), target=np.ones(2))
     with pytest.raises(LossTypeError, match="argument 'y_pred' expected an array, a tensor or a number; got None"):
         crossloss.get("mse")(np.ones(2))
+
+
+@pytest.mark.parametrize("name", ["dice", "bce", "mean_squared_error"])
+def test_unregister_leaves_crossloss_own_losses(name):
+    """unregister('bce') (an alias) deleted all of binary_crossentropy, and 'dice' went too."""
+    with pytest.raises(LossValueError, match="unregister: argument 'name' expected the name of a loss registered"):
+        crossloss.unregister(name)
+    assert crossloss.spec(name).name in crossloss.list_losses()
+
+
+def test_a_class_axis_and_per_class_weights_of_a_users_loss_are_checked_as_the_builtins():
+    """Without a check of their own, axis='x' failed inside a call with a raw TypeError, and
+    per-class weights given as a list (or a torch tensor) likewise; axis=None gave a number."""
+    def weighted_nll(c, y_true, y_pred):
+        picked = c.ops.take_along_axis(c.ops.log(y_pred), c.label_index(y_true, y_pred), c.axis)
+        return -picked * c.ops.sum(c.weight)  # (the weights as one array, whatever they came as)
+    crossloss.loss("users_weighted_nll", formula="-w_t log p_t", y_true="labels", y_pred="probabilities",
+                   class_axis=True, params=[crossloss.Param("axis", -1, "class axis"),
+                                            crossloss.Param("weight", None, "per class", per_class=True)],
+                   reference=lambda t, p, axis=-1, weight=None: p)(weighted_nll)
+    try:
+        for bad in ("x", 1.0, None, True):
+            with pytest.raises(LossTypeError, match="users_weighted_nll: argument 'axis' expected an integer axis"):
+                crossloss.get("users_weighted_nll", axis=bad)
+        labels, probs = np.array([0, 2]), np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+        as_array = float(crossloss.get("users_weighted_nll", weight=np.array([1.0, 2.0, 3.0]))(labels, probs))
+        assert float(crossloss.get("users_weighted_nll", weight=[1.0, 2.0, 3.0])(labels, probs)) == as_array
+    finally:
+        crossloss.unregister("users_weighted_nll")
