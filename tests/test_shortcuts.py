@@ -370,3 +370,15 @@ def test_settings_apply_to_each_call_of_a_reused_plan(backend):
         assert np.isfinite(to_numpy(loss(y_true, invalid)))  # unchecked: a number, as asked
     with pytest.raises(crossloss.LossValueError, match="'y_pred' expected probabilities in \\[0, 1\\]"):
         loss(y_true, invalid)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_labels_left_by_ignore_index_that_all_weigh_zero_give_a_mean_of_zero(backend, label_smoothing):
+    """torch's fused cross_entropy divides by the kept labels' weights, 0 here: NaN, where the
+    spec's mean over nothing is 0. With ignore_index it ran on read logits and its result was
+    returned unread (found by the (N, H, W, C) cases' new draws)."""
+    loss = crossloss.get("scce", from_logits=True, ignore_index=2, class_weight=[1.0, 0.0, 2.0],
+                         label_smoothing=label_smoothing)
+    logits = np.random.default_rng(2).normal(size=(4, 3))
+    out = loss(to_backend(backend, np.array([1, 1, 2, 1]), "int64"), to_backend(backend, logits, "float64"))
+    assert float(to_numpy(out)) == 0.0
