@@ -87,11 +87,18 @@ def _elementwise(spec, params) -> bool:
     return not spec.class_axis and spec.name != "dice" and not per_column
 
 
+def _classes(params) -> int:
+    """The class axis's (or last axis's) size: that of a parameter set's per-class weights, else 5."""
+    sizes = {np.size(v) for v in params.values() if isinstance(v, (np.ndarray, list, tuple)) and np.size(v) > 1}
+    return sizes.pop() if len(sizes) == 1 else 5
+
+
 def _shape(spec, params, batch=6):
     axis = _class_axis(spec, params)
     if spec.name == "dice":
         return (3, 8) if axis is None else (2, 4, 3, 3) if axis == 1 else (2, 3, 3, 4)
-    return (2, 5, 3, 2) if axis == 1 else (batch, 5)
+    classes = _classes(params)
+    return (2, classes, 3, 2) if axis == 1 else (batch, classes)
 
 
 def _distribution(rng, shape, axis):
@@ -147,6 +154,14 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
         if _elementwise(spec, params):  # any rank
             for label, shape in (("random, 1-D", (7,)), ("random, 4-D", (2, 3, 2, 5))):
                 cases.append(Case(spec.name, label, params, *random_inputs(spec, params, rng, shape, labels=labels)))
+        if spec.class_axis and spec.name != "dice":  # the class axis last and first, whatever the set's layout
+            classes, axis = _classes(params), _class_axis(spec, params)
+            layouts = ([("random, (N, C)", params, (5, classes))] if axis == 1 else
+                       [("random, (N, H, W, C)", params, (2, 3, 2, classes)),
+                        ("random, (N, C, H, W)", {**params, "axis": 1}, (2, classes, 3, 2))])
+            for label, layout_params, shape in layouts:
+                cases.append(Case(spec.name, label, layout_params,
+                                  *random_inputs(spec, layout_params, rng, shape, labels=labels)))
         if spec.name == "dice" and params.get("axis", -1) is not None:  # (B, C): no spatial axes, each entry a region
             cases.append(Case(spec.name, "random, 2-D", params, *random_inputs(spec, params, rng, (5, 4), labels=labels)))
     return cases

@@ -88,7 +88,16 @@ def profile_cases(profile: str, loss: str) -> list:
             if not params and case.y_true.shape == case.y_pred.shape:
                 found += [replace(case, params={}), replace(case, params={"axes": tuple(range(1, case.y_pred.ndim))})]
             continue
-        if not set(params) <= accepted:
+        if not set(params) <= accepted or not _takes(profile, loss, params):
             continue
         found.append(replace(case, params=params))
     return found
+
+
+def _takes(profile: str, loss: str, params: dict) -> bool:
+    """The profile takes these values too (Keras's sparse CE: the class axis last only)."""
+    try:
+        crossloss.get(loss, compat=profile, **params)
+    except (crossloss.LossValueError, crossloss.LossTypeError):
+        return False
+    return True

@@ -6,7 +6,7 @@ import crossloss
 import crossloss.conformance
 import crossloss.testing
 from crossloss.conformance import cases, harness
-from crossloss.spec import LossSpec, Terms
+from crossloss.spec import LossSpec, Param, Terms
 
 
 def squared_error(y_true, y_pred):
@@ -179,3 +179,53 @@ def test_a_users_reference_gets_integer_labels_as_integers():
     from crossloss.conformance.reference import from_unreduced
     nll = from_unreduced(lambda t, p: -np.log(p[np.arange(len(t)), t]))
     assert nll(np.array([0, 1]), np.array([[0.5, 0.5], [0.75, 0.25]])) == pytest.approx((np.log(2) + np.log(4)) / 2)
+
+
+def _nll_at(c, y_true, y_pred):
+    """-w_t log p_t, written right for any layout: the label's probability along c.axis."""
+    picked = c.ops.take_along_axis(y_pred, c.label_index(y_true, y_pred), c.axis)
+    weight = 1.0 if c.weight is None else c.ops.take_along_axis(c.weight, c.ops.reshape(y_true, (-1,)), 0)
+    return Terms(-c.ops.log(c.ops.reshape(picked, c.ops.shape(y_true))) * c.ops.reshape(weight, c.ops.shape(y_true))
+                 if c.weight is not None else -c.ops.log(c.ops.reshape(picked, c.ops.shape(y_true))))
+
+
+def _nll_reference(y_true, y_pred, axis=-1, weight=None):
+    p = np.take_along_axis(np.moveaxis(y_pred, axis, -1), y_true[..., None], -1)[..., 0]
+    return -np.log(p) * (1.0 if weight is None else np.asarray(weight)[y_true])
+
+
+@pytest.mark.parametrize("layout", ["(N, H, W, C)", "(N, C, H, W)"])
+def test_a_class_axis_loss_wrong_only_beyond_2d_fails_the_harness(layout):
+    """Cases of a class-axis loss came only as (N, C): a formula that flattens its inputs the
+    wrong way passed (custom-loss audit), though the README promises both 4-D layouts."""
+    def flattened(c, y_true, y_pred):  # right for (N, C) alone: a 4-D input reads the wrong entries
+        n, classes = c.ops.shape(y_pred)[0], c.ops.shape(y_pred)[c.axis]
+        flat = c.ops.reshape(y_pred, (-1, classes))
+        labels = c.ops.reshape(y_true, (-1, 1))
+        return Terms(c.ops.reshape(-c.ops.log(c.ops.take_along_axis(flat, labels, 1)), c.ops.shape(y_true)))
+    params = (Param("axis", -1, "the class axis"), Param("weight", None, "one per class", per_class=True))
+    wrong = layout == "(N, C, H, W)"  # flattening is right for the class axis last, wrong for axis 1
+    crossloss.register(LossSpec("flat_nll", flattened if wrong else _nll_at, formula="-log p_t", y_true="labels",
+                                y_pred="probabilities", class_axis=True, none_shape="the labels' shape",
+                                params=params, reference=_nll_reference))
+    try:
+        report = crossloss.conformance.check("flat_nll", backends=["numpy"], quick=True)
+        failed = {r.case for r in report.results if not r.passed}
+        assert report.passed is not wrong and (not wrong or any(layout in case for case in failed)), sorted(failed)[:3]
+    finally:
+        crossloss.unregister("flat_nll")
+
+
+def test_per_class_parameters_set_the_class_count_of_the_cases():
+    """Every case had 5 classes: a parameter set of 3 class weights failed half its checks."""
+    crossloss.register(LossSpec("weighted_nll_3", _nll_at, formula="-w_t log p_t", y_true="labels",
+                                y_pred="probabilities", class_axis=True, none_shape="the labels' shape",
+                                params=(Param("axis", -1, "the class axis"), Param("weight", None, "per class",
+                                                                                 per_class=True)),
+                                reference=_nll_reference, parameter_sets=({"weight": np.array([0.5, 2.0, 1.0])},)))
+    try:
+        report = crossloss.conformance.check("weighted_nll_3", backends=["numpy"], quick=True)
+        assert report.passed, [r.detail for r in report.results if not r.passed][:3]
+        assert any("weight=[0.5, 2.0, 1.0]" in r.case for r in report.results)
+    finally:
+        crossloss.unregister("weighted_nll_3")
