@@ -35,8 +35,7 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     loss of the same name registered before (not a built-in one, and no other loss's alias)."""
     if not isinstance(spec, LossSpec):
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
-    _check_spec(spec)
-    spec = _with_default_checks(spec)
+    spec = _checked(spec)
     keys = [_key(spec.name), *map(_key, spec.aliases)]
     if not replace and _same_function(_specs.get(spec.name), spec):
         replace = True  # its module loaded again (importlib.reload, autoreload): the new definition wins
@@ -59,7 +58,7 @@ def _with_default_checks(spec: LossSpec) -> LossSpec:
     """A class axis and per-class weights without a check of their own take the built-ins':
     a bad axis, or weights as a list or tensor, then fail at get() by name, not inside a call."""
     defaults = {p.name: axis if p.name == "axis" else weights_or_none for p in spec.params
-                if p.check is None and (p.name == "axis" or p.per_class)}
+                if isinstance(p, Param) and p.check is None and (p.name == "axis" or p.per_class)}
     if not defaults:
         return spec
     return dataclasses.replace(spec, params=tuple(dataclasses.replace(p, check=defaults[p.name]) if p.name in defaults
@@ -74,8 +73,9 @@ def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
     return old is not None and None not in where(new) and where(old) == where(new)
 
 
-def _check_spec(spec: LossSpec) -> None:
-    """Refuse a spec that could not work, at registration rather than at a later call."""
+def _checked(spec: LossSpec) -> LossSpec:
+    """The spec as registered (with ``_with_default_checks``); refuse one that could not work,
+    at registration rather than at a later call."""
     if not _identifier(spec.name):
         raise bad_value("register", "name", "a loss name that is a Python identifier and no keyword (e.g. "
                         "'log_cosh_error')", repr(spec.name))
@@ -105,6 +105,7 @@ def _check_spec(spec: LossSpec) -> None:
                         repr(spec.y_true))
     if not spec.reductions or not set(spec.reductions) <= set(_REDUCTIONS):
         raise bad_value(loss, "reductions", f"some of {', '.join(map(repr, _REDUCTIONS))}", repr(spec.reductions))
+    spec = _with_default_checks(spec)  # first: defaults and parameter sets pass the checks get() applies
     _check_params(spec)
     if spec.class_axis and "axis" not in {p.name for p in spec.params}:
         raise bad_value(loss, "params", "Param('axis', -1, ...) for a loss with class_axis=True (its class axis)",
@@ -114,12 +115,13 @@ def _check_spec(spec: LossSpec) -> None:
         try:
             signature = inspect.signature(spec.reference)
         except (TypeError, ValueError):  # a builtin without a signature: left to the harness
-            return
+            return spec
         try:
             signature.bind(None, None, **spec.defaults())
         except TypeError as error:
             raise bad_type(loss, "reference", "a function (y_true, y_pred, **params) taking every parameter "
                            f"({', '.join(spec.defaults()) or 'none'})", f"one that cannot: {error}") from None
+    return spec
 
 
 def _check_params(spec: LossSpec) -> None:

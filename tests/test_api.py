@@ -418,3 +418,15 @@ def test_a_class_axis_and_per_class_weights_of_a_users_loss_are_checked_as_the_b
         assert float(crossloss.get("users_weighted_nll", weight=[1.0, 2.0, 3.0])(labels, probs)) == as_array
     finally:
         crossloss.unregister("users_weighted_nll")
+
+
+def test_a_users_parameter_sets_pass_the_default_checks_at_registration():
+    """A per-class parameter without a check of its own takes weights_or_none's, from
+    registration on: a negative weight in parameter_sets is refused there, not in the harness."""
+    with pytest.raises(LossValueError, match="'parameter_sets' expected values that pass their parameter's check"):
+        crossloss.loss("negative_weights", formula="-log p_t", y_true="labels", y_pred="probabilities",
+                       class_axis=True, params=[crossloss.Param("axis", -1, "class axis"),
+                                                crossloss.Param("weight", None, "per class", per_class=True)],
+                       reference=lambda t, p, axis=-1, weight=None: p,
+                       parameter_sets=[{"weight": [1.0, -2.0]}])(_square)
+    assert "negative_weights" not in crossloss.list_losses()
