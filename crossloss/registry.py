@@ -35,6 +35,18 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     loss of the same name registered before (not a built-in one, and no other loss's alias)."""
     if not isinstance(spec, LossSpec):
         raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
+    return _added(spec, replace, "register")
+
+
+def register_built_in(spec: LossSpec) -> None:
+    """Add one of crossloss's own losses (crossloss.losses): never replaced or unregistered."""
+    _added(spec, False, "register")
+    _BUILT_IN.add(spec.name)
+
+
+def _added(spec: LossSpec, replace: bool, caller: str) -> LossSpec:
+    """``register``; ``caller`` names the function in errors: ``register``'s argument is the
+    spec, ``loss``'s the name or the aliases (whichever is taken)."""
     spec = _checked(spec)
     keys = [_key(spec.name), *map(_key, spec.aliases)]
     if not replace and _same_function(_specs.get(spec.name), spec):
@@ -44,7 +56,8 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
         owner = _names[taken[0]]
         how = ("crossloss's own loss cannot be replaced" if owner in _BUILT_IN else
                "pass replace=True to override" if owner == spec.name else "replace=True replaces only a loss of the same name")
-        raise LossValueError(f"register: argument 'spec' expected a new name; got '{taken[0]}', already taken by "
+        argument = "spec" if caller == "register" else "name" if taken[0] == keys[0] else "aliases"
+        raise LossValueError(f"{caller}: argument '{argument}' expected a new name; got '{taken[0]}', already taken by "
                              f"'{owner}' ({how})")
     if spec.name in _specs:
         unregister(spec.name)
@@ -218,5 +231,5 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
                         y_true=y_true, y_pred=y_pred, class_axis=class_axis,
                         doc=doc or (compute.__doc__ or "").strip(), reference=reference,
                         parameter_sets=tuple(parameter_sets))
-        return register(spec, replace=replace)
+        return _added(spec, replace, "loss")
     return register_function

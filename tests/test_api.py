@@ -289,8 +289,11 @@ def _square(c, y_true, y_pred):
     ({"params": [crossloss.Param("a-b", 1.0, "k")], "reference": lambda t, p, **k: p}, LossValueError,
      "'params' expected parameter names that are Python identifiers and no keyword; got 'a-b'"),
     # replace=True replaces a loss of the same name only: 'mse' stayed the new loss's after its unregister
-    ({"aliases": ("mse",), "replace": True}, LossValueError, "got 'mse', already taken by 'mean_squared_error' "
-     "(crossloss's own loss cannot be replaced)"),
+    ({"aliases": ("mse",), "replace": True}, LossValueError, "loss: argument 'aliases' expected a new name; got 'mse', "
+     "already taken by 'mean_squared_error' (crossloss's own loss cannot be replaced)"),
+    # the decorator's clash names its own argument, not register()'s 'spec'
+    ({"name": "MSE"}, LossValueError, "loss: argument 'name' expected a new name; got 'mse', already taken by "
+     "'mean_squared_error'"),
 ])
 def test_a_definition_that_could_not_work_is_refused_at_registration(kwargs, error, message):
     """Each was accepted and failed later, or never: aliases 'myd' registered 'm', 'y', 'd'."""

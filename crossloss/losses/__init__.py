@@ -1,8 +1,7 @@
 """The built-in losses: each module lists its specs in ``SPECS``; importing registers them."""
-from ..registry import _BUILT_IN, register
+from ..registry import register_built_in
 from . import crossentropy, dice, divergence, regression
 
 for _module in (regression, crossentropy, divergence, dice):
     for _spec in _module.SPECS:
-        register(_spec)
-        _BUILT_IN.add(_spec.name)
+        register_built_in(_spec)
