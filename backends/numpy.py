@@ -114,6 +114,9 @@ class NumpyOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)
 
+    def segment_count(self, ids, num_segments, like):
+        return np.bincount(ids, minlength=num_segments).astype(like.dtype)  # integer counts: no ones, no drift
+
     def signature(self, y_true, y_pred):  # (subclasses differ: a masked array is refused, a plain one not)
         return ("numpy", type(y_true), y_true.shape, y_true.dtype, type(y_pred), y_pred.shape, y_pred.dtype)
 
@@ -142,6 +145,14 @@ class NumpyOps(Ops):
         shifted = x - np.max(x, axis=axis, keepdims=True)
         shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
         return shifted
+
+    def softmax_finite(self, x, axis):
+        if not x.shape[axis]:
+            return x.copy()
+        p = x - np.max(x, axis=axis, keepdims=True)  # (no overflow, as in log_softmax_finite)
+        np.exp(p, out=p)  # in place: one array of x's size, not two
+        p /= np.add.reduce(p, axis=axis, keepdims=True)
+        return p
 
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2-4x faster than multiply-and-sum."""

@@ -107,6 +107,9 @@ class TensorflowOps(Ops):
     def log_softmax_finite(self, x, axis):
         return tf.nn.log_softmax(x, axis)
 
+    def softmax_finite(self, x, axis):
+        return tf.nn.softmax(x, axis)
+
     isinf = staticmethod(tf.math.is_inf)
     stop_gradient = staticmethod(tf.stop_gradient)
 

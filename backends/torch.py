@@ -169,6 +169,9 @@ class TorchOps(Ops):
     def log_softmax_finite(self, x, axis):
         return torch.log_softmax(x, axis)
 
+    def softmax_finite(self, x, axis):
+        return torch.softmax(x, axis)
+
     def take_along_axis(self, x, index, axis):
         return torch.gather(x, axis, index)
 
@@ -201,6 +204,13 @@ class TorchOps(Ops):
         if not self.sums_wide(self.dtype_name(values), values.numel()) or values.device.type == "mps":
             return values.new_zeros(num_segments).index_add(0, ids, values)  # (MPS has no float64)
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
+
+    def segment_count(self, ids, num_segments, like):
+        """Adds a stride-0 one per id: no array of ones of the ids' size."""
+        wide = self.sums_wide(self.dtype_name(like), ids.numel()) and like.device.type != "mps"
+        dtype = torch.float64 if wide else like.dtype
+        ones = torch.ones((), dtype=dtype, device=like.device).expand(ids.shape[0])
+        return torch.zeros(num_segments, dtype=dtype, device=like.device).index_add(0, ids, ones).to(like.dtype)
 
     def signature(self, y_true, y_pred):
         if not _plain_eager():  # a plan's tensors (class weights) must not be kept from there

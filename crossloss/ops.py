@@ -87,6 +87,8 @@ class Ops:
         offset = self.scalar(b, x)
         return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
+    def softmax_finite(self, x, axis: int):  # exact for finite x only; a native kernel holds one array, not two
+        return self.exp(self.log_softmax_finite(x, axis))
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
         """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight, v:
         neg_weight, or 1); both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
@@ -226,8 +228,9 @@ class Ops:
         return self.where(self._lost(log_q), -math.inf, log_q)
 
     def softmax(self, x, axis: int, known=None):
-        """exp of the clamped log-softmax: exact, since exp of the entries near -finfo.max / 4 is 0."""
-        return self.exp(self.log_softmax_finite(x if self.finite_logits(x, known) else self._clamped(x), axis))
+        """The softmax of the clamped logits (see ``log_softmax``): exact, since the exp of an
+        entry near -finfo.max / 4 is 0, k tied +inf entries get 1/k each, a row of all -inf 1/C."""
+        return self.softmax_finite(x if self.finite_logits(x, known) else self._clamped(x), axis)
 
     def bce_with_logits(self, targets, logits, pos_weight=None, known=None, neg_weight=None):
         """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] with the limits at infinite logits.

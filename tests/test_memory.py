@@ -35,3 +35,12 @@ def test_labels_are_not_one_hot_encoded(name, params):
     one_hot = y_pred.nbytes  # what a dense float32 one-hot of the labels would take alone
     # The gather's int64 index arrays take ~8/C of y_pred (0.38 at C = 21); a one-hot takes >= 1.
     assert peak < 0.5 * one_hot, f"{name}{params}: peak {peak} bytes, y_pred {y_pred.nbytes} bytes"
+
+
+def test_dice_softmax_holds_one_array_of_y_preds_size():
+    """The softmax is computed in place of its shifted logits: exp(log_softmax) held two (2.05x)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, (2, CLASSES, 64, 64)).astype(np.float32)
+    labels = rng.integers(0, CLASSES, (2, 64, 64))
+    peak = peak_extra_bytes(crossloss.get("dice", axis=1, activation="softmax"), labels, logits)
+    assert peak < 1.5 * logits.nbytes, f"peak {peak / logits.nbytes:.2f}x y_pred's bytes"
