@@ -17,7 +17,9 @@ import contextlib
 import threading
 from dataclasses import dataclass, replace
 
-from .errors import bad_value, did_you_mean
+import numpy as np
+
+from .errors import bad_type, bad_value, did_you_mean
 
 _CHECK_MODES = ("auto", "always", "never")
 
@@ -37,6 +39,7 @@ class _Current(threading.local):
 
 
 CURRENT = _Current()
+_PROCESS_WIDE = threading.Lock()  # two set_options at once would each keep the other's old value
 
 
 def get_options() -> Options:
@@ -46,14 +49,16 @@ def get_options() -> Options:
 def set_options(**changes) -> Options:
     """Change settings for the whole process (every thread outside a ``with options(...)``
     block); returns the previous settings."""
-    previous = _Current.options
-    _Current.options = _validated(replace(previous, **_known(changes)))
+    with _PROCESS_WIDE:
+        previous = _Current.options
+        _Current.options = _validated(replace(previous, **_known(changes)))
     return previous
 
 
 @contextlib.contextmanager
 def options(**changes):
-    """Change settings inside a ``with`` block only, and in this thread only."""
+    """Change settings inside a ``with`` block only, and in this thread only: threads started
+    inside it (eager ``MirroredStrategy.run`` runs each replica in one) see the process's."""
     outer = vars(CURRENT).get("options")  # an enclosing block's, or None: the process's
     CURRENT.options = _validated(replace(CURRENT.options, **_known(changes)))
     try:
@@ -69,14 +74,18 @@ def _known(changes: dict) -> dict:
     unknown = set(changes) - set(Options.__dataclass_fields__)
     if unknown:
         name, known = sorted(unknown)[0], sorted(Options.__dataclass_fields__)
-        raise bad_value("options", name, f"one of {known}", f"an unknown setting{did_you_mean(name, known)}")
+        raise bad_type("options", name, f"one of {known}", f"an unknown setting{did_you_mean(name, known)}")
     return changes
 
 
 def _validated(opts: Options) -> Options:
+    """Type errors as ``get()`` raises them for parameters: a wrong type is a TypeError, a
+    wrong string a ValueError. A NumPy bool is a bool."""
+    if not isinstance(opts.value_checks, str):
+        raise bad_type("options", "value_checks", f"one of {_CHECK_MODES}", repr(opts.value_checks))
     if opts.value_checks not in _CHECK_MODES:
         raise bad_value("options", "value_checks", f"one of {_CHECK_MODES}",
                         repr(opts.value_checks) + did_you_mean(opts.value_checks, _CHECK_MODES))
-    if not isinstance(opts.native_kernels, bool):
-        raise bad_value("options", "native_kernels", "True or False", repr(opts.native_kernels))
-    return opts
+    if not isinstance(opts.native_kernels, (bool, np.bool_)):
+        raise bad_type("options", "native_kernels", "True or False", repr(opts.native_kernels))
+    return replace(opts, native_kernels=bool(opts.native_kernels))

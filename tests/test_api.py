@@ -8,6 +8,7 @@ import pytest
 
 import crossloss
 from crossloss import BackendUnavailableError, LossTypeError, LossValueError, UnknownLossError
+from crossloss.options import Options
 
 from conftest import BACKENDS
 
@@ -165,6 +166,54 @@ def test_options_validate_and_restore():
     assert crossloss.get_options().value_checks == "auto"
     with pytest.raises(LossValueError, match="value_checks"):
         crossloss.set_options(value_checks="sometimes")
+
+
+@pytest.mark.parametrize("changes,error,message", [
+    ({"value_check": "never"}, LossTypeError, "options: argument 'value_check' expected one of"),  # as get()'s
+    ({"value_checks": True}, LossTypeError, "options: argument 'value_checks' expected one of ('auto', "),
+    ({"native_kernels": "no"}, LossTypeError, "options: argument 'native_kernels' expected True or False; got 'no'"),
+    ({"value_checks": "sometimes"}, LossValueError, "options: argument 'value_checks' expected one of"),
+])
+def test_a_bad_setting_raises_what_a_bad_parameter_of_get_raises(changes, error, message):
+    for change in (crossloss.set_options, crossloss.options):
+        with pytest.raises(error) as info:
+            with change(**changes):  # (set_options raises before the with)
+                pass
+        assert message in str(info.value)
+    assert crossloss.get_options() == Options()
+
+
+def test_a_numpy_bool_is_a_setting_as_it_is_a_parameter():
+    with crossloss.options(native_kernels=np.False_) as now:
+        assert now.native_kernels is False
+
+
+def test_set_options_from_two_threads_keeps_both_changes():
+    """Each thread sets one setting, many times over: a read-modify-write without a lock lost
+    one of the two in most trials."""
+    import threading
+    lost, interval = 0, sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy process does
+    try:
+        for _ in range(20):
+            crossloss.set_options(value_checks="auto", native_kernels=True)
+            start = threading.Barrier(2)
+
+            def setting(**change):
+                start.wait()
+                for _ in range(500):
+                    crossloss.set_options(**change)
+            threads = [threading.Thread(target=setting, kwargs=c) for c in ({"value_checks": "never"},
+                                                                             {"native_kernels": False})]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            lost += crossloss.get_options() != Options("never", False)
+    finally:
+        sys.setswitchinterval(interval)
+        crossloss.set_options(value_checks="auto", native_kernels=True)
+    assert lost == 0
 
 
 def _run(code):
