@@ -30,6 +30,7 @@ class TensorflowOps(Ops):
     name = "tensorflow"
 
     tensor_types = (tf.Tensor, tf.Variable)
+    refusals = (IndexError, RuntimeError, tf.errors.InvalidArgumentError)  # (a gather's index out of range)
 
     def asarray(self, x, like=None, dtype=None):
         device = getattr(like, "device", "") if isinstance(like, (tf.Tensor, tf.Variable)) else ""

@@ -323,7 +323,7 @@ def shape_guard(call: Call, y_true, y_pred):
 
 
 def explain_failure(plan_checks: dict, settings, call: Call, y_true, y_pred) -> None:
-    """After an IndexError or RuntimeError of a loss's math: read every input now, so that a
+    """After a framework's refusal (``Ops.refusals``) in a loss's math: read every input now, so that a
     value that a framework's own check refused raises the contract's ValueError instead. With
     value_checks="never" too: reading costs nothing that matters once the call has failed."""
     check = plan_checks.get(settings.value_checks) or plan_checks.get("always")

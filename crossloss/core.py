@@ -86,7 +86,7 @@ class Loss:
             result = None if kernel is None else kernel(call, y_true, y_pred)
             if result is None:
                 terms = self.spec.compute(call, y_true, y_pred)
-        except (IndexError, RuntimeError):  # a framework's own check refused a value: say which and why
+        except plan.ops.refusals:  # a framework's own check refused a value: say which and why
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
         if result is None:
@@ -105,7 +105,7 @@ class Loss:
         call, y_true, y_pred, _ = self._checked(plan, settings, y_true, y_pred, False)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
-        except (IndexError, RuntimeError):
+        except plan.ops.refusals:
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
         values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)

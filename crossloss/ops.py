@@ -33,6 +33,7 @@ _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.m
 class Ops:
     name: str = "abstract"
     tensor_types: tuple = ()  # the framework's tensor classes
+    refusals: tuple = (IndexError, RuntimeError)  # what its ops raise where their own check refuses a value
 
     # ---- primitives: tensors ------------------------------------------------------------
     def is_tensor(self, x) -> bool: return isinstance(x, self.tensor_types)
