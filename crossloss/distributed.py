@@ -17,16 +17,66 @@ the loss's own mean does, even where label smoothing leaves a sum.
 """
 from __future__ import annotations
 
+import numbers
 import sys
+
+import numpy as np
+
+from .errors import bad_type, bad_value, describe
 
 
 def global_mean(total, count):
-    """The replica's share of the global mean (see the module docstring)."""
-    if "torch" in sys.modules and isinstance(total, sys.modules["torch"].Tensor):
+    """The replica's share of the global mean (see the module docstring): ``total`` and
+    ``count`` are one replica's ``loss.parts()``, scalars of one framework (a count may be a
+    Python or NumPy number). NumPy values are refused where replicas run: they could not be
+    all-reduced, and each replica's own mean is the wrong number there."""
+    framework = _framework_of(total)
+    _check_scalar("total", total, framework)
+    _check_scalar("count", count, framework)
+    if isinstance(count, (numbers.Real, np.number, np.ndarray)) and not count >= 0:  # (NaN too)
+        raise bad_value("global_mean", "count", "a number of entries (>= 0)", repr(count))
+    if framework == "torch":
         return _torch_global_mean(total, count)
-    if "tensorflow" in sys.modules and isinstance(total, sys.modules["tensorflow"].Tensor):
+    if framework == "tensorflow":
         return _tf_global_mean(total, count)
+    if _torch_group() or _tf_replica_context() is not None:
+        raise bad_type("global_mean", "total", "a torch or TensorFlow tensor where replicas run (a NumPy value "
+                       "is not all-reduced: each replica would return its own mean)", describe(total))
     return total / count if count else total * 0
+
+
+def _framework_of(x) -> str | None:
+    for name in ("torch", "tensorflow"):
+        module = sys.modules.get(name)
+        if module is not None and isinstance(x, module.Tensor):
+            return name
+    return None
+
+
+def _check_scalar(argument, x, framework):
+    """One real number: a 0-d tensor of ``framework`` (None: NumPy), or a Python or NumPy
+    number. ``total`` is a floating tensor (a loss's sum); a count may also be an integer one."""
+    found = _framework_of(x)
+    if found is None:
+        fits = (isinstance(x, (numbers.Real, np.number, np.ndarray)) and not isinstance(x, (bool, np.bool_))
+                and np.ndim(x) == 0 and np.isrealobj(x) and (framework is None or argument == "count"))
+    elif found != framework:
+        fits = False
+    elif found == "torch":
+        fits = x.dim() == 0 and (x.is_floating_point() or argument == "count" and not x.is_complex()
+                                 and x.dtype is not sys.modules["torch"].bool)
+    else:
+        fits = x.shape.rank in (0, None) and (x.dtype.is_floating or argument == "count" and x.dtype.is_integer)
+    if not fits:
+        expected = (f"a 0-d {framework} tensor (floating{', or integer' if argument == 'count' else ''})"
+                    f"{' or a number' if argument == 'count' else ''}" if framework else
+                    "a number (or a 0-d floating torch or TensorFlow tensor)")
+        raise bad_type("global_mean", argument, f"{expected}, as loss.parts() returns", describe(x))
+
+
+def _torch_group() -> bool:
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def _torch_global_mean(total, count):
@@ -47,9 +97,11 @@ def _tf_global_mean(total, count):
 
 
 def tf_count_over_replicas(count):
-    """(the sum of ``count`` over tf.distribute's replicas in sync, their number): (count, 1)
-    outside a strategy. The count carries no gradient."""
+    """(the sum of ``count``, a 0-d TensorFlow tensor, over tf.distribute's replicas in sync,
+    their number): (count, 1) outside a strategy. The count carries no gradient."""
     import tensorflow as tf
+    if not (isinstance(count, tf.Tensor) and count.shape.rank in (0, None) and count.dtype.is_floating):
+        raise bad_type("tf_count_over_replicas", "count", "a 0-d floating TensorFlow tensor", describe(count))
     count = tf.stop_gradient(count)
     context = _tf_replica_context()
     if context is not None:
@@ -57,14 +109,17 @@ def tf_count_over_replicas(count):
     return count, 1
 
 
-def tf_replicas_in_sync(ops) -> bool:
+def tf_replicas_in_sync() -> bool:
     """A TensorFlow replica context of more than one replica (tf.distribute) is current."""
-    return ops.name == "tensorflow" and _tf_replica_context() is not None
+    return _tf_replica_context() is not None
 
 
 def _tf_replica_context():
-    """tf.distribute's replica context where more than one replica runs in sync, else None."""
-    import tensorflow as tf
+    """tf.distribute's replica context where more than one replica runs in sync, else None
+    (and None where TensorFlow is not imported: no strategy can run)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
     context = tf.distribute.get_replica_context()
     return context if context is not None and context.num_replicas_in_sync > 1 else None
 

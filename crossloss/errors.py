@@ -48,7 +48,8 @@ def describe(value) -> str:
     """A short description of a value for an error message."""
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "dtype", None) is not None:
-        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
+        known = getattr(shape, "rank", 0) is not None  # (a TensorFlow graph's shape may have no rank)
+        return f"{type(value).__name__} of shape {tuple(shape) if known else 'unknown'} and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -127,7 +127,7 @@ def _as_mean(ops, values, count, counted, weight):
     if weight is not None:
         count = ops.sum(weight if counted is None else counted * weight)
     elif count is None:
-        if not distributed.tf_replicas_in_sync(ops):
+        if not (ops.name == "tensorflow" and distributed.tf_replicas_in_sync()):
             return values  # Keras's own mean is this count's
         count = ops.size(values)
     dtype = ops.dtype_name(values)

@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+import crossloss
+
 from conftest import BACKENDS
 
 SCRIPTS = pathlib.Path(__file__).with_name("scripts")
@@ -88,3 +90,54 @@ def test_the_count_carries_no_gradient(backend):
     with tf.GradientTape() as tape:
         value = crossloss.distributed.global_mean(6.0 * weight, weight * 1.0)
     assert float(tape.gradient(value, weight)) == pytest.approx(3.0)
+
+
+def _bad_global_means():
+    """(total, count, error, message): each was accepted (a vector, a negative mean, two
+    frameworks mixed) or failed with a bare TypeError naming nothing."""
+    cases = [("a", 1, crossloss.LossTypeError, "'total' expected a number"),
+             (None, 1, crossloss.LossTypeError, "'total' expected a number"),
+             (6.0, -1.0, crossloss.LossValueError, "'count' expected a number of entries (>= 0); got -1.0"),
+             (6.0, np.nan, crossloss.LossValueError, "'count' expected a number of entries")]
+    if "torch" in BACKENDS:
+        import torch
+        cases += [(torch.ones(3), torch.tensor(3.0), crossloss.LossTypeError, "'total' expected a 0-d torch tensor"),
+                  (torch.tensor(3.0), torch.ones(3), crossloss.LossTypeError, "'count' expected a 0-d torch tensor"),
+                  (torch.tensor(3.0), torch.tensor(True), crossloss.LossTypeError, "'count' expected a 0-d torch")]
+        if "tensorflow" in BACKENDS:
+            import tensorflow as tf
+            cases.append((torch.tensor(3.0), tf.constant(2.0), crossloss.LossTypeError, "'count' expected a 0-d torch"))
+    return cases
+
+
+@pytest.mark.parametrize("total,count,error,message", _bad_global_means())
+def test_global_mean_refuses_what_is_no_loss_sum_or_count(total, count, error, message):
+    import crossloss.distributed
+    with pytest.raises(error) as info:
+        crossloss.distributed.global_mean(total, count)
+    assert str(info.value).startswith("global_mean: argument") and message in str(info.value)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch backend not installed")
+def test_global_mean_refuses_numpy_values_in_a_process_group(tmp_path):
+    """A NumPy total cannot be all-reduced: each rank returned its own mean (3/1 and 3/2 where
+    the global mean is 6/3)."""
+    import torch
+    import torch.distributed as dist
+    import crossloss.distributed
+    assert float(crossloss.distributed.global_mean(np.float64(6.0), 3)) == 2.0  # no group: the plain mean
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        with pytest.raises(crossloss.LossTypeError, match="'total' expected a torch or TensorFlow tensor where "
+                                                          "replicas run"):
+            crossloss.distributed.global_mean(np.float64(6.0), 3)
+        assert float(crossloss.distributed.global_mean(torch.tensor(6.0), 3)) == 2.0
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow backend not installed")
+def test_tf_count_over_replicas_takes_a_tensorflow_scalar():
+    import crossloss.distributed
+    with pytest.raises(crossloss.LossTypeError, match="tf_count_over_replicas: argument 'count' expected a 0-d"):
+        crossloss.distributed.tf_count_over_replicas("x")
