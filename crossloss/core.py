@@ -94,11 +94,13 @@ class Loss:
         guard = plan.guards.get(settings.value_checks)
         return result if guard is None else guard(result, y_true, y_pred)
 
-    def terms(self, y_true, y_pred, sample_weight=None) -> Terms:
+    def terms(self, y_true=None, y_pred=None, sample_weight=None, **unknown) -> Terms:
         """The parts a reduction is made of: ``values`` (the unreduced loss, times
         ``sample_weight``) and ``count``, what "mean" divides ``sum(values)`` by (None: the
         number of entries of ``values``; else ``counted`` holds each entry's share of it).
         For global means across replicas and for Keras."""
+        if unknown:
+            raise unknown_keyword(self.spec, unknown, _CALL_ARGUMENTS, _CALL_NAMES)
         settings = CURRENT.options
         plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         given = y_true, y_pred
@@ -114,10 +116,10 @@ class Loss:
             values = guard(values, y_true, y_pred)
         return Terms(values, terms.count, terms.weighted_by_sample, terms.nan_if_empty, counted=terms.counted)
 
-    def parts(self, y_true, y_pred, sample_weight=None):
+    def parts(self, y_true=None, y_pred=None, sample_weight=None, **unknown):
         """(sum, count): "mean" is sum / count. Sharded data needs both all-reduced, see
         ``crossloss.distributed.global_mean``; a per-replica mean is not the global one."""
-        terms = self.terms(y_true, y_pred, sample_weight)
+        terms = self.terms(y_true, y_pred, sample_weight, **unknown)
         ops = dispatch.backend_for(self.spec.name, terms.values, terms.values).OPS
         if not terms.weighted_by_sample:  # e.g. Dice with batch=True: one value per class for the batch
             raise LossValueError(f"{self.spec.name}: parts() expected a loss whose unreduced values are per "

@@ -41,6 +41,11 @@ class Loss(torch.nn.Module):
     def __init__(self, name: str, **params):
         super().__init__()
         spec = registry.lookup(name, caller="crossloss.torch.get")
+        if "backend" in params:  # a module is torch's: only the torch backend runs it
+            if params["backend"] != "torch":
+                raise LossValueError(f"crossloss.torch.get: argument 'backend' expected 'torch' or no backend (a "
+                                     f"module runs on torch); got {params['backend']!r}")
+            del params["backend"]
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name

@@ -428,12 +428,24 @@ def test_the_torch_module_takes_torch_profiles_whose_class_axis_is_fixed(name):
     ("mse", "weights", "did you mean 'sample_weight'?"), ("mse", "target", "did you mean 'y_true'?"),
     ("bce", "from_logits", "'from_logits' is a parameter of the loss"),
     ("cce", "weight", "'class_weight' is a parameter of the loss"), ("mse", "colour", "got the keyword 'colour'")])
-def test_an_unknown_keyword_of_a_call_is_refused_by_name(name, keyword, hint):
-    """Python's own TypeError named neither the loss nor what the keyword might have meant."""
+@pytest.mark.parametrize("method", ["__call__", "terms", "parts"])
+def test_an_unknown_keyword_of_a_call_is_refused_by_name(name, keyword, hint, method):
+    """Python's own TypeError named neither the loss nor what the keyword might have meant
+    (in parts() and terms(), the entry points of global means and Keras, too)."""
     with pytest.raises(LossTypeError, match=rf"{crossloss.spec(name).name}: argument '{keyword}' expected an "
                                             r"argument of the call \(y_true, y_pred, sample_weight\)") as info:
-        crossloss.get(name)(np.ones((2, 2)), np.full((2, 2), 0.5), **{keyword: 1.0})
+        getattr(crossloss.get(name), method)(np.ones((2, 2)), np.full((2, 2), 0.5), **{keyword: 1.0})
     assert hint in str(info.value)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_torch_module_takes_backend_torch_and_refuses_another():
+    """backend= failed with "get() got multiple values for keyword argument 'backend'"."""
+    import crossloss.torch
+    assert crossloss.torch.get("mse", backend="torch").loss.params == crossloss.torch.get("mse").loss.params
+    with pytest.raises(LossValueError, match="crossloss.torch.get: argument 'backend' expected 'torch' or no "
+                                             "backend .*; got 'numpy'"):
+        crossloss.torch.get("mse", backend="numpy")
 
 
 def test_inputs_given_in_another_frameworks_names_are_named():
