@@ -206,7 +206,7 @@ class Ops:
             return self.sum(self.mul_(self.log_softmax_finite(x, axis), weights), axis=axis)
         log_q = self.log_softmax_finite(self._clamped(x), axis)
         lost = self.any(self._lost(log_q) & (weights > 0), axis)
-        return self.where(lost, -math.inf, self.sum(self.mul_(log_q, weights), axis=axis))
+        return self.masked_fill_(self.sum(self.mul_(log_q, weights), axis=axis), lost, -math.inf)
 
     def finite_logits(self, x, known) -> bool:
         """x is known to lie within +-finfo.max / 32: the kernels alone give the guarded path's numbers."""
@@ -226,7 +226,7 @@ class Ops:
         return log_q < -_LOST * self.finfo_max(self.dtype_name(log_q))
 
     def _minus_inf_restored(self, log_q):
-        return self.where(self._lost(log_q), -math.inf, log_q)
+        return self.masked_fill_(log_q, self._lost(log_q), -math.inf)  # (a fill takes no scalar tensor, as where does)
 
     def softmax(self, x, axis: int, known=None):
         """The softmax of the clamped logits (see ``log_softmax``): exact, since the exp of an
