@@ -36,7 +36,7 @@ from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
 from crossloss import contract, dispatch, distributed, registry
-from crossloss.errors import bad_value
+from crossloss.errors import LossTypeError, bad_value
 from crossloss.spec import _as_numpy
 
 __all__ = ["Loss", "get"]
@@ -55,10 +55,15 @@ class Loss(keras.losses.Loss):
         if "compat" in params:  # a profile's reductions are its framework's own, not crossloss's
             raise bad_value(spec.name, "compat", "no compat profile in crossloss.keras (Keras's own numbers are "
                             "keras.losses'; crossloss.get(..., compat=...) runs a profile directly)", repr(params["compat"]))
+        if "backend" in params:  # a config could not carry it: a reloaded model would run another
+            raise bad_value(spec.name, "backend", "no backend in crossloss.keras (Keras's backend decides the "
+                            "framework)", repr(params["backend"]))
         if reduction not in _REDUCTIONS:
             raise bad_value(spec.name, "reduction", "one of Keras's reductions, " + ", ".join(map(repr, _REDUCTIONS)),
                             repr(reduction))
         super().__init__(name=name or spec.name, reduction=reduction, dtype=dtype)
+        if not keras.backend.is_float_dtype(self.dtype):  # Keras would cast the inputs to it: 0.9 -> 0
+            raise bad_value(spec.name, "dtype", "a floating dtype (or None: Keras's floatx)", repr(dtype))
         self.loss_name = spec.name
         self._loss = crossloss.get(spec.name, reduction="none", **params)
         self.loss_params = {k: _plain(v) for k, v in self._loss.params.items()}  # defaults too: a saved model keeps them
@@ -78,6 +83,7 @@ class Loss(keras.losses.Loss):
             terms = self._loss.terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
             values, counted = terms.values, terms.counted
             ops = dispatch.backend_for(self.loss_name, values, values).OPS
+            _check_shard(self.loss_name, ops, terms)
             weight = None
             if sample_weight is not None:
                 weight = _spread(self.loss_name, "sample_weight", sample_weight, values, terms.weighted_by_sample)
@@ -101,13 +107,23 @@ class Loss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         """The unreduced values, scaled so that Keras's mean of them is crossloss's mean."""
         terms = self._loss.terms(y_true, y_pred)
+        ops = dispatch.backend_for(self.loss_name, terms.values, terms.values).OPS
+        _check_shard(self.loss_name, ops, terms)
         if self.reduction not in _MEAN_REDUCTIONS:
             return terms.values
-        ops = dispatch.backend_for(self.loss_name, terms.values, terms.values).OPS
         return _as_mean(ops, terms.values, terms.count, terms.counted, None)
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+
+def _check_shard(loss, ops, terms):
+    """Under tf.distribute each replica sees its shard: values that span the batch (Dice with
+    batch=True) would be each shard's own, and training would differ from one device's."""
+    if not terms.weighted_by_sample and ops.name == "tensorflow" and distributed.tf_replicas_in_sync():
+        raise bad_value(loss, "batch", "values per sample under tf.distribute (one Dice over the whole batch "
+                        "would be each replica's Dice of its own shard: batch=False, or one replica)",
+                        "a loss whose values span the batch, on a replica of several in sync")
 
 
 def _known_empty(ops, values) -> bool:
@@ -157,14 +173,20 @@ def _plain(value):
     return value
 
 
-def get(name: str, **params) -> Loss:
-    """The loss ``name`` as a ``keras.losses.Loss`` (Keras argument order, class axis -1)."""
-    canonical = registry.lookup(name, caller="crossloss.keras.get").name
+def get(loss: str, /, **params) -> Loss:
+    """The loss ``loss`` (a name or alias) as a ``keras.losses.Loss`` (Keras argument order,
+    class axis -1); ``name=`` and ``dtype=`` are Keras's."""
+    canonical = registry.lookup(loss, caller="crossloss.keras.get").name
     return _CLASSES[canonical](**params) if canonical in _CLASSES else Loss(canonical, **params)
 
 
 def _class_for(loss_name: str, class_name: str):
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **params):
+    def __init__(self, *positional, reduction="sum_over_batch_size", name=None, dtype=None, **params):
+        if positional:  # Keras's built-ins take their own first parameter first (Huber(2.0): delta)
+            first = next(iter(crossloss.spec(loss_name).defaults()), "reduction")
+            raise LossTypeError(f"{loss_name}: argument '{first}' expected a keyword ({class_name}({first}=...): "
+                                f"crossloss.keras's classes take every parameter by keyword); got the positional "
+                                f"value{'s' * (len(positional) > 1)} {', '.join(map(repr, positional))}")
         Loss.__init__(self, loss_name, reduction=reduction, name=name, dtype=dtype, **params)
 
     def get_config(self):

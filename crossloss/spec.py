@@ -139,6 +139,8 @@ class LossSpec:
 # for a value of the wrong type and ValueError(expected) for a wrong value of the right one ---
 
 def real(value) -> float:
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":  # np.array(2.0), as Keras takes
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError("a finite real number")
     if not math.isfinite(value):

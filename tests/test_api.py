@@ -494,3 +494,11 @@ def test_a_users_parameter_sets_pass_the_default_checks_at_registration():
                        reference=lambda t, p, axis=-1, weight=None: p,
                        parameter_sets=[{"weight": [1.0, -2.0]}])(_square)
     assert "negative_weights" not in crossloss.list_losses()
+
+
+def test_a_0d_numpy_array_is_a_number_parameter_as_keras_takes_it():
+    """delta=np.array(2.0) was refused ("expected a finite real number") where keras.losses.Huber takes it."""
+    loss = crossloss.get("huber", delta=np.array(2.0))
+    assert loss.params["delta"] == 2.0 and float(loss(np.zeros(1), np.full(1, 3.0))) == 2.0 * (3.0 - 0.5 * 2.0)
+    with pytest.raises(LossTypeError, match="'delta' expected a finite real number"):
+        crossloss.get("huber", delta=np.array([2.0]))

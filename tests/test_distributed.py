@@ -2,6 +2,7 @@
 shards whose counts differ (ignored labels) give the single-process loss and gradients,
 through Loss.parts and crossloss.distributed.global_mean; a per-replica mean would not."""
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -45,6 +46,9 @@ def test_mirrored_strategy_custom_loop_and_keras_fit_equal_one_device():
         (one, one_kernel), (two, two_kernel) = result[case]
         np.testing.assert_allclose(two, one, rtol=1e-6, err_msg=case)
         np.testing.assert_allclose(two_kernel, one_kernel, rtol=1e-5, atol=1e-7, err_msg=case)
+    # Dice with batch=True trained each replica on its own shard's Dice (0.505 against one device's 0.674)
+    assert "dice: argument 'batch' expected values per sample under tf.distribute" in result["keras_fit_batch_dice"]
+    assert all(math.isfinite(v) for v in result["keras_fit_batch_dice_one_device"])
     for case in ("keras_fit_uneven_mse", "keras_fit_uneven_scce", "keras_fit_uneven_dice"):
         # a last batch split 4 + 3: the replicas' means differ in count (Keras's loss tracker
         # weighs the replicas' reported values by their shards, so only the weights are compared)

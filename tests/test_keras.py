@@ -195,3 +195,17 @@ def test_an_empty_batch_reduces_to_zero_and_an_unknown_name_names_the_function(r
                                           "none": []}
     assert run["unknown_name"].startswith("crossloss.keras.get: argument 'name' expected a registered loss name")
     assert "did you mean 'huber'" in run["unknown_name"]
+
+
+def test_keras_arguments_meet_keras_conventions_or_named_refusals(run):
+    """get() took its name= as the loss (a TypeError), Huber(2.0) read 2.0 as a reduction, an
+    int dtype truncated the inputs (0.0 for 0.08), backend= was lost by the config, and a 0-d
+    array delta was refused where Keras's Huber takes it."""
+    assert run["keras_name"] == "seg_ce"
+    assert result(run, "positional_refused") == ("LossTypeError: huber: argument 'delta' expected a keyword "
+                                                 "(Huber(delta=...): crossloss.keras's classes take every parameter "
+                                                 "by keyword); got the positional value 2.0")
+    assert result(run, "int_dtype_refused").startswith("LossValueError: huber: argument 'dtype' expected a floating")
+    assert result(run, "backend_refused").startswith("LossValueError: mean_squared_error: argument 'backend' "
+                                                     "expected no backend in crossloss.keras")
+    assert result(run, "array_delta") == pytest.approx(2.0 * (3.0 - 0.5 * 2.0))  # delta (|e| - delta / 2) at e = 3

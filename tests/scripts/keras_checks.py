@@ -273,10 +273,10 @@ def _():
 
 
 def refusal(make):
-    """The ValueError that ``make()`` raises, as "Type: message"."""
+    """The ValueError or TypeError that ``make()`` raises, as "Type: message"."""
     try:
         make()
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         return f"{type(error).__name__}: {error}"
     return "no error"
 
@@ -307,6 +307,11 @@ dice_seq.compile(loss=crossloss.keras.Dice())
 out["dice_mask_refused"] = refusal(lambda: dice_seq.evaluate(np.array([[5, 7, 0], [3, 2, 9]]),
                                                               np.array([[0, 1, 2], [2, 2, 1]]), verbose=0))
 out["bad_reduction"] = refusal(lambda: crossloss.keras.get("mse", reduction="avg"))
+out["keras_name"] = crossloss.keras.get("scce", from_logits=True, name="seg_ce").name  # Keras's name=, not the loss's
+out["positional_refused"] = refusal(lambda: crossloss.keras.Huber(2.0))  # keras.losses.Huber(2.0) is delta=2.0
+out["int_dtype_refused"] = refusal(lambda: crossloss.keras.Huber(dtype="int32"))  # inputs cast to it: 0.9 -> 0
+out["backend_refused"] = refusal(lambda: crossloss.keras.get("mse", backend="torch"))  # the config drops it
+out["array_delta"] = number(crossloss.keras.Huber(delta=np.array(2.0)), np.zeros((1, 1)), np.full((1, 1), 3.0))
 try:
     crossloss.keras.get("hubr")
 except KeyError as error:

@@ -83,4 +83,11 @@ for name, loss, y, activation in (("mse", "mse", targets, None), ("scce", "scce"
                                   ("dice", "dice", targets, "softmax")):
     out[f"keras_fit_uneven_{name}"] = [fit(s, crossloss.keras.get(loss), y, activation, samples=15)
                                        for s in (one_device, strategy)]
+# one Dice over the whole batch: each replica would score its own shard; refused, not trained apart
+try:
+    fit(strategy, crossloss.keras.get("dice", axis=-1, batch=True), targets)
+    out["keras_fit_batch_dice"] = "trained"
+except Exception as error:  # noqa: BLE001 (the test reads the refusal)
+    out["keras_fit_batch_dice"] = f"{type(error).__name__}: {error}"
+out["keras_fit_batch_dice_one_device"] = fit(one_device, crossloss.keras.get("dice", axis=-1, batch=True), targets)[0]
 print("JSON" + json.dumps(out))
