@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(repr=False)
 class ParityReport:
-    """Results of the harness for a selection of losses and backends."""
+    """Results of the harness for a selection of losses and backends. ``bool(report)`` is
+    ``report.passed`` (``assert conformance.check("my_loss")`` fails for a failing loss); its
+    repr is the counts, not the results."""
 
     results: list
     backends: list
@@ -22,6 +24,13 @@ class ParityReport:
     @property
     def failures(self) -> list:
         return [r for r in self.results if not r.passed]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return (f"ParityReport(passed={self.passed}, checks={len(self.results)}, failed={len(self.failures)}, "
+                f"backends={self.backends!r})")
 
     def __str__(self) -> str:
         from . import report
@@ -45,12 +54,20 @@ class ParityReport:
 
 
 def check(*losses: str, backends=None, dtypes=None, quick: bool = False) -> ParityReport:
-    """Run the harness on ``losses`` (all registered losses if none) and return the report."""
-    import crossloss
-    from . import harness
-    backends = backends or crossloss.available_backends()
-    results = harness.run(list(losses) or None, backends, dtypes,
-                          reductions=("mean",) if quick else harness.REDUCTIONS, edges=not quick,
-                          gradients=not quick, traces=not quick, compat=not quick)
+    """Run the harness on ``losses`` (names or aliases; every registered loss if none) and
+    return the report. ``backends``, ``dtypes``: lists of names, a str being one name (default:
+    every installed backend, every dtype they run); gradient checks run if float64 is selected,
+    trace checks if float32 is, compat checks at those of the two that are. ``quick``: random
+    cases, the 'mean' reduction, no gradient, trace or compat checks.
+    Before any check, a selection that would run nothing, an unknown name, a loss without a
+    reference or a ``quick`` that is not a bool raises UnknownLossError, LossValueError or
+    LossTypeError naming the argument."""
+    from . import harness, selection
     from .frameworks import run_labels
+    quick = selection.flag(quick, "check", "quick")
+    names = selection.losses(list(losses) or None, "check")
+    backends = selection.backends(backends, "check")
+    dtypes = selection.dtypes(dtypes, backends, "check")
+    results = harness.run(names, backends, dtypes, reductions=("mean",) if quick else harness.REDUCTIONS,
+                          edges=not quick, gradients=not quick, traces=not quick, compat=not quick)
     return ParityReport(results, [label for backend in backends for label in run_labels(backend)])

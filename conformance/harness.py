@@ -34,6 +34,10 @@ TOLERANCES = {
     "bfloat16": (1e-5, 1e-6),
 }
 REDUCTIONS = ("mean", "sum", "none")
+# Checks of one kind run at fixed dtypes, and only where a selection of dtypes includes them.
+GRADIENT_DTYPE = "float64"                  # gradients: against finite differences and each other
+TRACE_DTYPE = "float32"                     # torch.compile, meta, tf.function against eager
+COMPAT_DTYPES = ("float64", "float32")      # compat profiles against the frameworks' own losses
 GRADIENT_TOLERANCE = (1e-9, 1e-12)          # float64, analytic against analytic
 FINITE_DIFFERENCE_TOLERANCE = (1e-5, 1e-7)  # float64, central differences with step 1e-6
 
@@ -56,14 +60,15 @@ class Result:
         return f"{self.loss}/{self.backend}/{self.dtype}/{self.check}"
 
 
-def reference_for(loss: str):
+def reference_for(loss: str, caller: str = "conformance"):
     """The independent float64 reference of a loss: built in, or the user's unreduced one.
-    A loss without one cannot be checked (NumPy would be compared with itself): an error."""
+    A loss without one cannot be checked (NumPy would be compared with itself): an error
+    that starts with ``caller``."""
     spec = crossloss.spec(loss)
     if spec.name in REFERENCE:
         return REFERENCE[spec.name]
     if spec.reference is None:
-        raise LossValueError(f"conformance: loss '{spec.name}' expected an independent float64 NumPy reference "
+        raise LossValueError(f"{caller}: loss '{spec.name}' expected an independent float64 NumPy reference "
                              "(crossloss.loss(..., reference=fn) or LossSpec(reference=fn), fn(y_true, y_pred, "
                              "**params) -> the unreduced loss); got none, and without it the harness would compare "
                              "the backends with themselves")
@@ -86,7 +91,7 @@ def compare(out: np.ndarray, ref: np.ndarray, dtype: str, tolerance=None) -> tup
     worst = float(np.max(err)) if err.size else 0.0
     if not worst <= 1.0:  # NaN/inf errors fail too
         i = int(np.nanargmax(err)) if np.isfinite(err).any() else 0
-        return False, worst, f"got {out[finite][i]!r}, reference {ref[finite][i]!r}"
+        return False, worst, f"got {float(out[finite][i])!r}, reference {float(ref[finite][i])!r}"
     return True, worst, ""
 
 
@@ -134,10 +139,10 @@ def check_gradient_fd(case, backend: str, wrt: str = "y_pred") -> Result:
     "sample_weight"), the other inputs held constant, against finite differences of the reference."""
     check = {"y_pred": "gradient vs finite differences", "y_true": "target gradient vs finite differences",
              "sample_weight": "sample weight gradient vs finite differences"}[wrt]
-    result = Result(case.loss, case.name, backend, "float64", "mean", check, False, float("inf"))
+    result = Result(case.loss, case.name, backend, GRADIENT_DTYPE, "mean", check, False, float("inf"))
     try:
         _, grad = value_and_gradient(backend, crossloss.get(case.loss, backend=backend, **case.params),
-                                     *_args(case, backend, "float64"), wrt=wrt)
+                                     *_args(case, backend, GRADIENT_DTYPE), wrt=wrt)
     except Exception as error:
         result.detail = f"{type(error).__name__}: {error}"
         return result
@@ -181,13 +186,13 @@ def check_gradient_pair(case, backend: str, other: str, native=(False, False)) -
     """float64 value and gradient of the mean on ``backend`` against ``other`` (or the same
     backend with the other kernel choice): 'fused kernel vs formula' when backend == other."""
     name = "gradient: fused kernel vs formula" if backend == other else f"gradient vs {other}"
-    result = Result(case.loss, case.name, backend, "float64", "mean", name, False, float("inf"))
+    result = Result(case.loss, case.name, backend, GRADIENT_DTYPE, "mean", name, False, float("inf"))
     try:
         outputs = []
         for which, use_native in ((backend, native[0]), (other, native[1])):
             with crossloss.options(native_kernels=use_native):
                 loss = crossloss.get(case.loss, backend=which, **case.params)
-                outputs.append(value_and_gradient(which, loss, *_args(case, which, "float64")))
+                outputs.append(value_and_gradient(which, loss, *_args(case, which, GRADIENT_DTYPE)))
     except Exception as error:
         result.detail = f"{type(error).__name__}: {error}"
         return result
@@ -203,9 +208,9 @@ def check_gradient_pair(case, backend: str, other: str, native=(False, False)) -
 
 def check_traced(case, backend: str, trace: str) -> Result:
     """float32 'mean' under a trace or compiler equals eager (for meta: shape, dtype, device)."""
-    result = Result(case.loss, case.name, backend, "float32", "mean", trace, False, float("inf"))
+    result = Result(case.loss, case.name, backend, TRACE_DTYPE, "mean", trace, False, float("inf"))
     loss = crossloss.get(case.loss, backend=backend, **case.params)
-    y_true, y_pred, _ = _args(case, backend, "float32")
+    y_true, y_pred, _ = _args(case, backend, TRACE_DTYPE)
     try:
         eager = loss(y_true, y_pred)
         out = traced(backend, trace, loss, y_true, y_pred)
@@ -217,7 +222,7 @@ def check_traced(case, backend: str, trace: str) -> Result:
         result.passed, result.error = out == expected, 0.0 if out == expected else float("inf")
         result.detail = "" if result.passed else f"got {out}, eager gives {expected}"
         return result
-    result.passed, result.error, result.detail = compare(to_numpy(out), to_numpy(eager), "float32")
+    result.passed, result.error, result.detail = compare(to_numpy(out), to_numpy(eager), TRACE_DTYPE)
     return result
 
 
@@ -244,8 +249,14 @@ def check_compat(case, profile: str, dtype: str, reduction: str) -> Result:
     return result
 
 
-def compat_checks(losses, backends) -> list[Result]:
-    """Every profile whose framework is installed, float64 and float32, every reduction."""
+def selected(dtype: str, dtypes) -> bool:
+    """``dtype`` is in the selection (None: every dtype)."""
+    return dtypes is None or dtype in dtypes
+
+
+def compat_checks(losses, backends, dtypes=None) -> list[Result]:
+    """Every profile whose framework is installed, at each selected one of COMPAT_DTYPES,
+    every reduction."""
     from . import own
     from crossloss.compat import profiles
     results = []
@@ -254,20 +265,21 @@ def compat_checks(losses, backends) -> list[Result]:
             continue
         for loss in (n for n in names if n in losses):
             for case in own.profile_cases(profile, loss):
-                for dtype in ("float64", "float32"):
+                for dtype in (d for d in COMPAT_DTYPES if selected(d, dtypes)):
                     results += [check_compat(case, profile, dtype, r) for r in REDUCTIONS]
     return [_accept(r) for r in results]
 
 
 def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=True, progress=None,
         gradients=True, traces=True, compat=True) -> list[Result]:
-    """Every check of the selection; ``progress(done, total, label)`` is called per group."""
+    """Every check of the selection; ``progress(done, total, label)`` is called per group.
+    Gradient, trace and compat checks run at their own dtypes, where ``dtypes`` has them."""
     losses = [crossloss.spec(name).name for name in (losses or crossloss.list_losses())]
     for loss in losses:
         reference_for(loss)  # a loss without a reference is refused before any check
     backends = backends or crossloss.available_backends()
     groups = [(loss, label, dtype) for loss in losses for backend in backends for label in run_labels(backend)
-              for dtype in DTYPES[backend] if dtypes is None or dtype in dtypes]
+              for dtype in DTYPES[backend] if selected(dtype, dtypes)]
     results: list[Result] = []
     catalogue = {loss: case_catalogue.all_cases(loss, edges=edges) for loss in losses}
     for done, (loss, backend, dtype) in enumerate(groups):
@@ -278,18 +290,19 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
         if progress:
             progress(len(groups) - 1, len(groups), f"{loss}: gradients and traces")
         if gradients:
-            results += gradient_checks(catalogue[loss], backends)
+            results += gradient_checks(catalogue[loss], backends, dtypes)
         if traces:
-            results += trace_checks(catalogue[loss], backends)
+            results += trace_checks(catalogue[loss], backends, dtypes)
     if compat:
-        results += compat_checks(losses, backends)
+        results += compat_checks(losses, backends, dtypes)
     return [_accept(r) for r in results]
 
 
-def gradient_checks(cases, backends) -> list[Result]:
+def gradient_checks(cases, backends, dtypes=None) -> list[Result]:
     """Per backend with autograd: finite differences on random cases (in y_pred, soft y_true
-    and sample_weight); against the other backend and between fused kernel and formula on every case."""
-    with_grad = [b for b in GRADIENT_BACKENDS if b in backends]
+    and sample_weight); against the other backend and between fused kernel and formula on every
+    case. None unless ``dtypes`` selects GRADIENT_DTYPE."""
+    with_grad = [b for b in GRADIENT_BACKENDS if b in backends and selected(GRADIENT_DTYPE, dtypes)]
     results = []
     for case in cases:
         for backend in with_grad:
@@ -306,11 +319,12 @@ def gradient_checks(cases, backends) -> list[Result]:
     return [_accept(r) for r in results]
 
 
-def trace_checks(cases, backends) -> list[Result]:
+def trace_checks(cases, backends, dtypes=None) -> list[Result]:
     """The random case of each parameter set (or given inputs), under every trace of every
-    backend that has one: a compile per case, so not the other shapes or the edges."""
+    backend that has one: a compile per case, so not the other shapes or the edges. None
+    unless ``dtypes`` selects TRACE_DTYPE."""
     results = []
-    for case in cases:
+    for case in cases if selected(TRACE_DTYPE, dtypes) else ():
         if case.edge or case.sample_weight is not None or case.label.startswith("random, "):
             continue
         for backend in backends:

@@ -5,11 +5,40 @@ import html
 import json
 import math
 import platform
+import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from xml.etree import ElementTree
 
 from .harness import TOLERANCES, Result, summarise
+
+
+# What XML 1.0 forbids (C0 controls but tab, LF and CR; lone surrogates; U+FFFE, U+FFFF)
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>|~&#!])")
+MORE = "... and {} more; the JSON report has every failure"
+
+
+def printable(text) -> str:
+    """``text`` with what XML 1.0 forbids written as a Python escape ("\\x1b"): a message
+    holding an ANSI colour code must not break a JUnit file, nor HTML."""
+    return _FORBIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
+def _md(text) -> str:
+    """``text`` as literal Markdown on one line: its markup characters backslash-escaped."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(printable(text).splitlines()))
+
+
+def listed(failed: list[Result], limit: int) -> tuple[list[Result], int]:
+    """At most ``limit`` failures, spread over losses and backends (the first of each (loss,
+    backend), then the second of each, ...), in report order; and how many were left out."""
+    rank, seen = [], Counter()
+    for i, r in enumerate(failed):
+        rank.append((seen[(r.loss, r.backend)], i))
+        seen[(r.loss, r.backend)] += 1
+    kept = sorted(i for _, i in sorted(rank)[:limit])
+    return [failed[i] for i in kept], len(failed) - len(kept)
 
 
 def environment() -> dict:
@@ -57,10 +86,11 @@ def text(results: list[Result], backends: list[str]) -> str:
         lines.append(f"{len(accepted)} of the passes are reviewed divergences (conformance/divergences.json):")
         for reason, count in _accepted_reasons(accepted).items():
             lines.append(f"  {count} x {reason}")
-    for r in failed[:50]:
-        lines.append(f"FAIL {r.loss} [{r.backend} {r.dtype} {r.reduction} {r.check}] {r.case}: {r.detail}")
-    if len(failed) > 50:
-        lines.append(f"... and {len(failed) - 50} more")
+    shown, more = listed(failed, 50)
+    lines += [printable(f"FAIL {r.loss} [{r.backend} {r.dtype} {r.reduction} {r.check}] {r.case}: {r.detail}")
+              for r in shown]
+    if more:
+        lines.append(MORE.format(more))
     return "\n".join(lines)
 
 
@@ -124,12 +154,15 @@ def markdown(results: list[Result], backends: list[str]) -> str:
     for loss in losses:
         lines.append(f"| {loss} | " + " | ".join(_cell(table.get((loss, b, d))) for b, d in columns) + " |")
     if failed:
+        shown, more = listed(failed, 100)
         lines += ["", "### Failures", ""]
-        lines += [f"- `{r.loss}` {r.backend} {r.dtype} {r.reduction} *{r.check}* {r.case}: {r.detail}" for r in failed[:100]]
+        lines += [f"- `{r.loss}` {_md(r.backend)} {r.dtype} {_md(r.reduction)} *{_md(r.check)}* {_md(r.case)}: "
+                  f"{_md(r.detail)}" for r in shown]
+        lines += ["", MORE.format(more)] if more else []
     accepted = [r for r in results if r.accepted]
     if accepted:
         lines += ["", "### Reviewed divergences", ""]
-        lines += [f"- {count} x {reason}" for reason, count in _accepted_reasons(accepted).items()]
+        lines += [f"- {count} x {_md(reason)}" for reason, count in _accepted_reasons(accepted).items()]
     env = environment()
     lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + f"; devices: {', '.join(env['devices'])}"]
     return "\n".join(lines) + "\n"
@@ -153,10 +186,10 @@ def junit(results: list[Result]) -> str:
         if bad:
             suite.set("failures", str(int(suite.get("failures")) + 1))
             failure = ElementTree.SubElement(case, "failure", message=f"{len(bad)} of {len(members)} inputs disagree")
-            failure.text = "\n".join(f"{r.case} [{r.reduction}]: {r.detail}" for r in bad)
+            failure.text = printable("\n".join(f"{r.case} [{r.reduction}]: {r.detail}" for r in bad))
         notes = sorted({r.accepted for r in members if r.accepted})
         if notes:
-            ElementTree.SubElement(case, "system-out").text = "accepted divergence: " + "; ".join(notes)
+            ElementTree.SubElement(case, "system-out").text = printable("accepted divergence: " + "; ".join(notes))
     root.set("tests", str(sum(int(s.get("tests")) for s in suites.values())))
     root.set("failures", str(sum(int(s.get("failures")) for s in suites.values())))
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
@@ -178,7 +211,11 @@ def html_page(results: list[Result], backends: list[str]) -> str:
     losses = sorted({k[0] for k in table})
     columns = [(b, d) for b in backends for d in TOLERANCES if any(k[1:] == (b, d) for k in table)]
     failed = [r for r in results if not r.passed]
-    esc = html.escape
+    shown, more = listed(failed, 500)
+
+    def esc(text) -> str:
+        return html.escape(printable(text))
+
     head = "".join(f"<th>{esc(b)}<br>{esc(d)}</th>" for b, d in columns)
     rows = []
     for loss in losses:
@@ -186,7 +223,8 @@ def html_page(results: list[Result], backends: list[str]) -> str:
                         f"{esc(_cell(table.get((loss, b, d))))}</td>" for b, d in columns)
         rows.append(f"<tr><th>{esc(loss)}</th>{cells}</tr>")
     failures = "".join(f"<li><code>{esc(r.loss)}</code> {esc(r.backend)} {esc(r.dtype)} {esc(r.reduction)} <i>{esc(r.check)}</i> "
-                       f"{esc(r.case)}: {esc(r.detail)}</li>" for r in failed[:500]) or "<li>none</li>"
+                       f"{esc(r.case)}: {esc(r.detail)}</li>" for r in shown) or "<li>none</li>"
+    note = f"<p>{esc(MORE.format(more))}</p>" if more else ""
     accepted = "".join(f"<li>{count} x {esc(reason)}</li>"
                        for reason, count in _accepted_reasons([r for r in results if r.accepted]).items()) or "<li>none</li>"
     env = environment()
@@ -199,7 +237,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:center}} th{{background:
 <p>{len(results)} checks. A cell is the worst error among the passing checks of that loss, backend and dtype,
 as a fraction of the tolerance (green 0, amber 1.00 = at the tolerance); red cells have failures.</p>
 <table><tr><th>loss</th>{head}</tr>{''.join(rows)}</table>
-<h2>Failures</h2><ul>{failures}</ul>
+<h2>Failures</h2><ul>{failures}</ul>{note}
 <h2>Reviewed divergences</h2><ul>{accepted}</ul>
 <h2>Environment</h2><pre>{esc(json.dumps(env, indent=1))}</pre>
 </body></html>

@@ -19,37 +19,54 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     reference (cases without infinite inputs), and torch's against TensorFlow's. ``traces``:
     also the random cases (float32, "mean") under torch.compile(fullgraph=True), on meta
     tensors and in tf.function (with XLA) against eager.
-    Raises AssertionError listing every disagreement, or if nothing was checked; returns the
-    number of checks that passed."""
+    ``backends``, ``dtypes``, ``reductions``: lists of names, a str being one name; gradient
+    checks run if float64 is selected, trace checks if float32 is.
+    Before any check, an unknown name, a selection that would run nothing, a loss without a
+    reference or a ``gradients``/``traces`` that is not a bool raises UnknownLossError,
+    LossValueError or LossTypeError naming the argument, and a wrong parameter or reduction
+    the loss's own error (``crossloss.get``'s). Raises AssertionError listing every
+    disagreement, or if nothing was checked; returns the number of checks that passed."""
     import crossloss
-    from crossloss.conformance import cases, harness
+    from crossloss.conformance import cases, harness, selection
     from crossloss.conformance.frameworks import DTYPES
+    from crossloss.errors import did_you_mean
 
-    spec = crossloss.spec(name)
-    harness.reference_for(spec.name)  # none: refused before any check
+    caller = "assert_backends_agree"
+    name = selection.loss(name, caller)  # no reference: refused before any check
+    backends = selection.backends(backends, caller)
+    dtypes = selection.dtypes(dtypes, backends, caller)
+    gradients, traces = selection.flag(gradients, caller, "gradients"), selection.flag(traces, caller, "traces")
+    reductions = selection.names(reductions, caller, "reductions")
+    misplaced = sorted({"backend", "compat"} & set(params))  # get() would take them, the checks would not
+    if misplaced:
+        argument = misplaced[0]
+        raise crossloss.LossTypeError(f"{caller}: argument {argument!r} expected a parameter of {name}; got "
+                                      f"{argument}={params[argument]!r}{did_you_mean(argument, ['backends'])}")
+    for reduction in reductions:  # a wrong parameter or reduction: the loss's own error, once
+        crossloss.get(name, reduction=reduction, **params)
     if (y_true is None) != (y_pred is None):
         raise ValueError("assert_backends_agree: pass both y_true and y_pred, or neither")
     if y_true is None:
-        checked = cases.all_cases(spec.name, params_list=[params] if params else None)
+        checked = cases.all_cases(name, params_list=[params] if params else None)
     else:
         arrays = [np.asarray(a) for a in (y_true, y_pred)]
         finite = all(np.isfinite(a).all() for a in arrays)  # else no finite differences, as for the edge cases
-        checked = [cases.Case(spec.name, "given inputs", params, *arrays,
+        checked = [cases.Case(name, "given inputs", params, *arrays,
                               None if sample_weight is None else np.asarray(sample_weight), edge=not finite)]
     results = []
-    backends = backends or crossloss.available_backends()
     for backend in backends:
         for dtype in (d for d in dtypes if d in DTYPES[backend]):
             results += harness.check_group(checked, backend, dtype, reductions)
     if gradients:
-        results += harness.gradient_checks(checked, backends)
+        results += harness.gradient_checks(checked, backends, dtypes)
     if traces:
-        results += harness.trace_checks(checked, backends)
+        results += harness.trace_checks(checked, backends, dtypes)
     if not results:
-        raise AssertionError(f"crossloss.testing: {spec.name} ran no checks (backends {backends}, dtypes {dtypes})")
+        raise AssertionError(f"crossloss.testing: {name} ran no checks (backends {backends}, dtypes {dtypes}, "
+                             f"reductions {reductions})")
     failed = [r for r in results if not r.passed]
     if failed:
-        lines = [f"crossloss.testing: {spec.name} disagrees in {len(failed)} of {len(results)} checks"]
+        lines = [f"crossloss.testing: {name} disagrees in {len(failed)} of {len(results)} checks"]
         lines += [f"  {r.backend:<10} {r.dtype:<8} {r.reduction:<5} {r.check}: {r.case}: {r.detail}"
                   + (f" (error {r.error:.3g}x the tolerance)" if np.isfinite(r.error) else "") for r in failed[:30]]
         if len(failed) > 30:

@@ -6,6 +6,7 @@ import crossloss
 import crossloss.conformance
 import crossloss.testing
 from crossloss.conformance import cases, harness
+from crossloss.errors import LossTypeError, LossValueError, UnknownLossError
 from crossloss.spec import LossSpec, Param, Terms
 
 
@@ -21,6 +22,11 @@ def test_compare_flags_each_kind_of_disagreement():
     assert not harness.compare(np.array([1.0 + 1e-4, np.inf, 0.5]), ref, "float32")[0]   # beyond rtol
     assert harness.compare(np.array([1.0 + 5e-6, np.inf, 0.5]), ref, "float32")[0]       # within rtol
     assert not harness.compare(np.array([1.0, np.inf]), ref, "float32")[0]               # shape
+
+
+def test_failure_details_print_plain_numbers():
+    """NumPy 2's repr (np.float64(2.0)) leaked into every report."""
+    assert harness.compare(np.array([2.0]), np.array([1.0]), "float64")[2] == "got 2.0, reference 1.0"
 
 
 @pytest.fixture
@@ -151,7 +157,8 @@ def test_assert_backends_agree_checks_the_parameters_it_is_given():
         with pytest.raises(AssertionError, match="disagrees"):
             crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"], scale=3.0)
         with pytest.raises(AssertionError, match="ran no checks"):
-            crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"], dtypes=("bfloat16",))
+            crossloss.testing.assert_backends_agree("scaled_error", backends=["numpy"], reductions=(), gradients=False,
+                                                    traces=False)
     finally:
         crossloss.unregister("scaled_error")
 
@@ -229,3 +236,103 @@ def test_per_class_parameters_set_the_class_count_of_the_cases():
         assert any("weight=[0.5, 2.0, 1.0]" in r.case for r in report.results)
     finally:
         crossloss.unregister("weighted_nll_3")
+
+
+def test_a_failed_report_is_falsy_and_its_repr_is_short(slightly_wrong_mse):
+    """`assert conformance.check(...)` passed for a failing loss, and the repr listed every result."""
+    report = crossloss.conformance.check("wrong_mse", backends=["numpy"], quick=True)
+    assert not report.passed and not report
+    checks = len(report.results)
+    assert repr(report) == f"ParityReport(passed=False, checks={checks}, failed={checks}, backends=['numpy'])"
+    assert crossloss.conformance.check("mse", backends=["numpy"], quick=True)
+
+
+RUNS_NOTHING = "expected one or more of float64, float32, float16 (run by numpy); got"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"dtypes": ["flaot32"]}, f"check: argument 'dtypes' {RUNS_NOTHING} 'flaot32'; did you mean 'float32'?"),
+    ({"dtypes": ["bfloat16"]}, f"check: argument 'dtypes' {RUNS_NOTHING} 'bfloat16'; did you mean 'float16'?"),
+    ({"dtypes": []}, f"check: argument 'dtypes' {RUNS_NOTHING} none"),
+    ({"backends": []}, "check: argument 'backends' expected one or more of numpy, torch, tensorflow; got none"),
+])
+def test_check_refuses_a_selection_that_runs_nothing(slightly_wrong_mse, kwargs, message):
+    """Each gave passed=True with no results for a wrong loss (backends=[]: every backend)."""
+    with pytest.raises(LossValueError) as info:
+        crossloss.conformance.check("wrong_mse", **{"backends": ["numpy"], "quick": True, **kwargs})
+    assert str(info.value) == message
+
+
+check, agree = crossloss.conformance.check, crossloss.testing.assert_backends_agree
+
+
+@pytest.mark.parametrize("run, error, start, end", [
+    (lambda: check("mse", backends=["torc"]), LossValueError,
+     "check: argument 'backends' expected one or more of numpy, torch", "; got 'torc'; did you mean 'torch'?"),
+    (lambda: agree("mse", backends=["torc"]), LossValueError,
+     "assert_backends_agree: argument 'backends' expected one or more of", "; got 'torc'; did you mean 'torch'?"),
+    (lambda: agree("mse", backends=["numpy"], dtypes=("bfloat16",)), LossValueError,
+     f"assert_backends_agree: argument 'dtypes' {RUNS_NOTHING}", "'bfloat16'; did you mean 'float16'?"),
+    (lambda: check("msee", backends=["numpy"]), UnknownLossError,
+     "check: argument 'losses' expected one or more of binary_crossentropy, ", "; got 'msee'; did you mean 'mse'?"),
+    (lambda: agree("msee"), UnknownLossError, "assert_backends_agree: argument 'name' expected one of binary_",
+     "; got 'msee'; did you mean 'mse'?"),
+    (lambda: check("mse", backends=["numpy"], quick="no"), LossTypeError,
+     "check: argument 'quick' expected True or False", "; got 'no'"),
+    (lambda: agree("mse", backends=["numpy"], gradients=1), LossTypeError,
+     "assert_backends_agree: argument 'gradients' expected True or False", "; got 1"),
+    (lambda: check("mse", backends=3), LossTypeError,
+     "check: argument 'backends' expected names (a list or tuple of str, or one name as a str)", "; got 3"),
+    (lambda: agree(["mse"]), LossTypeError, "assert_backends_agree: argument 'name' expected a loss name (str)",
+     "; got ['mse']"),
+])
+def test_bad_arguments_of_check_and_assert_backends_agree_are_named(run, error, start, end):
+    """They were bare KeyErrors ('torc'; 'n' for a str), or taken (quick='no')."""
+    with pytest.raises(error) as info:
+        run()
+    message = str(info.value)
+    assert message.startswith(start) and message.endswith(end), message
+
+
+def test_check_and_assert_backends_agree_take_one_name_as_a_str():
+    report = crossloss.conformance.check("mse", backends="numpy", dtypes="float32", quick=True)
+    assert report.passed and {(r.backend, r.dtype) for r in report.results} == {("numpy", "float32")}
+    one = crossloss.testing.assert_backends_agree("mse", backends="numpy", dtypes="float32", reductions="sum")
+    assert one == crossloss.testing.assert_backends_agree("mse", backends=["numpy"], dtypes=["float32"],
+                                                          reductions=["sum"]) > 0
+
+
+@pytest.mark.parametrize("kwargs, error, start, end", [
+    ({"deltaa": 2.0}, LossTypeError, "huber: argument 'deltaa' expected a parameter of huber", "did you mean 'delta'?"),
+    ({"delta": -1.0}, LossValueError, "huber: argument 'delta' expected", "got -1.0"),
+    ({"reductions": ("meen",)}, LossValueError, "huber: argument 'reduction' expected", "did you mean 'mean'?"),
+    ({"backend": "numpy"}, LossTypeError, "assert_backends_agree: argument 'backend' expected a parameter of huber",
+     "; got backend='numpy'; did you mean 'backends'?"),
+])
+def test_assert_backends_agree_refuses_wrong_parameters_once_before_any_check(kwargs, error, start, end):
+    """A typo read as 'huber disagrees in 66 of 66 checks', the same error once per check."""
+    with pytest.raises(error) as info:
+        crossloss.testing.assert_backends_agree("huber", backends=["numpy"], **kwargs)
+    message = str(info.value)
+    assert message.startswith(start) and message.endswith(end) and "\n" not in message, message
+
+
+@pytest.mark.skipif("torch" not in crossloss.available_backends(), reason="torch is not installed")
+def test_dtypes_select_the_gradient_trace_and_compat_checks_too():
+    """A gradient halved on torch, the value right: the float64 gradient checks fail it when
+    float64 is selected, and a float32 run, which has no float64 checks, passes (it failed)."""
+    def compute(c, y_true, y_pred):
+        half = c.ops.square(y_pred - y_true) * 0.5
+        return Terms(half + c.ops.stop_gradient(half))
+    crossloss.register(LossSpec("half_gradient", compute, formula="e^2", none_shape="y_pred's shape",
+                                reference=squared_error))
+    try:
+        def run(dtype):
+            return harness.run(["half_gradient"], ["torch"], [dtype], reductions=("mean",), edges=False, traces=False,
+                               compat=False)
+        assert all(r.passed and r.dtype == "float32" for r in run("float32"))
+        assert any(not r.passed and r.check == "gradient vs finite differences" for r in run("float64"))
+    finally:
+        crossloss.unregister("half_gradient")
+    half = harness.run(["mse"], ["torch"], ["float16"], reductions=("mean",), edges=False)  # traces and compat too
+    assert half and {r.dtype for r in half} == {"float16"}

@@ -1,5 +1,7 @@
 """The parity report's formats and exit status, on a passing loss and a deliberately wrong one."""
 import json
+import os
+import re
 import subprocess
 import sys
 from xml.etree import ElementTree
@@ -113,7 +115,7 @@ LOSSES = ", ".join(crossloss.list_losses())
     (["--dtypes", "float8", "--quick"], "--dtypes: expected one or more of float64, float32, float16", "got 'float8'"),
     (["--backends", "numpy", "--dtypes", "bfloat16"], "--dtypes: expected one or more of float64, float32, float16 "
      "(run by numpy)", "got 'bfloat16'"),
-    (["--dtypes", ","], "--dtypes: expected one or more of", "got ''"),
+    (["--dtypes", ","], "--dtypes: expected one or more of", "got none"),
     (["--losses", "mse", "--backends", "numpy", "--quick", "--format", "pdf"],
      "--format: expected one or more of text, json, markdown, junit, html", "got 'pdf'"),
     (["--import", "no_such_module_of_losses", "--quick"], "--import: expected importable modules",
@@ -147,3 +149,121 @@ def test_cli_checks_the_losses_a_module_it_imports_registers(tmp_path):
     right, wrong = run("team_error"), run("team_wrong")
     assert right.returncode == 0 and "team_error" in right.stdout and " 0 failed" in right.stdout, right.stderr[-2000:]
     assert wrong.returncode == 1 and "team_wrong" in wrong.stdout
+
+
+def _failure(backend="numpy", case="mse() random", detail="got 2.0, reference 1.0"):
+    return harness.Result("mean_squared_error", case, backend, "float64", "mean", "value", False, 2.0, detail)
+
+
+def test_junit_and_html_stay_well_formed_whatever_a_message_holds():
+    """An ANSI colour code in an exception's message made parity.xml unreadable to CI; XML
+    1.0 forbids C0 controls but tab, LF and CR, lone surrogates, U+FFFE and U+FFFF."""
+    nasty = "\x1b[31mshape\x1b[0m \x00\x08\x0b\ud800\ufffe\uffff\tend"
+    failed = [_failure(case=f"mse(tag={nasty}) random", detail=f"ValueError: {nasty}")]
+    root = ElementTree.fromstring(report.junit(failed).encode("utf-8"))
+    escaped = "ValueError: \\x1b[31mshape\\x1b[0m \\x00\\x08\\x0b\\ud800\\ufffe\\uffff\tend"
+    assert escaped in root.find(".//failure").text
+    for render in (report.html_page, report.markdown, report.text):
+        page = render(failed, ["numpy"])
+        page.encode("utf-8")  # no lone surrogate
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", page) and "x1b" in page and "31mshape" in page
+
+
+def test_cut_failure_lists_say_how_many_they_leave_out_and_show_every_backend():
+    """Markdown kept the first 100 failures and HTML 500, silently: a torch-only bug late in
+    the order was in neither. Each keeps the first few of every (loss, backend)."""
+    backends = ["numpy", "tensorflow", "torch"]
+    failed = [_failure(b, f"case {i}") for b in backends for i in range(200)]
+    md = report.markdown(failed, backends)
+    bullets = [line for line in md.splitlines() if line.startswith("- `")]
+    assert len(bullets) == 100 and {line.split()[2] for line in bullets} == set(backends)
+    assert "... and 500 more; the JSON report has every failure" in md
+    page = report.html_page(failed, backends)
+    assert page.count("<li><code>") == 500 and "... and 100 more; the JSON report has every failure" in page
+    assert all(page.count(f"</code> {b} ") >= 166 for b in backends)
+    text = report.text(failed, backends)
+    assert {line.split()[2] for line in text.splitlines() if line.startswith("FAIL ")} == {f"[{b}" for b in backends}
+    assert text.endswith("... and 550 more; the JSON report has every failure")
+
+
+def test_markdown_escapes_parameter_values_and_messages():
+    """A parameter's markup rendered in a job summary (HTML and JUnit escaped it)."""
+    md = report.markdown([_failure(case="markup(tag=<img src=x> **a|b** `c`) random", detail="got <b>_x_</b> | ~y~")],
+                         ["numpy"])
+    (line,) = [line for line in md.splitlines() if line.startswith("- `")]
+    assert "tag=\\<img src=x\\> \\*\\*a\\|b\\*\\* \\`c\\`) random: got \\<b\\>\\_x\\_\\</b\\> \\| \\~y\\~" in line, line
+
+
+def test_cli_several_formats_go_to_reports_and_the_table_to_standard_output(tmp_path, monkeypatch, capsys):
+    """--format text,json printed the JSON after the table; two formats are several."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--losses", "mse", "--backends", "numpy", "--quick", "--format", "text,json"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("loss ") and "{" not in out and "mean_squared_error" in out
+    assert json.loads((tmp_path / "reports" / "parity.json").read_text())["passed"] is True
+
+
+def test_cli_output_of_one_format_is_the_file_named_or_standard_output(tmp_path, monkeypatch, capsys):
+    """A path without an extension became a folder holding parity.xml; '-' a folder named '-'."""
+    monkeypatch.chdir(tmp_path)
+    quick = ["--losses", "mse", "--backends", "numpy", "--quick", "--format", "junit", "--output"]
+    assert main([*quick, "junit-report"]) == 0
+    assert ElementTree.parse(tmp_path / "junit-report").getroot().get("failures") == "0"
+    capsys.readouterr()
+    assert main([*quick, "-"]) == 0
+    assert ElementTree.fromstring(capsys.readouterr().out).get("failures") == "0" and not (tmp_path / "-").exists()
+
+
+def test_cli_refuses_an_existing_unwritable_output_file_before_the_run(tmp_path, capsys):
+    """It was found only after the run, whose results were lost."""
+    locked = tmp_path / "locked.json"
+    locked.write_text("old")
+
+    def lock(on):  # root writes a read-only file: only an immutable one is refused
+        if os.geteuid() != 0:
+            return locked.chmod(0o444 if on else 0o644)
+        return subprocess.run(["chattr", "+i" if on else "-i", str(locked)], capture_output=True).returncode == 0
+    if lock(True) is False:
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main(["--losses", "mse", "--backends", "numpy", "--quick", "--format", "json", "--output", str(locked)])
+        assert stop.value.code == 2 and f"{locked} exists and is not writable" in capsys.readouterr().err
+    finally:
+        lock(False)
+    assert locked.read_text() == "old"
+
+
+def test_cli_refuses_a_raising_import_or_a_loss_without_reference_before_any_check(tmp_path, monkeypatch, capsys):
+    """Both ended in a traceback with exit status 1, the status of a disagreement."""
+    (tmp_path / "raising_losses.py").write_text("raise RuntimeError('broken\\n  module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        main(["--import", "raising_losses", "--quick"])
+    assert stop.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
+        "crossloss-parity: error: --import: expected importable modules (that register losses); got "
+        "'raising_losses': RuntimeError: broken module")
+    spec = crossloss.register(LossSpec("no_reference", lambda c, t, p: Terms(c.ops.square(p - t)), formula="e^2",
+                                       none_shape="y_pred's shape"))
+    try:
+        for selection in (["--losses", "mse,no_reference"], []):  # the default selection: every loss
+            with pytest.raises(SystemExit) as stop:
+                main([*selection, "--backends", "numpy", "--quick"])
+            assert stop.value.code == 2
+            assert capsys.readouterr().err.splitlines()[-1].startswith(
+                "crossloss-parity: error: --losses: loss 'no_reference' expected an independent float64 NumPy")
+    finally:
+        crossloss.unregister(spec.name)
+
+
+@pytest.mark.skipif("torch" not in crossloss.available_backends(), reason="torch is not installed")
+def test_cli_dtypes_select_every_kind_of_check(tmp_path, capsys):
+    """--dtypes float16 ran float64 gradient and compat checks and float32 traces too; the
+    rule (each kind at its own dtypes, where selected) is in --help."""
+    assert main(["--losses", "mse", "--backends", "torch", "--dtypes", "float16", "--format", "json", "--output",
+                 str(tmp_path / "p.json")]) == 0
+    assert {row["dtype"] for row in json.loads((tmp_path / "p.json").read_text())["summary"]} == {"float16"}
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "gradient checks run if float64 is selected, trace checks if float32 is" in help_text
