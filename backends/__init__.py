@@ -20,7 +20,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 
-from crossloss.errors import BackendUnavailableError, LossValueError, did_you_mean
+from crossloss.errors import BackendUnavailableError, LossTypeError, LossValueError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,15 @@ register_backend("tensorflow", "crossloss.backends.tensorflow", "tensorflow", ex
 
 
 def canonical(name: str) -> str:
-    key = _aliases.get(name, name) if isinstance(name, str) else name
-    if key not in _backends:
-        raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}"
-                             + did_you_mean(key, [*_backends, *_aliases]))
-    return key
+    """A backend's name from a name or alias, in any case ("Torch", as loss names are taken)."""
+    if not isinstance(name, str):
+        raise LossTypeError(f"get: argument 'backend' expected one of {sorted(_backends)} (a str); got {name!r}")
+    for key in (name, name.strip().lower()):
+        key = _aliases.get(key, key)
+        if key in _backends:
+            return key
+    raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}"
+                         + did_you_mean(name.lower(), [*_backends, *_aliases]))
 
 
 def available_backends() -> list[str]:

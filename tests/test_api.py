@@ -502,3 +502,10 @@ def test_a_0d_numpy_array_is_a_number_parameter_as_keras_takes_it():
     assert loss.params["delta"] == 2.0 and float(loss(np.zeros(1), np.full(1, 3.0))) == 2.0 * (3.0 - 0.5 * 2.0)
     with pytest.raises(LossTypeError, match="'delta' expected a finite real number"):
         crossloss.get("huber", delta=np.array([2.0]))
+
+
+def test_backend_names_are_taken_in_any_case_as_loss_names_are():
+    """get('MSE') worked and backend='Torch' was refused; a backend that is no str was a ValueError."""
+    assert crossloss.get("mse", backend="NumPy")(np.zeros(2), np.ones(2)) == 1.0
+    with pytest.raises(LossTypeError, match="get: argument 'backend' expected one of .* \\(a str\\); got 3"):
+        crossloss.get("mse", backend=3)
