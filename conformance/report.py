@@ -140,6 +140,15 @@ def _cell(row) -> str:
     return f"ok {row['worst']:.2f}" + (f" ({row['accepted']} accepted)" if row["accepted"] else "")
 
 
+def _tip(row) -> str:
+    """A heat-map cell's tooltip, in words."""
+    if row is None:
+        return "not run"
+    worst = "unknown (NaN or inf)" if row["worst"] is None or not math.isfinite(row["worst"]) else f"{row['worst']:.3g}"
+    return (f"{row['checks']} checks, {row['failed']} failed, {row['accepted']} reviewed divergences; "
+            f"worst error of the passes {worst} x the tolerance")
+
+
 def markdown(results: list[Result], backends: list[str]) -> str:
     """A summary that fits a CI job summary: a table per dtype column, then failures."""
     table = summarise(results)
@@ -219,7 +228,7 @@ def html_page(results: list[Result], backends: list[str]) -> str:
     head = "".join(f"<th>{esc(b)}<br>{esc(d)}</th>" for b, d in columns)
     rows = []
     for loss in losses:
-        cells = "".join(f"<td style='background:{_colour(table.get((loss, b, d)))}' title='{esc(str(table.get((loss, b, d))))}'>"
+        cells = "".join(f"<td style='background:{_colour(table.get((loss, b, d)))}' title='{esc(_tip(table.get((loss, b, d))))}'>"
                         f"{esc(_cell(table.get((loss, b, d))))}</td>" for b, d in columns)
         rows.append(f"<tr><th>{esc(loss)}</th>{cells}</tr>")
     failures = "".join(f"<li><code>{esc(r.loss)}</code> {esc(r.backend)} {esc(r.dtype)} {esc(r.reduction)} <i>{esc(r.check)}</i> "

@@ -45,6 +45,9 @@ def test_markdown_and_html_show_the_verdict_table_and_failures(wrong_results):
     page = report.html_page(wrong_results, ["numpy"])
     assert page.startswith("<!doctype html>") and "#d73027" in page and "off_by_a_bit" in page
     assert "<script" not in page and "http" not in page  # self-contained
+    # a cell's tooltip in words (it was the row's dict repr: "{'checks': 165, ...}")
+    assert re.search(r"title='\d+ checks, \d+ failed, \d+ reviewed divergences; worst error", page)
+    assert "{&#x27;" not in page
 
 
 def test_json_follows_its_schema(wrong_results):
