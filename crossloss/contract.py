@@ -414,6 +414,10 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
         check_real(loss, argument, ops, weight)
     weight = ops.cast(weight, ops.dtype_name(values))
     shape, target = ops.static_shape(weight), ops.static_shape(values)
+    if shape is None:
+        raise bad_value(loss, argument, "a tensor of known rank (a graph's input signature must give it)",
+                        "a tensor of unknown rank")
+    given = ops.shape(weight)
     while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):
         shape = shape[:-1]
     if not per_sample and shape:
@@ -422,4 +426,13 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
     if not all(a == b or a is None or b is None for a, b in zip(shape, target[:len(shape)])) or len(shape) > len(target):
         raise bad_value(loss, argument, f"a scalar or an array whose shape is a prefix of the "
                         f"unreduced loss's shape {target}", f"shape {ops.static_shape(weight)}")
-    return ops.reshape(weight, ops.shape(weight)[:len(shape)] + (1,) * (len(target) - len(shape)))
+    weight = ops.reshape(weight, given[:len(shape)] + (1,) * (len(target) - len(shape)))
+    unknown = [i for i, (a, b) in enumerate(zip(shape, target)) if a is None or b is None]
+    if unknown:  # a graph's unknown sizes, compared as shape_guard compares the inputs': the product would broadcast
+        expected = ops.shape(values)
+
+        def fits(i):  # the values' size, or 1 with only 1s after it (a trailing axis of 1 weighs alike)
+            ones = functools.reduce(operator.and_, (given[j] == 1 for j in range(i, len(given))))
+            return (given[i] == expected[i]) | ones
+        weight = ops.where(functools.reduce(operator.and_, map(fits, unknown)), weight, math.nan)
+    return weight

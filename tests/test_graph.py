@@ -304,6 +304,36 @@ def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params,
     np.testing.assert_allclose(step(*good).numpy(), loss(*good).numpy(), rtol=1e-6)
 
 
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name", ["mse", "bce", "dice"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_sample_weights_unknown_sizes_are_compared_too(name, jit_compile):
+    """A (1, 2) weight of (3, 2) values, its sizes unknown to the graph, was broadcast over
+    the samples (MSE 0.667 where eager refuses it); a (3, 1) or (3, 2) weight stays valid."""
+    import tensorflow as tf
+    rng = np.random.default_rng(6)
+    y_true, y_pred = tf.constant(rng.uniform(size=(3, 2)), tf.float32), tf.constant(rng.uniform(0.1, 0.9, (3, 2)), tf.float32)
+    loss = crossloss.get(name)
+    signature = [tf.TensorSpec([None, 2])] * 2 + [tf.TensorSpec([None, None])]
+    step = tf.function(lambda t, p, w: loss(t, p, sample_weight=w), input_signature=signature, jit_compile=jit_compile)
+    bad = tf.constant([[2.0, 0.0]])
+    with pytest.raises(crossloss.LossValueError):
+        loss(y_true, y_pred, sample_weight=bad)
+    assert np.isnan(step(y_true, y_pred, bad).numpy())
+    for good in ([[1.0], [0.5], [2.0]], [[1.0, 1.0], [0.5, 0.5], [2.0, 2.0]]):
+        good = tf.constant(good)
+        np.testing.assert_allclose(step(y_true, y_pred, good).numpy(), loss(y_true, y_pred, good).numpy(), rtol=1e-6)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+def test_a_sample_weight_of_unknown_rank_is_refused_by_name():
+    import tensorflow as tf
+    signature = [tf.TensorSpec([None, 2])] * 2 + [tf.TensorSpec(None)]
+    step = tf.function(lambda t, p, w: crossloss.get("mse")(t, p, sample_weight=w), input_signature=signature)
+    with pytest.raises(crossloss.LossValueError, match="'sample_weight' expected a tensor of known rank"):
+        step(tf.zeros((3, 2)), tf.zeros((3, 2)), tf.ones(3))
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("sample_weight", [0.5, 2, True, [1.0, 0.5, 2.0, 0.0], np.array([1.0, 0.5, 2.0, 0.0])])
 def test_python_numbers_lists_and_arrays_join_a_compiled_call(sample_weight):
