@@ -34,8 +34,11 @@ class TorchOps(Ops):
         device, dtype = like.device if isinstance(like, torch.Tensor) else None, _BY_NAME[dtype] if dtype else None
         if TRACING():  # (a trace keeps no plan, cannot ask about inference mode, and shows no array's strides)
             return torch.as_tensor(x, dtype=dtype, device=device)
-        if isinstance(x, np.ndarray) and any(step < 0 for step in x.strides):
-            x = np.ascontiguousarray(x)  # torch takes no negative strides (np.flip, a[::-1])
+        if isinstance(x, np.ndarray):
+            if not x.dtype.isnative:  # torch takes no other byte order (a big-endian '>f4' read from a file)
+                x = x.astype(x.dtype.newbyteorder("="))
+            if any(step < 0 for step in x.strides):
+                x = np.ascontiguousarray(x)  # torch takes no negative strides (np.flip, a[::-1])
         # a plan keeps its weights: an inference tensor could not be saved for backward later
         if torch.is_inference_mode_enabled():
             with torch.inference_mode(False):

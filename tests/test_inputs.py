@@ -648,6 +648,18 @@ def test_numpy_arrays_of_negative_strides_join_any_framework(backend):
     assert float(to_numpy(got)) == pytest.approx(-np.log(0.8 * 0.9) / 2)  # rows swapped: 0.8 and 0.9 picked
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_arrays_of_the_other_byte_order_join_any_framework(backend):
+    """A big-endian array (read from a file) met torch's "byte order different from the native
+    byte order" ValueError, naming nothing; as inputs, labels and weights it joins now."""
+    a, b, w = np.array([1.0, 2.0, 4.0], ">f8"), np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0], ">f4")
+    expected = np.sum(w.astype(float) * (a.astype(float) - b) ** 2) / 3
+    got = crossloss.get("mse")(a, to_backend(backend, b, "float64"), sample_weight=w)
+    assert float(to_numpy(got)) == pytest.approx(expected)
+    labels, p = np.array([1, 0], ">i8"), to_backend(backend, np.array([[0.9, 0.1], [0.2, 0.8]]), "float64")
+    assert float(to_numpy(crossloss.get("scce")(labels, p))) == pytest.approx(-np.log(0.1 * 0.2) / 2)
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 def test_meta_weights_are_refused_by_name():
     """A meta tensor has no values: as per-class weights (read at get()) and as a 0-d weight
