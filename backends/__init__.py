@@ -100,7 +100,7 @@ def load(name: str):
                 f"ImportError ({error}). Install it with: {hint}") from error
         module = _loaded[name] = importlib.import_module(info.module)
         from crossloss import dispatch  # (it imports this package)
-        dispatch.remember(module)
+        dispatch.remember(name, module)
         if hasattr(module, "TRACING"):
             global tracing
             tracing = module.TRACING

@@ -38,12 +38,15 @@ def backend_for(loss: str, y_true, y_pred, sample_weight=None):
     return _backends_pkg.load(infer_backend(loss, y_true, y_pred, sample_weight))
 
 
-def remember(module) -> None:
+def remember(name: str, module) -> None:
     """Map a backend's own array type (its ``OPS.tensor_types[0]``) to it when it loads, before
     any call: a first call inside torch.compile, or an eager call between compiled ones, then
     adds no entry to the cache, which dynamo guards on (a change recompiles the graph)."""
     if module.OPS.tensor_types:
         _module_of_type.setdefault(module.OPS.tensor_types[0], module)
+    if name != "numpy":  # likewise the type cache that a NumPy input's dispatch reads (_backend_of)
+        for kind in module.OPS.tensor_types:
+            _type_cache.setdefault(kind, name)
 
 
 def framework_of(loss: str, argument: str, value) -> str | None:

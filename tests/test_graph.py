@@ -2,6 +2,9 @@
 torch.compile(fullgraph=True) (which fails on any graph break a host read would cause), on
 torch 'meta' tensors and in tf.function(jit_compile=True), equal to eager. The checks are
 the conformance harness's, so `make report` shows the same."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -332,6 +335,27 @@ def test_a_sample_weight_of_unknown_rank_is_refused_by_name():
     step = tf.function(lambda t, p, w: crossloss.get("mse")(t, p, sample_weight=w), input_signature=signature)
     with pytest.raises(crossloss.LossValueError, match="'sample_weight' expected a tensor of known rank"):
         step(tf.zeros((3, 2)), tf.zeros((3, 2)), tf.ones(3))
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_numpy_target_compiles_one_graph_from_the_first_call():
+    """In a fresh process the first compiled call filled dispatch's type cache, which its graph
+    guarded on as empty: a second graph on the second call, same shapes. The cache is filled
+    when the backend loads now."""
+    code = (
+        "import numpy as np, torch, crossloss\n"
+        "graphs = []\n"
+        "def counting(graph, inputs):\n"
+        "    graphs.append(graph)\n"
+        "    return graph.forward\n"
+        "loss = crossloss.get('mse', backend='torch')\n"
+        "step = torch.compile(lambda t, p: loss(t, p), fullgraph=True, dynamic=True, backend=counting)\n"
+        "for batch in (4, 4, 5, 6):\n"
+        "    step(np.ones((batch, 3), np.float32), torch.zeros(batch, 3))\n"
+        "print(len(graphs))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
