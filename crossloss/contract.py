@@ -181,11 +181,11 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         call.axis = call.axis_param % len(pred_shape)
         call.num_classes = pred_shape[call.axis]
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
-            call.labels = spec.y_true == LABELS or true_shape != pred_shape
+            call.labels = spec.y_true == LABELS or not _same(true_shape, pred_shape)
             if call.labels:
                 return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape,
                                       spec.y_true == DENSE_OR_LABELS), None
-    if true_shape == pred_shape:
+    if _same(true_shape, pred_shape):  # sizes a graph leaves unknown: compared when it runs (shape_guard)
         return None, None
     if not spec.class_axis and _aligned(true_shape, pred_shape):
         if spec.same_rank is not None and spec.same_rank(true_shape, pred_shape) == "y_true":
@@ -197,25 +197,30 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
     raise bad_value(loss, "y_true", expected, f"shape {true_shape}")
 
 
+def _same(a: tuple, b: tuple) -> bool:
+    """Shapes that may be equal: equal where both sizes are known (None: a graph's unknown size)."""
+    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a, b))
+
+
 def _aligned(a: tuple, b: tuple) -> bool:
     """(B,) against (B, 1), either way round: the same values, never broadcast to (B, B)."""
     if len(a) < len(b):
         a, b = b, a
-    return len(a) == len(b) + 1 and a[-1] == 1 and a[:-1] == b
+    return len(a) == len(b) + 1 and a[-1] == 1 and _same(a[:-1], b)
 
 
 def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too):
     axis = call.axis
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
     size1_shape = pred_shape[:axis] + (1,) + pred_shape[axis + 1:]
-    if dense_too and call.num_classes == 1 and true_shape == label_shape:
+    if dense_too and call.num_classes == 1 and _same(true_shape, label_shape):
         call.labels = False  # one class: a mask without its class axis, aligned as (B,) with (B, 1)
         return call.ops.shape(y_pred)
     if None not in pred_shape:
         call.index_shape = size1_shape
-    if true_shape == label_shape:
+    if _same(true_shape, label_shape):
         return None
-    if true_shape == size1_shape:
+    if _same(true_shape, size1_shape) and true_shape[axis] == 1:
         dims = call.ops.shape(y_pred)
         return dims[:axis] + dims[axis + 1:]
     dense = f", or dense targets of y_pred's shape {pred_shape}" if dense_too else ""

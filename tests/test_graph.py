@@ -308,6 +308,36 @@ def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params,
 
 
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,params,true_spec,pred_spec", [
+    ("scce", {"from_logits": True}, [None], [3, 4]), ("scce", {"from_logits": True}, [3], [None, 4]),
+    ("dice", {"activation": "softmax"}, [None], [3, 4]), ("mse", {}, [None, 4], [3, 4]), ("bce", {}, [3, 4], [None, 4]),
+    ("cce", {}, [None, 4], [3, 4]), ("mse", {}, [None, 1], [3])])
+def test_a_known_size_against_an_unknown_one_is_compared_when_the_graph_runs(name, params, true_spec, pred_spec):
+    """(None,) labels against (3, 4) logits were refused at trace time as different shapes (as
+    tf.function(reduce_retracing=True) makes them from a Variable's logits); tf.nn's and
+    Keras's losses take them. A size that differs when it runs makes the loss NaN."""
+    import tensorflow as tf
+    rng = np.random.default_rng(7)
+    labels = name == "scce" or "activation" in params
+    loss = crossloss.get(name, **params)
+    signature = [tf.TensorSpec(true_spec, tf.int64 if labels else tf.float32), tf.TensorSpec(pred_spec, tf.float32)]
+    step = tf.function(lambda t, p: loss(t, p), input_signature=signature)
+    pred_shape = [3 if d is None else d for d in pred_spec]
+    true_shape = [3 if d is None else d for d in true_spec]
+
+    def inputs(batch):
+        y_true = rng.integers(0, 4, [batch] + true_shape[1:]) if labels else rng.uniform(size=[batch] + true_shape[1:])
+        return tf.constant(y_true, signature[0].dtype), tf.constant(rng.uniform(0.05, 0.95, pred_shape), tf.float32)
+    y_true, y_pred = inputs(3)
+    np.testing.assert_allclose(step(y_true, y_pred).numpy(), loss(y_true, y_pred).numpy(), rtol=1e-6)
+    if None in true_spec:  # 5 samples of y_true against 3 of y_pred
+        try:
+            assert np.isnan(step(*inputs(5)).numpy())
+        except tf.errors.InvalidArgumentError:  # TensorFlow's own check stopped it (a gather, a reshape)
+            pass
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
 @pytest.mark.parametrize("name", ["mse", "bce", "dice"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_a_sample_weights_unknown_sizes_are_compared_too(name, jit_compile):
