@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -39,11 +40,11 @@ class TorchOps(Ops):
                 x = x.astype(x.dtype.newbyteorder("="))
             if any(step < 0 for step in x.strides):
                 x = np.ascontiguousarray(x)  # torch takes no negative strides (np.flip, a[::-1])
-        # a plan keeps its weights: an inference tensor could not be saved for backward later
-        if torch.is_inference_mode_enabled():
-            with torch.inference_mode(False):
-                return torch.as_tensor(x, dtype=dtype, device=device)
-        return torch.as_tensor(x, dtype=dtype, device=device)
+            if not x.flags.writeable:  # torch warns that a write would be undefined: crossloss writes no input
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+                    return _as_tensor(x, dtype, device)
+        return _as_tensor(x, dtype, device)
 
     def on_device_of(self, x, like):
         if x.device == like.device:
@@ -245,6 +246,14 @@ class TorchOps(Ops):
         if self.range_reader(like, force) is not _value_range:
             return super().min_reader(like, force)
         return _unsigned_min if like.dtype in _WIDE_UNSIGNED else _min_value
+
+
+def _as_tensor(x, dtype, device):
+    # a plan keeps its weights: an inference tensor could not be saved for backward later
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            return torch.as_tensor(x, dtype=dtype, device=device)
+    return torch.as_tensor(x, dtype=dtype, device=device)
 
 
 def _bool_range(x):

@@ -1,4 +1,6 @@
 """The input contract on every backend: dispatch, conversion, dtypes, shapes and value checks."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -646,6 +648,17 @@ def test_numpy_arrays_of_negative_strides_join_any_framework(backend):
     labels, p = to_backend(backend, np.array([1, 0]), "int64"), np.array([[0.9, 0.1], [0.2, 0.8]])
     got = crossloss.get("scce")(labels, p[::-1])
     assert float(to_numpy(got)) == pytest.approx(-np.log(0.8 * 0.9) / 2)  # rows swapped: 0.8 and 0.9 picked
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_only_numpy_arrays_join_any_framework_without_a_warning(backend):
+    """torch warned that writing to a read-only array's tensor is undefined: crossloss writes no input."""
+    a = np.array([1.0, 2.0, 4.0])
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = crossloss.get("mse")(a, to_backend(backend, np.zeros(3), "float64"), sample_weight=a)
+    assert float(to_numpy(got)) == pytest.approx((1.0 + 8.0 + 64.0) / 3)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
