@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from . import dispatch
 from .errors import bad_type, bad_value, describe
 
 
@@ -30,7 +31,7 @@ def global_mean(total, count):
     ``count`` are one replica's ``loss.parts()``, scalars of one framework (a count may be a
     Python or NumPy number). NumPy values are refused where replicas run: they could not be
     all-reduced, and each replica's own mean is the wrong number there."""
-    framework = _framework_of(total)
+    framework = dispatch.framework_of("global_mean", "total", total)  # None: NumPy or a number
     _check_scalar("total", total, framework)
     _check_scalar("count", count, framework)
     if isinstance(count, (numbers.Real, np.number, np.ndarray)) and not count >= 0:  # (NaN too)
@@ -45,18 +46,10 @@ def global_mean(total, count):
     return total / count if count else total * 0
 
 
-def _framework_of(x) -> str | None:
-    for name in ("torch", "tensorflow"):
-        module = sys.modules.get(name)
-        if module is not None and isinstance(x, module.Tensor):
-            return name
-    return None
-
-
 def _check_scalar(argument, x, framework):
     """One real number: a 0-d tensor of ``framework`` (None: NumPy), or a Python or NumPy
     number. ``total`` is a floating tensor (a loss's sum); a count may also be an integer one."""
-    found = _framework_of(x)
+    found = dispatch.framework_of("global_mean", argument, x)
     if found is None:
         fits = (isinstance(x, (numbers.Real, np.number, np.ndarray)) and not isinstance(x, (bool, np.bool_))
                 and np.ndim(x) == 0 and np.isrealobj(x) and (framework is None or argument == "count"))

@@ -99,7 +99,7 @@ def test_the_count_carries_no_gradient(backend):
 def _bad_global_means():
     """(total, count, error, message): each was accepted (a vector, a negative mean, two
     frameworks mixed) or failed with a bare TypeError naming nothing."""
-    cases = [("a", 1, crossloss.LossTypeError, "'total' expected a number"),
+    cases = [("a", 1, crossloss.LossTypeError, "'total' expected a NumPy array, a Python number or a tensor"),
              (None, 1, crossloss.LossTypeError, "'total' expected a number"),
              (6.0, -1.0, crossloss.LossValueError, "'count' expected a number of entries (>= 0); got -1.0"),
              (6.0, np.nan, crossloss.LossValueError, "'count' expected a number of entries")]
