@@ -181,6 +181,11 @@ def layout(loss: str, spec, call: Call, y_true, y_pred):
         call.axis = call.axis_param % len(pred_shape)
         call.num_classes = pred_shape[call.axis]
         if spec.y_true in (LABELS, DENSE_OR_LABELS):
+            if spec.y_true == DENSE_OR_LABELS and len(true_shape) == len(pred_shape) and true_shape[call.axis] is None \
+                    and pred_shape[call.axis] not in (1, None):  # (both unknown: dense, as equal shapes are)
+                raise bad_value(loss, "y_true", "a class-axis size given by the graph's signature (dense targets of "
+                                f"y_pred's shape {pred_shape} and labels with a size-1 class axis look alike without it)",
+                                f"shape {true_shape}")
             call.labels = spec.y_true == LABELS or not _same(true_shape, pred_shape)
             if call.labels:
                 return _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape,
@@ -206,7 +211,7 @@ def _aligned(a: tuple, b: tuple) -> bool:
     """(B,) against (B, 1), either way round: the same values, never broadcast to (B, B)."""
     if len(a) < len(b):
         a, b = b, a
-    return len(a) == len(b) + 1 and a[-1] == 1 and _same(a[:-1], b)
+    return len(a) == len(b) + 1 and a[-1] in (1, None) and _same(a[:-1], b)  # (an unknown 1: the reshape checks it)
 
 
 def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too):
@@ -220,7 +225,7 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too
         call.index_shape = size1_shape
     if _same(true_shape, label_shape):
         return None
-    if _same(true_shape, size1_shape) and true_shape[axis] == 1:
+    if _same(true_shape, size1_shape) and true_shape[axis] in (1, None):  # (an unknown 1: the reshape checks it)
         dims = call.ops.shape(y_pred)
         return dims[:axis] + dims[axis + 1:]
     dense = f", or dense targets of y_pred's shape {pred_shape}" if dense_too else ""
@@ -423,7 +428,9 @@ def weight_for(loss: str, ops, sample_weight, values, like, argument: str = "sam
         raise bad_value(loss, argument, "a tensor of known rank (a graph's input signature must give it)",
                         "a tensor of unknown rank")
     given = ops.shape(weight)
-    while shape and shape[-1] == 1 and (len(shape) > len(target) or target[len(shape) - 1] != 1):
+    # trailing axes of size 1 go, and beyond the values' rank unknown ones too (the reshape checks they are 1)
+    while shape and (shape[-1] == 1 or shape[-1] is None and len(shape) > len(target)) and \
+            (len(shape) > len(target) or target[len(shape) - 1] != 1):
         shape = shape[:-1]
     if not per_sample and shape:
         raise bad_value(loss, argument, "None or a scalar: this loss's unreduced values are not per sample "

@@ -311,7 +311,8 @@ def test_sizes_a_graph_leaves_unknown_are_compared_where_they_meet(name, params,
 @pytest.mark.parametrize("name,params,true_spec,pred_spec", [
     ("scce", {"from_logits": True}, [None], [3, 4]), ("scce", {"from_logits": True}, [3], [None, 4]),
     ("dice", {"activation": "softmax"}, [None], [3, 4]), ("mse", {}, [None, 4], [3, 4]), ("bce", {}, [3, 4], [None, 4]),
-    ("cce", {}, [None, 4], [3, 4]), ("mse", {}, [None, 1], [3])])
+    ("cce", {}, [None, 4], [3, 4]), ("mse", {}, [None, 1], [3]), ("mse", {}, [3, None], [3]),
+    ("mse", {}, [None], [None, None]), ("bce", {}, [3], [None, None]), ("scce", {}, [None, None], [3, 4])])
 def test_a_known_size_against_an_unknown_one_is_compared_when_the_graph_runs(name, params, true_spec, pred_spec):
     """(None,) labels against (3, 4) logits were refused at trace time as different shapes (as
     tf.function(reduce_retracing=True) makes them from a Variable's logits); tf.nn's and
@@ -322,19 +323,52 @@ def test_a_known_size_against_an_unknown_one_is_compared_when_the_graph_runs(nam
     loss = crossloss.get(name, **params)
     signature = [tf.TensorSpec(true_spec, tf.int64 if labels else tf.float32), tf.TensorSpec(pred_spec, tf.float32)]
     step = tf.function(lambda t, p: loss(t, p), input_signature=signature)
-    pred_shape = [3 if d is None else d for d in pred_spec]
-    true_shape = [3 if d is None else d for d in true_spec]
+    # an unknown size is the other input's where it has one there, else 3 (1 on an axis only one has)
+    pred_shape = [(true_spec[i] if i < len(true_spec) and true_spec[i] else 3 if i == 0 else 1) if d is None else d
+                  for i, d in enumerate(pred_spec)]
+    true_shape = [(pred_shape[i] if i < len(pred_shape) and not labels else 3 if i == 0 else 1) if d is None else d
+                  for i, d in enumerate(true_spec)]
 
     def inputs(batch):
         y_true = rng.integers(0, 4, [batch] + true_shape[1:]) if labels else rng.uniform(size=[batch] + true_shape[1:])
         return tf.constant(y_true, signature[0].dtype), tf.constant(rng.uniform(0.05, 0.95, pred_shape), tf.float32)
     y_true, y_pred = inputs(3)
     np.testing.assert_allclose(step(y_true, y_pred).numpy(), loss(y_true, y_pred).numpy(), rtol=1e-6)
-    if None in true_spec:  # 5 samples of y_true against 3 of y_pred
+    if true_spec[0] is None:  # 5 samples of y_true against 3 of y_pred
         try:
             assert np.isnan(step(*inputs(5)).numpy())
         except tf.errors.InvalidArgumentError:  # TensorFlow's own check stopped it (a gather, a reshape)
             pass
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+def test_dense_targets_or_labels_need_a_known_class_axis_size():
+    """Dice takes either: a (3, None) y_true against (3, 4) could be (3, 1) labels or (3, 4)
+    masks, and was taken as masks, NaN for labels. It is refused by name now."""
+    import tensorflow as tf
+    signature = [tf.TensorSpec([3, None], tf.int64), tf.TensorSpec([3, 4], tf.float32)]
+    step = tf.function(lambda t, p: crossloss.get("dice")(t, p), input_signature=signature)
+    with pytest.raises(crossloss.LossValueError, match="dice: argument 'y_true' expected a class-axis size given by"):
+        step(tf.constant([[0], [3], [1]], tf.int64), tf.fill((3, 4), 0.25))
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
+@pytest.mark.parametrize("name,weight", [("scce", [[1.0], [0.5], [2.0]]), ("mse", [[[1.0], [2.0]], [[0.5], [1.0]],
+                                                                                  [[2.0], [0.0]]])])
+def test_a_weight_with_trailing_axes_of_size_1_is_taken_when_its_sizes_are_unknown(name, weight):
+    """A (3, 1) weight of sparse CE's (3,) values, or (3, 2, 1) of MSE's (3, 2), was refused in
+    a graph (as longer than the values' shape) where eager takes it."""
+    import tensorflow as tf
+    rng = np.random.default_rng(8)
+    labels = name == "scce"
+    y_true = tf.constant(rng.integers(0, 2, 3) if labels else rng.uniform(size=(3, 2)), tf.int64 if labels else tf.float32)
+    y_pred = tf.constant(rng.uniform(0.1, 0.9, (3, 2)), tf.float32)
+    weight = tf.constant(weight)
+    loss = crossloss.get(name)
+    signature = [tf.TensorSpec([None] * len(y_true.shape), y_true.dtype), tf.TensorSpec([None, 2]),
+                 tf.TensorSpec([None] * len(weight.shape))]
+    step = tf.function(lambda t, p, w: loss(t, p, sample_weight=w), input_signature=signature)
+    np.testing.assert_allclose(step(y_true, y_pred, weight).numpy(), loss(y_true, y_pred, weight).numpy(), rtol=1e-6)
 
 
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow is not installed")
