@@ -34,8 +34,9 @@ def global_mean(total, count):
     framework = dispatch.framework_of("global_mean", "total", total)  # None: NumPy or a number
     _check_scalar("total", total, framework)
     _check_scalar("count", count, framework)
-    if isinstance(count, (numbers.Real, np.number, np.ndarray)) and not count >= 0:  # (NaN too)
-        raise bad_value("global_mean", "count", "a number of entries (>= 0)", repr(count))
+    known = _readable(count)
+    if known is not None and not known >= 0:  # (NaN too)
+        raise bad_value("global_mean", "count", "a number of entries (>= 0)", repr(known))
     if framework == "torch":
         return _torch_global_mean(total, count)
     if framework == "tensorflow":
@@ -50,9 +51,10 @@ def _check_scalar(argument, x, framework):
     """One real number: a 0-d tensor of ``framework`` (None: NumPy), or a Python or NumPy
     number. ``total`` is a floating tensor (a loss's sum); a count may also be an integer one."""
     found = dispatch.framework_of("global_mean", argument, x)
-    if found is None:
-        fits = (isinstance(x, (numbers.Real, np.number, np.ndarray)) and not isinstance(x, (bool, np.bool_))
-                and np.ndim(x) == 0 and np.isrealobj(x) and (framework is None or argument == "count"))
+    if found is None:  # (no np.ndim of a Python number: torch.compile cannot trace it)
+        fits = ((isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+                 or isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf")
+                and (framework is None or argument == "count"))
     elif found != framework:
         fits = False
     elif found == "torch":
@@ -61,10 +63,28 @@ def _check_scalar(argument, x, framework):
     else:
         fits = x.shape.rank in (0, None) and (x.dtype.is_floating or argument == "count" and x.dtype.is_integer)
     if not fits:
-        expected = (f"a 0-d {framework} tensor (floating{', or integer' if argument == 'count' else ''})"
-                    f"{' or a number' if argument == 'count' else ''}" if framework else
-                    "a number (or a 0-d floating torch or TensorFlow tensor)")
+        if framework:
+            expected = (f"a 0-d {framework} tensor like 'total' (floating, or integer) or a number" if argument == "count"
+                        else f"a 0-d floating {framework} tensor")
+        elif argument == "count" and found:
+            expected = "a number like 'total' (a tensor count takes a tensor total of its framework)"
+        else:
+            expected = "a number (or a 0-d floating torch or TensorFlow tensor)"
         raise bad_type("global_mean", argument, f"{expected}, as loss.parts() returns", describe(x))
+
+
+def _readable(count):
+    """The count as a number where reading it costs no device sync: a number, or an eager CPU
+    tensor (torch's, TensorFlow's); else None."""
+    if isinstance(count, (numbers.Real, np.ndarray)):
+        return float(count)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(count, torch.Tensor):
+        return float(count) if count.is_cpu and not torch.compiler.is_compiling() else None
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and tf.executing_eagerly() and count.device.endswith("CPU:0"):
+        return float(count)
+    return None
 
 
 def _torch_group() -> bool:

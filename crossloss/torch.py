@@ -41,11 +41,11 @@ class Loss(torch.nn.Module):
     def __init__(self, name: str, **params):
         super().__init__()
         spec = registry.lookup(name, caller="crossloss.torch.get")
-        if "backend" in params:  # a module is torch's: only the torch backend runs it
-            if params["backend"] != "torch":
+        if "backend" in params:  # a module is torch's: only the torch backend runs it ("Torch", "pt" too)
+            backend = params.pop("backend")
+            if crossloss.backends.canonical(backend) != "torch":
                 raise LossValueError(f"crossloss.torch.get: argument 'backend' expected 'torch' or no backend (a "
-                                     f"module runs on torch); got {params['backend']!r}")
-            del params["backend"]
+                                     f"module runs on torch); got {backend!r}")
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name

@@ -443,6 +443,7 @@ def test_a_torch_module_takes_backend_torch_and_refuses_another():
     """backend= failed with "get() got multiple values for keyword argument 'backend'"."""
     import crossloss.torch
     assert crossloss.torch.get("mse", backend="torch").loss.params == crossloss.torch.get("mse").loss.params
+    assert crossloss.torch.get("mse", backend="PyTorch").loss.params == crossloss.torch.get("mse").loss.params
     with pytest.raises(LossValueError, match="crossloss.torch.get: argument 'backend' expected 'torch' or no "
                                              "backend .*; got 'numpy'"):
         crossloss.torch.get("mse", backend="numpy")

@@ -105,13 +105,26 @@ def _bad_global_means():
              (6.0, np.nan, crossloss.LossValueError, "'count' expected a number of entries")]
     if "torch" in BACKENDS:
         import torch
-        cases += [(torch.ones(3), torch.tensor(3.0), crossloss.LossTypeError, "'total' expected a 0-d torch tensor"),
+        cases += [(torch.ones(3), torch.tensor(3.0), crossloss.LossTypeError, "'total' expected a 0-d floating torch tensor"),
                   (torch.tensor(3.0), torch.ones(3), crossloss.LossTypeError, "'count' expected a 0-d torch tensor"),
                   (torch.tensor(3.0), torch.tensor(True), crossloss.LossTypeError, "'count' expected a 0-d torch")]
+        cases += [(torch.tensor(3.0), torch.tensor(-2.0), crossloss.LossValueError, "'count' expected a number of "
+                   "entries (>= 0); got -2.0"),  # an eager CPU tensor is read
+                  (6.0, torch.tensor(3.0), crossloss.LossTypeError, "'count' expected a number like 'total' (a tensor "
+                   "count takes a tensor total of its framework)")]
         if "tensorflow" in BACKENDS:
             import tensorflow as tf
             cases.append((torch.tensor(3.0), tf.constant(2.0), crossloss.LossTypeError, "'count' expected a 0-d torch"))
     return cases
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch backend not installed")
+def test_global_mean_of_a_number_count_compiles():
+    """Its input check took np.ndim of a Python number, which dynamo cannot trace: fullgraph failed."""
+    import torch
+    import crossloss.distributed
+    step = torch.compile(lambda total: crossloss.distributed.global_mean(total, 2), fullgraph=True, backend="eager")
+    assert float(step(torch.tensor(3.0))) == 1.5
 
 
 @pytest.mark.parametrize("total,count,error,message", _bad_global_means())
