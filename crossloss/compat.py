@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .contract import check_axes
-from .errors import bad_value, did_you_mean
+from .errors import bad_type, bad_value, did_you_mean
 from .losses import regression
 from .registry import lookup as _builtin
 from .spec import LOG_PROBABILITIES, PROBABILITIES, VALUES, LossSpec, Param, Terms, axis, boolean, integer_or_none
@@ -250,6 +250,9 @@ def lookup(profile: str, name: str) -> LossSpec:
     """The spec of loss ``name`` in ``profile``; a clear error where the framework has none."""
     if not _PROFILES:
         _PROFILES.update(torch=_torch_profiles(), keras=_keras_profiles())
+    if not isinstance(profile, str):
+        raise bad_type(name, "compat", "None, 'torch' or 'keras'", repr(profile))
+    profile = profile.strip().lower()  # in any case, as loss and backend names
     if profile not in _PROFILES:
         raise bad_value(name, "compat", "None, 'torch' or 'keras'", repr(profile) + did_you_mean(profile, _PROFILES))
     spec = _PROFILES[profile].get(name)

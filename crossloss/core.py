@@ -397,12 +397,13 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
 _FRAMEWORK_NAMES = {"ignore_class": "ignore_index", "weight": "class_weight"}
 
 
-def bind(spec: LossSpec, params: dict) -> dict:
-    """Validated parameters with defaults filled in; unknown names get a hint."""
+def bind(spec: LossSpec, params: dict, own=("reduction", "backend")) -> dict:
+    """Validated parameters with defaults filled in; unknown names get a hint among them and
+    ``own``, the keywords of the function that takes them."""
     known = {p.name: p for p in spec.params}
     unknown = [k for k in params if k not in known]
     if unknown:
-        name, choices = unknown[0], ["reduction", "backend", *known]
+        name, choices = unknown[0], [*own, *known]
         hint = did_you_mean(name, choices)
         if not hint and _FRAMEWORK_NAMES.get(name) in known:
             hint = f"; did you mean {_FRAMEWORK_NAMES[name]!r}?"

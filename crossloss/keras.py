@@ -35,7 +35,7 @@ from keras.src.backend import get_keras_mask
 from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
-from crossloss import contract, dispatch, distributed, registry
+from crossloss import contract, core, dispatch, distributed, registry
 from crossloss.errors import LossTypeError, bad_value
 from crossloss.spec import _as_numpy
 
@@ -61,10 +61,15 @@ class Loss(keras.losses.Loss):
         if reduction not in _REDUCTIONS:
             raise bad_value(spec.name, "reduction", "one of Keras's reductions, " + ", ".join(map(repr, _REDUCTIONS)),
                             repr(reduction))
-        super().__init__(name=name or spec.name, reduction=reduction, dtype=dtype)
+        try:
+            super().__init__(name=name or spec.name, reduction=reduction, dtype=dtype)
+        except ValueError as error:  # (the reduction is checked above: Keras refused the dtype)
+            raise bad_value(spec.name, "dtype", "a floating dtype or a Keras dtype policy (or None: Keras's floatx)",
+                            f"{dtype!r} ({error})") from None
         if not keras.backend.is_float_dtype(self.dtype):  # Keras would cast the inputs to it: 0.9 -> 0
             raise bad_value(spec.name, "dtype", "a floating dtype (or None: Keras's floatx)", repr(dtype))
         self.loss_name = spec.name
+        core.bind(spec, params, own=("reduction", "name", "dtype"))  # an unknown name listed among Keras's keywords
         self._loss = crossloss.get(spec.name, reduction="none", **params)
         self.loss_params = {k: _plain(v) for k, v in self._loss.params.items()}  # defaults too: a saved model keeps them
 

@@ -510,3 +510,10 @@ def test_backend_names_are_taken_in_any_case_as_loss_names_are():
     assert crossloss.get("mse", backend="NumPy")(np.zeros(2), np.ones(2)) == 1.0
     with pytest.raises(LossTypeError, match="get: argument 'backend' expected one of .* \\(a str\\); got 3"):
         crossloss.get("mse", backend=3)
+
+
+def test_compat_profiles_are_named_in_any_case():
+    """compat='Torch' was refused where loss and backend names are taken in any case; a list was a raw TypeError."""
+    assert crossloss.get("mse", compat="Torch").spec.compat == "torch"
+    with pytest.raises(LossTypeError, match="'compat' expected None, 'torch' or 'keras'; got \\['torch'\\]"):
+        crossloss.get("mse", compat=["torch"])

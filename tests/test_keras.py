@@ -208,4 +208,7 @@ def test_keras_arguments_meet_keras_conventions_or_named_refusals(run):
     assert result(run, "int_dtype_refused").startswith("LossValueError: huber: argument 'dtype' expected a floating")
     assert result(run, "backend_refused").startswith("LossValueError: mean_squared_error: argument 'backend' "
                                                      "expected no backend in crossloss.keras")
+    assert result(run, "dtype_typo_refused").startswith("LossValueError: huber: argument 'dtype' expected a floating "
+                                                         "dtype or a Keras dtype policy")
+    assert "(reduction, name, dtype, delta); got delt=2.0; did you mean 'delta'?" in result(run, "unknown_parameter")
     assert result(run, "array_delta") == pytest.approx(2.0 * (3.0 - 0.5 * 2.0))  # delta (|e| - delta / 2) at e = 3

@@ -311,6 +311,8 @@ out["keras_name"] = crossloss.keras.get("scce", from_logits=True, name="seg_ce")
 out["positional_refused"] = refusal(lambda: crossloss.keras.Huber(2.0))  # keras.losses.Huber(2.0) is delta=2.0
 out["int_dtype_refused"] = refusal(lambda: crossloss.keras.Huber(dtype="int32"))  # inputs cast to it: 0.9 -> 0
 out["backend_refused"] = refusal(lambda: crossloss.keras.get("mse", backend="torch"))  # the config drops it
+out["dtype_typo_refused"] = refusal(lambda: crossloss.keras.Huber(dtype="flaot32"))  # Keras's own error named nothing
+out["unknown_parameter"] = refusal(lambda: crossloss.keras.Huber(delt=2.0))  # listed backend=, which it refuses
 out["array_delta"] = number(crossloss.keras.Huber(delta=np.array(2.0)), np.zeros((1, 1)), np.full((1, 1), 3.0))
 try:
     crossloss.keras.get("hubr")
