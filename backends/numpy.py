@@ -146,6 +146,18 @@ class NumpyOps(Ops):
         shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
         return shifted
 
+    def log_softmax_finite_at(self, x, index, axis):
+        """(x_i - max) - log(sum(exp(x - max))) at the picked entries, as log_softmax_finite
+        rounds them, holding one array of x's size (the exps, in place), not two."""
+        if not x.shape[axis]:
+            return self.take_along_axis(x, index, axis)
+        top = np.max(x, axis=axis, keepdims=True)
+        shifted = x - top
+        picked = self.take_along_axis(shifted, index, axis)
+        np.exp(shifted, out=shifted)
+        picked -= np.log(np.add.reduce(shifted, axis=axis, keepdims=True))
+        return picked
+
     def softmax_finite(self, x, axis):
         if not x.shape[axis]:
             return x.copy()

@@ -90,6 +90,8 @@ class Ops:
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
     def softmax_finite(self, x, axis: int):  # exact for finite x only; a native kernel holds one array, not two
         return self.exp(self.log_softmax_finite(x, axis))
+    def log_softmax_finite_at(self, x, index, axis: int):  # log_softmax_finite(x) at index; a backend may hold less
+        return self.take_along_axis(self.log_softmax_finite(x, axis), index, axis)
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
         """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight, v:
         neg_weight, or 1); both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
@@ -192,8 +194,8 @@ class Ops:
     def log_softmax_at(self, x, index, axis: int, known=None):
         """log_softmax(x) taken at ``index`` along ``axis``: the restore runs on the gathered entries only."""
         if self.finite_logits(x, known):
-            return self.take_along_axis(self.log_softmax_finite(x, axis), index, axis)
-        return self._minus_inf_restored(self.take_along_axis(self.log_softmax_finite(self._clamped(x), axis), index, axis))
+            return self.log_softmax_finite_at(x, index, axis)
+        return self._minus_inf_restored(self.log_softmax_finite_at(self._clamped(x), index, axis))
 
     def weighted_log_softmax_sum(self, weights, x, axis: int, known=None):
         """sum over ``axis`` of w_c log_softmax(x)_c for weights w >= 0 (a zero weight adds 0).

@@ -44,3 +44,13 @@ def test_dice_softmax_holds_one_array_of_y_preds_size():
     labels = rng.integers(0, CLASSES, (2, 64, 64))
     peak = peak_extra_bytes(crossloss.get("dice", axis=1, activation="softmax"), labels, logits)
     assert peak < 1.5 * logits.nbytes, f"peak {peak / logits.nbytes:.2f}x y_pred's bytes"
+
+
+def test_sparse_ce_from_logits_holds_one_array_of_y_preds_size():
+    """The log-softmax is read at the labels only, its exps taken in place: the full
+    log-softmax and its exps held two arrays (2.05x)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, (2, CLASSES, 64, 64)).astype(np.float32)
+    labels = rng.integers(0, CLASSES, (2, 64, 64))
+    peak = peak_extra_bytes(crossloss.get("scce", axis=1, from_logits=True), labels, logits)
+    assert peak < 1.5 * logits.nbytes, f"peak {peak / logits.nbytes:.2f}x y_pred's bytes"
