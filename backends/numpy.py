@@ -13,6 +13,15 @@ _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int
                                    "uint8", "uint16", "uint32", "uint64", "bool")}
 
 
+
+def _shifted(x, axis):
+    """x - max(x) along ``axis``, a new array (no overflow: x is known within +-finfo.max / 32
+    or clamped to +-finfo.max / 4). With no class there is no max: a copy (the losses are empty
+    sums, as on torch and TF)."""
+    if not x.shape[axis]:
+        return x.copy()
+    return x - np.max(x, axis=axis, keepdims=True)
+
 def _buffer(t, y=None):
     """t as the output buffer of ``t op y`` when the result fits in it, else None (allocate)."""
     if not isinstance(t, np.ndarray) or t.ndim == 0:
@@ -139,31 +148,26 @@ class NumpyOps(Ops):
         return np.clip(x, lo, hi)
 
     def log_softmax_finite(self, x, axis):
-        # no overflow: x is known within +-finfo.max / 32 or clamped to +-finfo.max / 4
-        if not x.shape[axis]:  # no class, no max: nothing to normalise (the losses are empty sums, as on torch and TF)
-            return x.copy()
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+        shifted = _shifted(x, axis)
+        if shifted.size:
+            shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
         return shifted
 
     def log_softmax_finite_at(self, x, index, axis):
         """(x_i - max) - log(sum(exp(x - max))) at the picked entries, as log_softmax_finite
         rounds them, holding one array of x's size (the exps, in place), not two."""
-        if not x.shape[axis]:
-            return self.take_along_axis(x, index, axis)
-        top = np.max(x, axis=axis, keepdims=True)
-        shifted = x - top
+        shifted = _shifted(x, axis)
         picked = self.take_along_axis(shifted, index, axis)
-        np.exp(shifted, out=shifted)
-        picked -= np.log(np.add.reduce(shifted, axis=axis, keepdims=True))
+        if shifted.size:
+            np.exp(shifted, out=shifted)
+            picked -= np.log(np.add.reduce(shifted, axis=axis, keepdims=True))
         return picked
 
     def softmax_finite(self, x, axis):
-        if not x.shape[axis]:
-            return x.copy()
-        p = x - np.max(x, axis=axis, keepdims=True)  # (no overflow, as in log_softmax_finite)
+        p = _shifted(x, axis)
         np.exp(p, out=p)  # in place: one array of x's size, not two
-        p /= np.add.reduce(p, axis=axis, keepdims=True)
+        if p.size:
+            p /= np.add.reduce(p, axis=axis, keepdims=True)
         return p
 
     def contract(self, a, b, axis):

@@ -17,9 +17,8 @@ import contextlib
 import threading
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from .errors import bad_type, bad_value, did_you_mean
+from .spec import boolean
 
 _CHECK_MODES = ("auto", "always", "never")
 
@@ -86,6 +85,8 @@ def _validated(opts: Options) -> Options:
     if opts.value_checks not in _CHECK_MODES:
         raise bad_value("options", "value_checks", f"one of {_CHECK_MODES}",
                         repr(opts.value_checks) + did_you_mean(opts.value_checks, _CHECK_MODES))
-    if not isinstance(opts.native_kernels, (bool, np.bool_)):
-        raise bad_type("options", "native_kernels", "True or False", repr(opts.native_kernels))
-    return replace(opts, native_kernels=bool(opts.native_kernels))
+    try:
+        native = boolean(opts.native_kernels)
+    except TypeError as error:
+        raise bad_type("options", "native_kernels", str(error), repr(opts.native_kernels)) from None
+    return replace(opts, native_kernels=native)
