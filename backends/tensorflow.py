@@ -139,17 +139,6 @@ class TensorflowOps(Ops):
         """einsum contracts without the a * b temporary: 2x faster at 1e5 values, 4.5x at 1e7."""
         return tf.einsum(self.contraction(a.shape.rank, axis), a, b)
 
-    def sum_product(self, a, b, axis):
-        """einsum adds one value at a time (2.4e-5 relative at 1e7 float32 values): a wide sum
-        over several axes keeps the first out of the einsum and adds it in float64 (1.8e-8,
-        1.3x the einsum's time). Slices, as the base class takes, are copies here (3.3x
-        Keras's Dice at 1e7); float64 inputs cost 15x. One axis stays a single einsum."""
-        if len(axis) < 2 or not self.sums_wide(a.dtype.name, a.shape.num_elements()):
-            return self.contract(a, b, axis)
-        partial = self.contract(a, b, axis[1:])
-        kept = axis[0] - sum(i < axis[0] for i in axis[1:])  # its place among partial's axes
-        return tf.cast(tf.reduce_sum(tf.cast(partial, tf.float64), kept), a.dtype)
-
     def segment_sum(self, values, ids, num_segments):
         """On CPU unsorted_segment_sum slows to ~15 ns a value beyond ~3e4 values; a weighted
         DenseBincount takes ~1 ns plus ~0.3 ms a call with its gradient (75 vs 5 ms for 5e6

@@ -204,6 +204,9 @@ class TorchOps(Ops):
             total = part if total is None else total + part
         return total
 
+    def sum_over(self, x, axis):
+        return torch.sum(x, dim=axis)  # torch's sums are cascaded: a few ulps in any layout
+
     def segment_sum(self, values, ids, num_segments):
         if not self.sums_wide(self.dtype_name(values), values.numel()) or values.device.type == "mps":
             return values.new_zeros(num_segments).index_add(0, ids, values)  # (MPS has no float64)

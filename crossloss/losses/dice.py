@@ -44,7 +44,7 @@ def _dense_sums(c, t, p):
         return p * t, ops.square(p) if c.squared else p, ops.square(t) if c.squared else t
     if c.squared:
         return ops.sum_product(p, t, spatial), ops.sum_product(p, p, spatial), ops.sum_product(t, t, spatial)
-    return ops.sum_product(p, t, spatial), ops.sum(p, axis=spatial), ops.sum(t, axis=spatial)
+    return ops.sum_product(p, t, spatial), ops.sum_over(p, spatial), ops.sum_over(t, spatial)
 
 
 def _label_sums(c, labels, p):
@@ -78,7 +78,7 @@ def _label_sums(c, labels, p):
     if not spatial:
         predicted = ops.square(p) if c.squared else p
     else:
-        predicted = ops.sum_product(p, p, spatial) if c.squared else ops.sum(p, axis=spatial)
+        predicted = ops.sum_product(p, p, spatial) if c.squared else ops.sum_over(p, spatial)
     return intersection, predicted, targets
 
 
