@@ -17,9 +17,9 @@ from .errors import bad_type, bad_value
 from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
-_COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
+COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 _DENSE = "a dense array or tensor of numbers"
-_INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
 
 class Call:
@@ -100,7 +100,7 @@ RESERVED_NAMES = frozenset(vars(Call(None, {}, "float32"))) | {n for n in vars(C
 
 def compute_dtype(loss: str, ops, y_pred) -> str:
     name = check_real(loss, "y_pred", ops, y_pred)
-    return _COMPUTE_DTYPE.get(name, "float32")
+    return COMPUTE_DTYPE.get(name, "float32")
 
 
 def check_plain_real(loss: str, argument: str, value) -> None:
@@ -117,7 +117,7 @@ def check_plain_real(loss: str, argument: str, value) -> None:
     except ValueError as error:  # e.g. a ragged list
         raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
-    if kind.name not in _COMPUTE_DTYPE and kind.name not in _INTEGER:  # e.g. a long double no framework has
+    if kind.name not in COMPUTE_DTYPE and kind.name not in INTEGER:  # e.g. a long double no framework has
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
 
 
@@ -145,7 +145,7 @@ def check_real(loss: str, argument: str, ops, x) -> str:
     if unfit is not None:
         raise bad_type(loss, argument, _DENSE, unfit)
     name = ops.dtype_name(x)
-    if name not in _COMPUTE_DTYPE and name not in _INTEGER:
+    if name not in COMPUTE_DTYPE and name not in INTEGER:
         raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {name}")
     return name
 
@@ -263,7 +263,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
         read_true = ops.range_reader(y_true, force)
     if read_pred is None and read_true is None:
         return None
-    fractional = labels and ops.dtype_name(y_true) not in _INTEGER
+    fractional = labels and ops.dtype_name(y_true) not in INTEGER
     # with ignore_index the read also tells a fused kernel whether any label is kept
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
@@ -286,6 +286,17 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check
+
+
+def label_indices(call: Call, labels):
+    """Float labels as int64 indices. A label with a fractional part, or NaN, becomes -1 (-2
+    where -1 is ignore_index): an index out of range, which a gather refuses or label_guard
+    makes NaN. Where nothing reads the labels (graphs, value_checks="never"), the cast alone
+    would count 2.5 as class 2 (and XLA's a NaN as class 0)."""
+    ops = call.ops
+    index = ops.cast(labels, "int64")
+    whole = ops.cast(index, ops.dtype_name(labels)) == labels
+    return ops.where(whole, index, -2 if getattr(call, "ignore_index", None) == -1 else -1)
 
 
 def label_guard(call: Call, y_true, y_pred, force: bool):
@@ -397,7 +408,7 @@ def _holds(dtype: str, value: int) -> bool:
     they cannot hold, a framework would wrap it: uint8 labels of 255 would equal -1)."""
     if dtype == "bool":
         return value in (0, 1)
-    if dtype not in _INTEGER:
+    if dtype not in INTEGER:
         return True
     limits = np.iinfo(dtype)
     return int(limits.min) <= value <= int(limits.max)

@@ -170,7 +170,7 @@ class Loss:
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         if plan.true_dtype is not None:
-            y_true = ops.cast(y_true, plan.true_dtype)
+            y_true = contract.label_indices(call, y_true) if plan.float_labels else ops.cast(y_true, plan.true_dtype)
         return call, y_true, y_pred, kernel
 
     def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
@@ -195,7 +195,8 @@ class Loss:
         guards = {mode: _chained(labels.get(mode), sizes) for mode in ("auto", "always", "never")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None, checks, guards, native,
+                     true_dtype if ops.dtype_name(y_true) != true_dtype else None,
+                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native,
                      {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
@@ -276,6 +277,7 @@ class _Plan:
     pred_shape: tuple | None  # y_pred likewise (a profile's rank rule, LossSpec.same_rank)
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
+    float_labels: bool        # labels come as floats: a fractional one is made an index out of range
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     guards: dict              # value_checks mode -> contract.label_guard's and shape_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None

@@ -10,6 +10,7 @@ import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
+from crossloss.conformance.frameworks import to_backend
 
 from conftest import BACKENDS
 
@@ -138,6 +139,39 @@ def test_labels_out_of_range_under_xla_give_nan_not_a_clamped_label(name, params
     good = tf.constant([4, 2] if "ignore_index" in params else [0, 2])
     assert np.allclose(step(good, y_pred).numpy(), loss(good, y_pred).numpy(), rtol=1e-12)
     assert not np.isnan(step(good, y_pred).numpy()).any()
+
+
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("scce", {"ignore_index": -1}),
+                                         ("scce", {"ignore_index": 255}), ("dice", {"ignore_index": 255})])
+@pytest.mark.parametrize("label", [2.5, -0.5, 255.5, np.nan])
+def test_float_labels_with_a_fraction_give_no_number_where_nothing_reads_them(name, params, label):
+    """A cast alone would take 2.5 as class 2, -0.5 as class 0, 255.5 as the ignored 255 and
+    (under XLA) NaN as class 0: unread, a fractional label is an index out of range, which
+    gives NaN under XLA and the framework's own gather error elsewhere. (NumPy under "never"
+    is left out: its gathers wrap a negative index, a label -1 as much as -0.5.)"""
+    loss = crossloss.get(name, **params)
+    y_pred = np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]], np.float32))
+    labels = np.array([label, 2.0], np.float32)
+    outcomes = []
+    if "tensorflow" in BACKENDS:
+        import tensorflow as tf
+        xla = tf.function(lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=True)
+        outcomes.append(float(xla(tf.constant(labels), tf.constant(y_pred))))
+    if "torch" in BACKENDS:
+        import torch
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda y_true, y_pred: loss(y_true, y_pred), fullgraph=True, backend="eager")
+        try:
+            outcomes.append(float(compiled(torch.tensor(labels), torch.tensor(y_pred))))
+        except (IndexError, RuntimeError) as error:  # torch's gather refuses the index
+            outcomes.append(error)
+    for backend in [b for b in ("torch", "tensorflow") if b in BACKENDS]:
+        with crossloss.options(value_checks="never"):
+            try:
+                outcomes.append(float(loss(to_backend(backend, labels, "float32"), to_backend(backend, y_pred, "float32"))))
+            except (ValueError, IndexError, RuntimeError) as error:  # the contract's error, or the framework's
+                outcomes.append(error)
+    assert outcomes and all(not isinstance(x, float) or np.isnan(x) for x in outcomes), outcomes
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
