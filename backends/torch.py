@@ -183,7 +183,7 @@ class TorchOps(Ops):
         return like.device.type in ("cpu", "cuda", "meta")  # an IndexError, or a device assert (inductor's too)
 
     def gathers_check_bounds(self, like):
-        return like.is_cpu and not torch.compiler.is_compiling()  # CUDA asserts on the device instead
+        return like.is_cpu and not TRACING()  # CUDA asserts on the device instead
 
     def sum_product(self, a, b, axis):
         """sum(a * b) over ``axis``; on eager CPU a large product is summed in slices.
@@ -194,7 +194,7 @@ class TorchOps(Ops):
         backward is one concatenation (``narrow`` would zero-fill an input-sized gradient
         per slice); forward + backward at 1e7 values is 1.4x faster too.
         """
-        if not a.is_cpu or a.numel() * a.element_size() <= _LARGE_TEMPORARY or torch.compiler.is_compiling():
+        if not a.is_cpu or a.numel() * a.element_size() <= _LARGE_TEMPORARY or TRACING():
             return torch.sum(a * b, dim=axis)
         along = max(axis, key=lambda i: a.shape[i])
         step = max(1, _SLICE * a.shape[along] // a.numel())
@@ -243,7 +243,7 @@ class TorchOps(Ops):
         return matches
 
     def range_reader(self, like, force=False):
-        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or torch.compiler.is_compiling():
+        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING():
             return None
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
@@ -331,7 +331,14 @@ _transform_level = torch._C._functorch.maybe_current_level  # None outside torch
 
 
 OPS = TorchOps()
-TRACING = torch.compiler.is_compiling  # dynamo guards on what a trace reads (crossloss.backends.tracing)
+_compiling, _jit_tracing, _dispatch_modes = torch.compiler.is_compiling, torch._C._is_tracing, torch._C._len_torch_dispatch_stack
+
+
+def TRACING() -> bool:
+    """Inside a trace (crossloss.backends.tracing): torch.compile and export (dynamo guards on
+    what a trace reads), torch.jit.trace (it would replay the path one input's values chose),
+    make_fx and fake tensors (dispatch modes: a fake tensor has no value to read)."""
+    return _compiling() or _jit_tracing() or _dispatch_modes() > 0  # (dynamo breaks on the last two)
 
 # torch.nn.functional's wrappers spend ~6 us per call broadcasting and warning about shapes
 # that crossloss has already checked equal; the kernels behind them are called directly.

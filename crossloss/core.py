@@ -354,6 +354,8 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
             # (a float: torch.compile of vmap cannot divide a batched tensor by a symbolic int)
             return ops.div(total * scale, count) if divisors is not None else total * scale / float(count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
+    if not ops.is_tensor(count):  # a symbolic size (torch's make_fx, non-strict export): never 0 there
+        return total * scale / count
     count = ops.cast(count, ops.dtype_name(total))  # a tensor: a count only known in the graph
     if scale != 1.0:
         total = total * scale

@@ -2,6 +2,7 @@
 torch.compile(fullgraph=True) (which fails on any graph break a host read would cause), on
 torch 'meta' tensors and in tf.function(jit_compile=True), equal to eager. The checks are
 the conformance harness's, so `make report` shows the same."""
+import math
 import subprocess
 import sys
 
@@ -476,3 +477,58 @@ def test_python_numbers_lists_and_arrays_join_a_compiled_call(sample_weight):
     assert torch.equal(from_number(y_pred[0, 0]), loss(0.1, y_pred[0, 0]))
     expected = harness.reference_for("huber")(np.float64(0.1), y_pred[0, 0].numpy())
     assert float(from_number(y_pred[0, 0])) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params,example,edge", [
+    ("cce", {}, [[0.5, 0.5]], [[0.0, 1.0]]),                                          # p = 0: the floor
+    ("scce", {"from_logits": True}, [[0.3, 0.1]], [[math.inf, 0.0]]),                  # +inf logit: the guard
+    ("bce", {"from_logits": True}, [[0.3, 0.1]], [[-math.inf, 0.6]]),
+])
+def test_jit_trace_replays_the_graph_path_not_the_path_one_inputs_values_chose(name, params, example, edge):
+    """torch.jit.trace records the ops one call ran: a call that read finite inputs and so
+    skipped the floor or the inf guard gave inf or NaN on later inputs (eager: 100, inf)."""
+    import torch
+    loss = crossloss.get(name, backend="torch", **params)
+    y_true = torch.tensor([0]) if name == "scce" else torch.tensor([[1.0, 0.0]])
+    traced = torch.jit.trace(lambda t, p: loss(t, p), (y_true, torch.tensor(example)), check_trace=False)
+    assert torch.equal(traced(y_true, torch.tensor(edge)), loss(y_true, torch.tensor(edge)))
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("kld", {"from_logits": True}),
+                                         ("dice", {"activation": "softmax", "axis": 1}), ("bce", {})])
+def test_fake_tensors_and_symbolic_tracers_run_every_loss_and_leave_eager_calls_alone(name, params):
+    """Fake tensors have no values to read (FakeTensorMode, make_fx, non-strict export), a
+    symbolic batch size is no int, and a tensor made there must not be kept for eager calls."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+    loss = crossloss.get(name, backend="torch", **params)
+    rng = np.random.default_rng(3)
+    y_true, y_pred = (torch.tensor(x) for x in cases.random_inputs(crossloss.spec(name), params, rng, (6, 3)))
+    eager = loss(y_true, y_pred)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        fake = loss(mode.from_tensor(y_true), mode.from_tensor(y_pred))
+    assert fake.shape == eager.shape and fake.dtype == eager.dtype
+    with crossloss.options(value_checks="never"):
+        graph = make_fx(lambda t, p: loss(t, p), tracing_mode="symbolic")(y_true, y_pred)
+    torch.testing.assert_close(loss(y_true, y_pred), eager, rtol=0, atol=0)  # nothing fake was kept
+    more = [torch.tensor(x) for x in cases.random_inputs(crossloss.spec(name), params, rng, (9, 3))]
+    torch.testing.assert_close(graph(*more), loss(*more), rtol=1e-6, atol=1e-7)  # the batch stayed symbolic
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_non_strict_export_with_a_dynamic_batch_takes_a_mean():
+    import torch
+
+    class Step(torch.nn.Module):
+        def forward(self, labels, logits):
+            return crossloss.get("scce", backend="torch", from_logits=True)(labels, logits)
+
+    rng = np.random.default_rng(4)
+    batch = torch.export.Dim("batch")
+    logits, labels = torch.tensor(rng.normal(size=(8, 5))), torch.tensor(rng.integers(0, 5, 8))
+    program = torch.export.export(Step(), (labels, logits), dynamic_shapes=({0: batch}, {0: batch}), strict=False)
+    logits, labels = torch.tensor(rng.normal(size=(13, 5))), torch.tensor(rng.integers(0, 5, 13))
+    torch.testing.assert_close(program.module()(labels, logits), torch.nn.functional.cross_entropy(logits, labels))
