@@ -13,6 +13,7 @@ Importing this module imports torch; ``import crossloss`` alone does not.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 import crossloss
 from crossloss import registry
@@ -27,15 +28,21 @@ __all__ = ["Loss", "get"]
 _TORCH_NAME = {"y_pred": "input", "y_true": "target"}
 _FORWARD_NAMES = {**_TORCH_NAME, "weights": "sample_weight"}
 _TORCH_NAMES = re.compile(r"\b(y_pred|y_true)\b")
+# torch.nn losses' attributes that crossloss names otherwise (or not at all): setting one must
+# not pass for a parameter that the loss then ignores
+_TORCH_PARAMETERS = frozenset({"weight", "log_target", "size_average", "reduce", "eps", "full"})
 
 
 class Loss(torch.nn.Module):
     """A crossloss loss as a module: ``forward(input, target, sample_weight=None)``.
 
     ``sample_weight``: a scalar, or a prefix of the unreduced loss's shape (not torch's
-    per-class ``weight``, which is ``class_weight`` here). Per-class weights are read once,
-    when the module is built: a later change to the tensor given has no effect, and the
-    module has no buffers (its ``state_dict`` is empty).
+    per-class ``weight``, which is ``class_weight`` here). Parameters are attributes, as on
+    torch's loss modules: ``criterion.class_weight = w`` (or ``.delta``, ``.ignore_index``,
+    ``.reduction``) binds the loss anew, checked as ``get`` checks them; torch's ``weight``
+    is refused with its name here. Per-class weights are read when bound: a later in-place
+    change to the tensor given has no effect, and the module has no buffers (its
+    ``state_dict`` is empty).
     """
 
     def __init__(self, name: str, **params):
@@ -53,9 +60,27 @@ class Loss(torch.nn.Module):
 
     def _bind(self, params: dict):
         self.loss = crossloss.get(self.loss_name, backend="torch", **params)
-        self.loss_params = {k: self.loss.params.get(k, v) for k, v in params.items()}  # as bound: weights copied
+        self._params = {k: self.loss.params.get(k, v) for k, v in params.items()}  # as bound: weights copied
         # formatted once, as Loss's repr (vmap names a module by it, inside a trace too)
-        self._extra_repr = ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self.loss_params.items()])
+        self._extra_repr = ", ".join([repr(self.loss_name)] + [f"{k}={v!r}" for k, v in self._params.items()])
+
+    @property
+    def loss_params(self):
+        """The parameters given, as bound (read-only: set one as an attribute to rebind)."""
+        return MappingProxyType(self._params)
+
+    def __getattr__(self, name):
+        loss = self.__dict__.get("loss")
+        if loss is not None and name in loss.params:
+            return loss.params[name]
+        return super().__getattr__(name)
+
+    def __setattr__(self, name, value):
+        loss = self.__dict__.get("loss")
+        if loss is not None and (name in loss.params or name in _TORCH_PARAMETERS):
+            self._bind({**self._params, name: value})  # torch's weight: refused, naming class_weight
+        else:
+            super().__setattr__(name, value)
 
     @property
     def reduction(self) -> str:
@@ -64,7 +89,7 @@ class Loss(torch.nn.Module):
 
     @reduction.setter
     def reduction(self, value: str):
-        self._bind({**self.loss_params, "reduction": value})
+        self._bind({**self._params, "reduction": value})
 
     def forward(self, input=None, target=None, sample_weight=None, **unknown):
         if unknown:

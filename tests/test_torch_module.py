@@ -188,3 +188,38 @@ def test_reduction_reads_and_sets_as_torch_nn_losses_do():
     with pytest.raises(crossloss.LossValueError, match="argument 'reduction'"):
         criterion.reduction = "avg"
     assert criterion.reduction == "none"  # a refused value leaves the module as it was
+
+
+def test_parameters_set_as_attributes_rebind_the_loss_as_torch_modules_read_theirs(segmentation):
+    """torch's loss modules read weight, delta, ignore_index... on every forward, and
+    re-weighting classes per epoch by assignment is common: an attribute that read back the
+    new value while the loss kept the old one gave silently wrong numbers."""
+    logits, labels = segmentation
+    module = crossloss.torch.get("scce", from_logits=True, ignore_index=255)
+    weight = torch.tensor([1.0, 5.0, 1.0], dtype=torch.float64)
+    module.class_weight = weight
+    module.label_smoothing = 0.2
+    expected = F.cross_entropy(logits, labels, weight=weight, ignore_index=255, label_smoothing=0.2)
+    torch.testing.assert_close(module(logits, labels), expected, rtol=1e-12, atol=1e-12)
+    assert module.label_smoothing == 0.2 and "label_smoothing=0.2" in repr(module)
+    huber = crossloss.torch.get("huber")
+    huber.delta = 0.1
+    x, y = logits.detach(), torch.zeros_like(logits)
+    torch.testing.assert_close(huber(x, y), F.huber_loss(x, y, delta=0.1), rtol=1e-12, atol=0)
+    copy = pickle.loads(pickle.dumps(huber))
+    assert copy.delta == 0.1 and copy.loss_params == huber.loss_params
+
+
+def test_attributes_a_loss_would_ignore_are_refused(segmentation):
+    logits, labels = segmentation
+    module = crossloss.torch.get("scce", from_logits=True, ignore_index=255)
+    before = module(logits, labels)
+    with pytest.raises(LossTypeError, match="'weight'.*did you mean 'class_weight'"):
+        module.weight = torch.ones(3)  # torch's name of class_weight
+    with pytest.raises(ValueError, match="label_smoothing"):
+        module.label_smoothing = 2.0
+    with pytest.raises(TypeError):
+        module.loss_params["ignore_index"] = 0  # read-only: it would not rebind
+    torch.testing.assert_close(module(logits, labels), before)  # a refused setting changed nothing
+    module.note = "any other attribute"  # a module's own attributes stay free
+    assert module.note == "any other attribute"
