@@ -203,12 +203,18 @@ class Loss:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
         (once per input signature: the plan keeps them)."""
         params = dict(self.params)
-        limit = float(np.finfo(dtype).max)
+        limit, tiny = float(np.finfo(dtype).max), float(np.finfo(dtype).tiny)
         for k, weights in self._per_class.items():
-            largest = max(weights) if isinstance(weights, tuple) else weights
-            if largest > limit:  # it would become inf in the compute dtype, and the loss NaN
+            each = weights if isinstance(weights, tuple) else (weights,)
+            if max(each) > limit:  # it would become inf in the compute dtype, and the loss NaN
                 raise bad_value(self.spec.name, k, f"weights up to {limit:.6g} for inputs computed in {dtype}",
-                                f"a weight of {largest:.6g}")
+                                f"a weight of {max(each):.6g}")
+            positive = [w for w in each if w > 0]  # (dynamo takes no min() of a generator)
+            lost = min(positive) if positive else tiny
+            if lost < tiny:  # 0 or subnormal there (TensorFlow's CPU kernels read 0): a weighted mean of 0 / 0
+                raise bad_value(self.spec.name, k, f"weights of 0 or from {tiny:.6g} for inputs computed in "
+                                f"{dtype} (a weighted mean does not change when every weight is scaled: "
+                                "scale them toward 1)", f"a weight of {lost:.6g}")
             params[k] = ops.asarray(weights, like=like, dtype=dtype)
         return params
 

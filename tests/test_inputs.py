@@ -258,6 +258,20 @@ def test_weights_beyond_the_compute_dtype_are_refused(backend, name, param, y_tr
     assert np.isfinite(float(to_numpy(loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64")))))
 
 
+@pytest.mark.parametrize("weights", [[1e-50] * 3, [1.0, 1e-40, 1.0]])
+def test_weights_that_vanish_in_the_compute_dtype_are_refused(backend, weights):
+    """1e-50 is 0 in float32: sum(w_t l) / sum(w_t) was 0 / 0, the mean over nothing, 0 with no
+    slope, where the weighted mean (scale-free) is the unweighted one; TensorFlow's CPU kernels
+    read the subnormal 1e-40 as 0 too. float64 holds both."""
+    y_true, y_pred = np.array([0, 1]), np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3]])
+    loss = crossloss.get("scce", class_weight=weights)
+    with pytest.raises(LossValueError, match="'class_weight' expected weights of 0 or from 1.17549e-38 .* float32"):
+        loss(to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32"))
+    got = float(to_numpy(loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64"))))
+    w = np.array(weights)[y_true]
+    assert got == pytest.approx(-np.sum(w * np.log([0.5, 0.5])) / np.sum(w), rel=1e-12)
+
+
 def test_labels_with_a_size1_class_axis_are_accepted(backend):
     probs = to_backend(backend, np.array([[0.25, 0.75], [0.5, 0.5]]), "float64")
     a = crossloss.get("scce")(to_backend(backend, np.array([1, 0]), "int64"), probs)
