@@ -311,7 +311,11 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
         if found is None and value is not None:
             contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
-        y_pred = ops.asarray(y_pred, like=y_true if ops.is_tensor(y_true) else None)
+        like = y_true if ops.is_tensor(y_true) else None
+        # Python numbers have no dtype of their own: they take a float y_true's, as NumPy 2 and
+        # torch promote them (else a list was float64 on NumPy and float32 on torch, either way)
+        weak = like is not None and not isinstance(y_pred, np.ndarray) and ops.dtype_name(like) in contract.COMPUTE_DTYPE
+        y_pred = ops.asarray(y_pred, like=like, dtype=ops.dtype_name(like) if weak else None)
     if not ops.is_tensor(y_true):
         y_true = contract.plain_tensor(ops, y_true, y_pred)
     return y_true, y_pred

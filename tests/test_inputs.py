@@ -786,3 +786,14 @@ def test_a_scalar_sample_weight_scales_a_loss_that_is_not_per_sample(backend, na
     loss = crossloss.get(name, **params)
     weighted = float(to_numpy(loss(y_true, y_pred, sample_weight=weight)))
     assert weighted == pytest.approx(0.5 * float(to_numpy(loss(y_true, y_pred))), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_python_y_pred_takes_the_float_dtype_of_y_true(backend, dtype):
+    """Python numbers have no dtype: NumPy made them float64 and torch and TensorFlow float32,
+    so float64 targets were rounded to float32 on two backends and float32 ones widened on one."""
+    y_true = to_backend(backend, np.array([0.1, 0.2]), dtype)
+    out = crossloss.get("mse")(y_true, [0.1 + 1e-9, 0.2])
+    assert dtype in str(out.dtype)  # torch.float32, <dtype: 'float32'>, float32
+    expected = np.mean((np.array([0.1 + 1e-9, 0.2], dtype) - np.array([0.1, 0.2], dtype)).astype(np.float64) ** 2)
+    assert float(to_numpy(out)) == pytest.approx(expected, rel=1e-6, abs=0)
