@@ -85,7 +85,10 @@ class Loss:
         try:
             result = None if kernel is None else kernel(call, y_true, y_pred)
             if result is None:
-                terms = self.spec.compute(call, y_true, y_pred)
+                values = None
+                if sample_weight is not None and plan.native_values is not None and settings.native_kernels:
+                    values = plan.native_values(call, y_true, y_pred)  # the kernel's unreduced values, weighted below
+                terms = self.spec.compute(call, y_true, y_pred) if values is None else Terms(values)
         except plan.ops.refusals:  # a framework's own check refused a value: say which and why
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
@@ -186,6 +189,9 @@ class Loss:
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
         covers = getattr(native, "covers_pred", False), getattr(native, "covers_upper_labels", False)
+        # for a sample_weight: the kernel's "none", where the mean counts every entry (no labels to leave out)
+        per_entry = choose and spec.values_per_entry and not spec.gathers_labels
+        native_values = (native if self.reduction == "none" else choose(call, "none", y_pred)) if per_entry else None
         checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
                                                mode == "always", *covers)
                   for mode in ("auto", "always")}
@@ -196,7 +202,7 @@ class Loss:
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None,
-                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native,
+                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native, native_values,
                      {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
@@ -287,6 +293,7 @@ class _Plan:
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     guards: dict              # value_checks mode -> contract.label_guard's and shape_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
+    native_values: object     # its unreduced values ("none"), for a call with sample_weight; or None
     # A mean's divisor (its count, sign folded in) -> the backend's scalar of it: the dtype and
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None
     # for a plan that is not reused (a trace's).

