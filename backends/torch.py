@@ -414,18 +414,19 @@ def _cross_entropy(call, reduction, y_pred):
         return None  # one weight for every class: the generic formula
     ignore = getattr(call, "ignore_index", None)
     smoothing = call.label_smoothing
-    # torch's weighted mean is NaN where every label left weighs 0; without ignore_index the
-    # kernel's result is read in place of the logits (_on_finite_logits below), which shows it
-    weighted_mean_of_kept = weight is not None and ignore is not None and reduction == _MEAN
+    # torch's mean is NaN where no label is left (or every one left weighs 0); without
+    # ignore_index the kernel's result is read in place of the logits (_on_finite_logits
+    # below), which shows it
+    mean_of_kept = ignore is not None and reduction == _MEAN
 
     def cross_entropy(c, y_true, y_pred):
-        if ignore is not None and (c.true_range is None or c.true_range[0] == c.true_range[1] == ignore):
-            return None  # possibly no label left: torch's mean over none is NaN, the spec's 0
         loss = _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
-        if weighted_mean_of_kept and not math.isfinite(loss.item()):
+        if mean_of_kept and not math.isfinite(loss.item()):
             return None  # torch's 0 / 0, the spec's 0 (the logits are finite: nothing else makes a NaN)
         return loss
-    cross_entropy.covers_upper_labels = y_pred.is_cpu  # it raises on a label >= C; CUDA's asserts
+    # It raises on a label >= C (CUDA's asserts), and with ignore_index on every label out of
+    # range but that one: then the labels need no read (contract.value_checker).
+    cross_entropy.covers_upper_labels = y_pred.is_cpu
     # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
     # ignore_index the logits are read.
     return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)

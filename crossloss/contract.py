@@ -264,10 +264,12 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     if read_pred is None and read_true is None:
         return None
     fractional = labels and ops.dtype_name(y_true) not in INTEGER
-    # with ignore_index the read also tells a fused kernel whether any label is kept
+    ignore = getattr(call, "ignore_index", None)
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
-                  and getattr(call, "ignore_index", None) is None and ops.gathers_check_bounds(y_pred))
+                  and ignore is None and ops.gathers_check_bounds(y_pred))
     read_true_min = ops.min_reader(y_true, force) if to_gathers and kernel_covers_upper_labels else None
+    # a kernel given ignore_index refuses every other label out of range, below 0 too
+    kernel_covers_labels = kernel_covers_upper_labels and labels and not fractional and ignore is not None
 
     def check(template, settings, y_true, y_pred, kernel_runs=False, read_all=False):
         pred_range = true_range = None
@@ -275,7 +277,8 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
             pred_range = read_whole_pred(y_pred)
             if pred_checked:
                 _check_bounded(loss, "y_pred", pred_range, prediction)
-        if read_true_min is not None and kernel_runs and not read_all and read_true_min(y_true) >= 0:
+        if kernel_runs and not read_all and (kernel_covers_labels or read_true_min is not None
+                                             and read_true_min(y_true) >= 0):
             pass  # the kernel refuses labels >= C itself
         elif read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)

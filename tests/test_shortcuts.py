@@ -191,7 +191,7 @@ def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits,
     ("categorical_crossentropy", {"from_logits": True}, "mean", 1),
     ("sparse_categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "mean", 0),
     ("sparse_categorical_crossentropy", {"from_logits": True}, "none", 1),
-    ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3}, "mean", 2),
+    ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_index": 3}, "mean", 1),
     ("binary_crossentropy", {}, "none", 1),
     ("binary_crossentropy", {"pos_weight": 2.0}, "mean", 2),
 ])
@@ -203,7 +203,8 @@ def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params
     of -100, its own ignore_index), and probabilities are left to torch's BCE kernel, which
     raises outside [0, 1] (tests/test_inputs.py: the contract's error all the same). Finite
     or not, the numbers are the reference's. cross_entropy raises on every label >= C itself,
-    so of the labels only the minimum is read (one ``min``) where they reach it."""
+    so of the labels only the minimum is read (one ``min``) where they reach it; given an
+    ignore_index, it raises on every other label out of range, and they are not read."""
     import torch
     rng = np.random.default_rng(5)
     loss = crossloss.get(name, reduction=reduction, **params)
@@ -407,3 +408,21 @@ def test_labels_left_by_ignore_index_that_all_weigh_zero_give_a_mean_of_zero(bac
     logits = np.random.default_rng(2).normal(size=(4, 3))
     out = loss(to_backend(backend, np.array([1, 1, 2, 1]), "int64"), to_backend(backend, logits, "float64"))
     assert float(to_numpy(out)) == 0.0
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("labels,expected", [([0, -1, 2, 1], None), ([-1, -1, -1, -1], 0.0), ([0, -5, 1, 1], "-5"),
+                                             ([0, 3, 1, -1], "3"), ([0, -100, 1, 1], "-100")])
+def test_torch_cross_entropy_given_an_ignore_index_checks_the_labels_itself(labels, expected):
+    """Unread labels under torch's kernel: it refuses every label out of range but the one it
+    ignores (-100, its default, too), and a mean over no label (its NaN) is the spec's 0."""
+    import torch
+    logits = torch.tensor(np.random.default_rng(8).normal(size=(4, 3)))
+    loss = crossloss.get("scce", from_logits=True, ignore_index=-1)
+    if isinstance(expected, str):
+        with pytest.raises(crossloss.LossValueError, match=f"ignore_index=-1; got values from {expected}|to {expected}$"):
+            loss(torch.tensor(labels), logits)
+        return
+    kept = [i for i, label in enumerate(labels) if label != -1]
+    reference = torch.nn.functional.cross_entropy(logits[kept], torch.tensor(labels)[kept]) if kept else 0.0
+    torch.testing.assert_close(loss(torch.tensor(labels), logits), torch.as_tensor(reference, dtype=torch.float64))
