@@ -426,3 +426,21 @@ def test_torch_cross_entropy_given_an_ignore_index_checks_the_labels_itself(labe
     kept = [i for i, label in enumerate(labels) if label != -1]
     reference = torch.nn.functional.cross_entropy(logits[kept], torch.tensor(labels)[kept]) if kept else 0.0
     torch.testing.assert_close(loss(torch.tensor(labels), logits), torch.as_tensor(reference, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_has_no_overflow_and_no_cancellation(backend, dtype):
+    """1 / (1 + exp(-x)) overflows below -88 in float32; 1 - sigmoid(-x) cancels to 0 or to
+    multiples of eps where sigmoid is small. The reference: e / (1 + e), e = exp(x) < 1."""
+    x = np.array([-np.inf, -1e4, -700.0, -100.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 30.0, 100.0, 1e4, np.inf, np.nan])
+    x = x.astype(dtype).astype(np.float64)  # the values the backend gets
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.exp(-np.abs(x))
+        expected = np.where(x >= 0, 1.0, e) / (1.0 + e)
+    ops = crossloss.backends.load(backend).OPS
+    got = to_numpy(ops.sigmoid(to_backend(backend, x, dtype)))
+    tiny = np.finfo(dtype).tiny  # below it float32 holds subnormals or 0 (TensorFlow's CPU kernels flush them)
+    np.testing.assert_allclose(np.where(expected < tiny, 0.0, got), np.where(expected < tiny, 0.0, expected),
+                               rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert np.isnan(got[-1]) and got[0] == 0.0 and got[-2] == 1.0
