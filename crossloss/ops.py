@@ -24,7 +24,7 @@ ABOVE_FLOOR = 1.2e-38
 # +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
 _LOST = 0.125
-_WIDE_SEGMENT_SUMS_FROM = 1 << 12  # see Ops.sums_wide
+WIDE_SUMS_FROM = 1 << 12  # see Ops.sums_wide
 SUM_BLOCK = 16  # slabs of a summed axis that the first pass of a wide sum adds (Ops.sum_over)
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
@@ -119,7 +119,7 @@ class Ops:
         ``sum_over`` of ``size`` values into each result: one adding a value at a time drifts
         in float32 (2e-5 at 2^22 random values, past its 1e-5 tolerance) and stops growing at
         2^24. Below 2^12 values the drift (about 4e-6) is within tolerance."""
-        return dtype == "float32" and (size is None or size >= _WIDE_SEGMENT_SUMS_FROM)
+        return dtype == "float32" and (size is None or size >= WIDE_SUMS_FROM)
 
     def segment_count(self, ids, num_segments: int, like):
         """out[k] = the number of i with ids[i] == k (1-D ids), in ``like``'s dtype; no gradient."""

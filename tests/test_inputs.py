@@ -530,7 +530,9 @@ def test_float32_dice_of_equal_values_over_a_million_pixels(backend, targets, sq
     exact = 1 - (2 * intersection + 1e-5) / (predicted + half + 1e-5)
     loss = crossloss.get("dice", axis=axis, squared=squared, reduction="none")
     got = to_numpy(loss(to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32")))[0]
-    np.testing.assert_allclose(got, exact, rtol=1e-6)
+    # a recorded divergence (docs/semantics.md): TensorFlow's einsum adds a row of 1024 pixels one at a time
+    rows = backend == "tensorflow" and layout == "class_first"
+    np.testing.assert_allclose(got, exact, rtol=1024 * np.finfo(np.float32).eps / 8 if rows else 1e-6)
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
