@@ -160,27 +160,33 @@ def test_a_class_axis_loss_reduced_to_a_scalar_sums_its_terms_in_one_pass(name, 
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_torch_kl_div_runs_only_where_no_target_meets_the_log_floor(from_logits, reduction):
-    """torch's kl_div takes p log p unfloored (NaN gradient in p at 0), so it runs where every
-    target is at least 1.2e-38, and the formula where one is 0; both give the reference's numbers.
-    Reduced, from logits, the kernel reads its result instead of the logits, and where it
-    declines the logits are read for the formula's guards."""
+    """torch's kl_div takes p log p unfloored (an infinite slope in p at 0), so it runs where
+    every target is at least 1.2e-38, or is 0 where no slope in p is taken (one-hot teachers:
+    both give 0 there); the formula where a target is in (0, 1.2e-38) or a 0 needs a slope.
+    Both give the reference's numbers. Reduced, from logits, the kernel reads its result
+    instead of the logits, and where it declines the logits are read for the formula's guards."""
     import torch
     rng = np.random.default_rng(6)
     loss = crossloss.get("kl_divergence", from_logits=from_logits, reduction=reduction)
-    for zero_target, kernel_runs in ((False, True), (True, False)):
+    for targets, kernel_runs in (("positive", True), ("zeros", True), ("zeros, with a slope", False),
+                                 ("below the floor", False)):
         y_true, y_pred = inputs("distribution", "logits" if from_logits else "probabilities", False, rng)
-        if not zero_target:
+        if targets == "positive":
             y_true = rng.dirichlet(np.ones(4), 6)
+        if targets == "below the floor":
+            y_true[0] = [1e-300, 0.25, 0.25, 0.5 - 1e-300]
+        assert y_true.min() == 0 or targets == "positive"
+        y_true = torch.tensor(y_true, requires_grad=targets == "zeros, with a slope")
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            out = loss(torch.as_tensor(y_true), torch.as_tensor(y_pred))
+            out = loss(y_true, torch.as_tensor(y_pred))
         counts = {event.key: event.count for event in prof.key_averages()}
-        assert ("aten::kl_div" in counts) == kernel_runs
+        assert ("aten::kl_div" in counts) == kernel_runs, targets
         logits_unread = from_logits and reduction != "none" and kernel_runs
         assert counts["aten::aminmax"] == (1 if logits_unread else 2), counts
-        expected = np.asarray(reference_for("kl_divergence")(y_true, y_pred, from_logits=from_logits,
+        expected = np.asarray(reference_for("kl_divergence")(y_true.detach().numpy(), y_pred, from_logits=from_logits,
                                                              reduction=reduction), dtype=np.float64)
-        passed, _, detail = compare(to_numpy(out), expected, "float64")
-        assert passed, f"zero target={zero_target}: {detail}"
+        passed, _, detail = compare(to_numpy(out.detach()), expected, "float64")
+        assert passed, f"{targets}: {detail}"
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
