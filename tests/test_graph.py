@@ -532,3 +532,16 @@ def test_non_strict_export_with_a_dynamic_batch_takes_a_mean():
     program = torch.export.export(Step(), (labels, logits), dynamic_shapes=({0: batch}, {0: batch}), strict=False)
     logits, labels = torch.tensor(rng.normal(size=(13, 5))), torch.tensor(rng.integers(0, 5, 13))
     torch.testing.assert_close(program.module()(labels, logits), torch.nn.functional.cross_entropy(logits, labels))
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_users_dispatch_mode_runs_eager_checks_and_all():
+    """FlopCounterMode (a TorchDispatchMode on real tensors) is no trace: values are read there."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    loss = crossloss.get("bce", backend="torch")
+    with FlopCounterMode(display=False):
+        with pytest.raises(crossloss.LossValueError, match="'y_pred' expected probabilities"):
+            loss(torch.tensor([1.0, 0.0]), torch.tensor([0.5, 1.5]))
+        value = loss(torch.tensor([1.0, 0.0]), torch.tensor([0.5, 0.25]))
+    torch.testing.assert_close(value, loss(torch.tensor([1.0, 0.0]), torch.tensor([0.5, 0.25])))
