@@ -351,10 +351,10 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     values = terms.values if sample_weight is None else _weighted(loss, ops, terms, sample_weight, like)
     scale = terms.scale
     if reduction == "none":
-        return values if scale == 1.0 else -values if scale == -1.0 else values * scale
+        return _signed(values, scale)
     total = ops.sum(values)
     if reduction == "sum":
-        return total if scale == 1.0 else total * scale
+        return _signed(total, scale)
     if reduction == "batchmean":  # torch's KL: the sum over the first axis's length
         count = _batch_size(ops, values)
     elif terms.count is not None:
@@ -372,8 +372,11 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
                 divisor = divisors[count * scale] = ops.scalar(count * scale, total)
             return total / divisor
         if count:  # in a trace, a plain division: ops.div's scalar cache would specialise on the count
-            # (a float: torch.compile of vmap cannot divide a batched tensor by a symbolic int)
-            return ops.div(total * scale, count) if divisors is not None else total * scale / float(count)
+            if divisors is not None:
+                return ops.div(_signed(total, scale), count)
+            # a float in a trace (torch.compile of vmap cannot divide a batched tensor by a symbolic
+            # int), an int elsewhere (torch.func's forward mode takes a float as a float64 tangent)
+            return _signed(total, scale) / (float(count) if _backends.tracing() else count)
         return total * math.nan if terms.nan_if_empty else total  # an empty sum is 0: its mean is 0 too
     if not ops.is_tensor(count):  # a symbolic size (torch's make_fx, non-strict export): never 0 there
         return total * scale / count
@@ -383,6 +386,12 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     if terms.nan_if_empty:  # torch's: NaN, also where the total is not 0 (label smoothing at zero weights)
         return ops.where(count == 0, math.nan, ops.ratio_or_zero(total, count))
     return ops.ratio_or_zero(total, count)
+
+
+def _signed(x, scale: float):
+    """scale * x, negated rather than multiplied by -1.0 (torch.func's forward mode takes a
+    Python float as a float64 tangent: jvp of x * -1.0 is float64 for float32 x)."""
+    return x if scale == 1.0 else -x if scale == -1.0 else x * scale
 
 
 def _batch_size(ops, values):

@@ -379,3 +379,21 @@ def test_hessian_vector_products_equal_differences_of_the_gradient(loss, backend
         h = 1e-6 * max(1.0, float(np.abs(case.y_pred).max()))
         expected = (slope(case.y_pred + h * tangent) - slope(case.y_pred - h * tangent)) / (2 * h)
         np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-7, err_msg=f"{case.label} {case.params}")
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["mse", "huber", "bce", "cce", "kld"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_forward_mode_tangents_keep_the_compute_dtype(name, reduction):
+    """torch.func's forward mode takes a Python float as a float64 tangent (jvp of x * -1.0 or
+    x / 6.0 is float64 for float32 x): a float32 loss's jvp came out float64, unlike jacrev."""
+    import torch
+    from torch.func import jacfwd, jacrev
+    rng = np.random.default_rng(2)
+    y_true = torch.tensor(rng.dirichlet(np.ones(3), 2), dtype=torch.float32)
+    y_pred = torch.tensor(rng.dirichlet(np.ones(3), 2), dtype=torch.float32)
+    loss = crossloss.get(name, reduction=reduction)
+    with crossloss.options(value_checks="never"):
+        forward, reverse = jacfwd(lambda p: loss(y_true, p))(y_pred), jacrev(lambda p: loss(y_true, p))(y_pred)
+    assert forward.dtype == torch.float32
+    torch.testing.assert_close(forward, reverse)
