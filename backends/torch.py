@@ -194,7 +194,7 @@ class TorchOps(Ops):
         backward is one concatenation (``narrow`` would zero-fill an input-sized gradient
         per slice); forward + backward at 1e7 values is 1.4x faster too.
         """
-        if not a.is_cpu or a.numel() * a.element_size() <= _LARGE_TEMPORARY or TRACING():
+        if not a.is_cpu or TRACING() or a.numel() * a.element_size() <= _LARGE_TEMPORARY:
             return torch.sum(a * b, dim=axis)
         along = max(axis, key=lambda i: a.shape[i])
         step = max(1, _SLICE * a.shape[along] // a.numel())
@@ -208,7 +208,8 @@ class TorchOps(Ops):
         return torch.sum(x, dim=axis)  # torch's sums are cascaded: a few ulps in any layout
 
     def segment_sum(self, values, ids, num_segments):
-        if not self.sums_wide(self.dtype_name(values), values.numel()) or values.device.type == "mps":
+        size = None if TRACING() else values.numel()  # (a trace's may be symbolic: comparing it would guard on it)
+        if not self.sums_wide(self.dtype_name(values), size) or values.device.type == "mps":
             return values.new_zeros(num_segments).index_add(0, ids, values)  # (MPS has no float64)
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
@@ -217,7 +218,7 @@ class TorchOps(Ops):
         counts, no arrays of ones (float32 and float64), 2-2.7x faster from 4096 to 2.6e5 ids
         (below that its fixed cost exceeds the sum's). Elsewhere it would size its output from
         the ids' maximum: a device sync, or in a trace a shape that depends on data."""
-        if ids.is_cpu and self.sums_wide(self.dtype_name(like), ids.numel()) and _plain_eager():
+        if ids.is_cpu and _plain_eager() and self.sums_wide(self.dtype_name(like), ids.numel()):
             return torch.bincount(ids, minlength=num_segments).to(like.dtype)
         return super().segment_count(ids, num_segments, like)
 
