@@ -267,11 +267,11 @@ class Ops:
 
     def _summed(self, a, b, axis):
         shape = self.static_shape(a)
-        summed = None if shape is None else [shape[i] for i in axis]
-        if summed is None or None in summed or not self.sums_wide(self.dtype_name(a), math.prod(summed)):
+        summed = None if shape is None or None in [shape[i] for i in axis] else [shape[i] for i in axis]
+        if not self.sums_wide(self.dtype_name(a), None if summed is None else math.prod(summed)):
             return self.sum(a, axis=axis) if b is None else self.contract(a, b, axis)
-        split = _block_split(shape, axis)
-        if split is None:  # no summed axis splits into blocks: one float64 sum
+        split = None if summed is None else _block_split(shape, axis)
+        if split is None:  # sizes a graph leaves unknown, or no summed axis splits into blocks: one float64 sum
             return self.cast(self.sum_float64(a, b, axis), self.dtype_name(a))
         along, block = split
         dims = self.shape(a)
