@@ -302,14 +302,17 @@ def label_indices(call: Call, labels):
     return ops.where(whole, index, -2 if getattr(call, "ignore_index", None) == -1 else -1)
 
 
-def label_guard(call: Call, y_true, y_pred, force: bool):
-    """For labels that go unread (traced graphs; accelerators unless ``force``) on a backend
-    whose gathers give a number at an index out of range (XLA clamps it, TensorFlow's GPU
-    gather gives 0): ``guard(result, labels, y_pred)``, the result made NaN where any label is
-    out of range. A where on the device, no host read: the bad label shows, as a NaN (Keras's
-    built-in gives one too). None where labels are read, or a bad one stops the gather."""
+def label_guard(call: Call, y_true, y_pred, mode: str):
+    """For labels that go unread (traced graphs; accelerators unless ``mode`` is "always";
+    everywhere under "never") on a backend whose gathers give a number at an index out of
+    range (XLA clamps it, TensorFlow's GPU gather gives 0, NumPy's wraps a negative one):
+    ``guard(result, labels, y_pred)``, the result made NaN where any label is out of range.
+    A where on the device, no host read: the bad label shows, as a NaN (Keras's built-in
+    gives one too). None where labels are read, or a bad one stops the gather."""
     ops = call.ops
-    if not call.labels or ops.gathers_fail_out_of_range(y_pred) or ops.range_reader(y_true, force) is not None:
+    if not call.labels or ops.gathers_fail_out_of_range(y_pred):
+        return None
+    if mode != "never" and ops.range_reader(y_true, mode == "always") is not None:
         return None
     axis, ignore = call.axis, getattr(call, "ignore_index", None)
 

@@ -201,7 +201,7 @@ class Loss:
                   for mode in ("auto", "always")}
         # sizes a graph leaves unknown are compared in every mode: they are no value check
         sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None
-        labels = {mode: contract.label_guard(call, y_true, y_pred, mode == "always") for mode in ("auto", "always")}
+        labels = {mode: contract.label_guard(call, y_true, y_pred, mode) for mode in ("auto", "always", "never")}
         guards = {mode: _chained(labels.get(mode), sizes) for mode in ("auto", "always", "never")}
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
