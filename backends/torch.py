@@ -337,6 +337,7 @@ _transform_level = torch._C._functorch.maybe_current_level  # None outside torch
 
 OPS = TorchOps()
 _compiling, _jit_tracing, _mode = torch.compiler.is_compiling, torch._C._is_tracing, torch._C._get_dispatch_mode
+_modes = torch._C._len_torch_dispatch_stack
 _FAKE, _PROXY = torch._C._TorchDispatchModeKey.FAKE, torch._C._TorchDispatchModeKey.PROXY
 
 
@@ -345,7 +346,7 @@ def TRACING() -> bool:
     what a trace reads), torch.jit.trace (it would replay the path one input's values chose),
     make_fx and fake tensors (their dispatch modes: a fake tensor has no value to read). A
     user's dispatch mode (FlopCounterMode) runs real tensors: eager, checks and all."""
-    return _compiling() or _jit_tracing() or _mode(_FAKE) is not None or _mode(_PROXY) is not None
+    return _compiling() or _jit_tracing() or _modes() > 0 and (_mode(_FAKE) is not None or _mode(_PROXY) is not None)
 
 # torch.nn.functional's wrappers spend ~6 us per call broadcasting and warning about shapes
 # that crossloss has already checked equal; the kernels behind them are called directly.
