@@ -361,7 +361,8 @@ def _transformed() -> bool:
     forward derivative, so jvp(grad(loss)), the Hessian-vector product, raises; and in nested
     vmaps with an input batched at one level only, mse_loss, huber_loss and smooth_l1_loss
     raise a size mismatch. The formula works in both."""
-    return _forward_mode() or not TRACING() and _transform_level() is not None
+    # (dynamo first: it cannot trace the level's query; the rest of TRACING only within a transform)
+    return _forward_mode() or not _compiling() and _transform_level() is not None and not TRACING()
 
 
 def _mse(call, reduction, y_pred):
