@@ -206,7 +206,8 @@ class Loss:
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None,
-                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native, native_values,
+                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native,
+                     native_values,
                      {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
@@ -325,7 +326,8 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
         like = y_true if ops.is_tensor(y_true) else None
         # Python numbers have no dtype of their own: they take a float y_true's, as NumPy 2 and
         # torch promote them (else a list was float64 on NumPy and float32 on torch, either way)
-        weak = like is not None and not isinstance(y_pred, np.ndarray) and ops.dtype_name(like) in contract.COMPUTE_DTYPE
+        weak = (like is not None and not isinstance(y_pred, np.ndarray)
+                and ops.dtype_name(like) in contract.COMPUTE_DTYPE)
         y_pred = ops.asarray(y_pred, like=like, dtype=ops.dtype_name(like) if weak else None)
     if not ops.is_tensor(y_true):
         y_true = contract.plain_tensor(ops, y_true, y_pred)
