@@ -247,8 +247,9 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     its own result instead of the logits), and integer labels where the formula runs and its
     gathers check their indices (a fused kernel may skip a label: torch's skips -100, so
     where it raises on every label >= C, ``kernel_covers_upper_labels``, only their minimum
-    is read). If the loss then raises, the call checks again with ``read_all`` to say what
-    was wrong (``explain_failure``). What is read, and how, is decided here once per input
+    is read; given an ignore_index it refuses every other label, and none is read). If the
+    loss then raises, the call checks again with ``read_all`` to say what was wrong
+    (``explain_failure``). What is read, and how, is decided here once per input
     signature and check mode (``force``: read accelerator tensors too); a call only reads and
     compares.
     """
