@@ -145,9 +145,11 @@ class TensorflowOps(Ops):
         axis adds in float32 and the rest in float64. That is faster than the base class's
         two passes (3.9x Keras's Dice at 1e7, where an axis of 1581 splits in blocks of 3
         only), which take the strided layouts, where TensorFlow adds one value at a time."""
-        if _trailing(x, axis):
-            return self._rows_then_wide(tf.reduce_sum(x, axis[-1]), axis[:-1], x)
-        return super().sum_over(x, axis)
+        if not _trailing(x, axis):
+            return super().sum_over(x, axis)
+        if not self.sum_is_wide(x, axis):
+            return tf.reduce_sum(x, axis)
+        return _rows_in_float64(tf.reduce_sum(x, axis[-1]), axis[:-1])
 
     def sum_product(self, a, b, axis):
         """Over trailing axes: einsum's sums of the last axis's rows, then the rest in float64.
@@ -155,18 +157,13 @@ class TensorflowOps(Ops):
         rows of 1024 equal values); multiplying first and reducing is exact to 2e-6 but took
         twice the time (1.1x Keras's Dice at 1e7 against 0.54x). Over one axis, where a row
         is all of it, that is the way."""
-        if _trailing(a, axis):
-            if len(axis) == 1:
-                return tf.reduce_sum(a * b, axis)
-            return self._rows_then_wide(self.contract(a, b, axis[-1:]), axis[:-1], a)
-        return super().sum_product(a, b, axis)
-
-    def _rows_then_wide(self, rows, axis, like):
-        if not axis:
-            return rows
-        if not self.sums_wide(like.dtype.name, like.shape.num_elements()):
-            return tf.reduce_sum(rows, axis)
-        return tf.cast(tf.reduce_sum(tf.cast(rows, tf.float64), axis), rows.dtype)
+        if not _trailing(a, axis):
+            return super().sum_product(a, b, axis)
+        if not self.sum_is_wide(a, axis):
+            return self.contract(a, b, axis)
+        if len(axis) == 1:
+            return tf.reduce_sum(a * b, axis)
+        return _rows_in_float64(self.contract(a, b, axis[-1:]), axis[:-1])
 
     def segment_sum(self, values, ids, num_segments):
         """On CPU unsorted_segment_sum slows to ~15 ns a value beyond ~3e4 values; a weighted
@@ -221,6 +218,10 @@ def _device_range(x):
 # An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts
 # it: tf.reshape(x, (8, 121)) takes 113 us, 40 us with a constant (reduce_sum over a tuple of
 # axes or over all axes: 137 or 68 us, 32 us). Eager calls reuse one constant per tuple.
+def _rows_in_float64(rows, axis):
+    return rows if not axis else tf.cast(tf.reduce_sum(tf.cast(rows, tf.float64), axis), rows.dtype)
+
+
 def _trailing(x, axis) -> bool:
     rank = x.shape.rank
     return tuple(axis) == tuple(range(rank - len(axis), rank))

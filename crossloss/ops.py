@@ -265,13 +265,18 @@ class Ops:
         add in float64 at once. Fewer values take one op (4095 equal values: 1.8e-5 off)."""
         return self._summed(x, None, axis)
 
-    def _summed(self, a, b, axis):
+    def sum_is_wide(self, a, axis) -> bool:
+        """A float32 sum of ``a`` over ``axis`` adds 2^12 values or more (or a number a graph
+        leaves unknown) into each result: ``sums_wide`` of that count."""
         shape = self.static_shape(a)
         sizes = None if shape is None else [shape[i] for i in axis]
-        count = None if sizes is None or None in sizes else math.prod(sizes)  # values into each result
-        if not self.sums_wide(self.dtype_name(a), count):
+        return self.sums_wide(self.dtype_name(a), None if sizes is None or None in sizes else math.prod(sizes))
+
+    def _summed(self, a, b, axis):
+        if not self.sum_is_wide(a, axis):
             return self.sum(a, axis=axis) if b is None else self.contract(a, b, axis)
-        split = None if count is None else _block_split(shape, axis)
+        shape = self.static_shape(a)
+        split = None if shape is None or None in shape else _block_split(shape, axis)
         if split is None:  # sizes a graph leaves unknown, or no summed axis splits into blocks: one float64 sum
             return self.cast(self.sum_float64(a, b, axis), self.dtype_name(a))
         along, block = split
