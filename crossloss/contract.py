@@ -31,13 +31,17 @@ class Call:
     (None: unknown), so that a formula may skip a guard that these values cannot reach.
     ``read``: y_pred's range reader where this call's checks may read it, else None.
 
-    A loss keeps one Call per input signature and gives each call a copy (``for_call``): the
-    math must not rely on attributes set by an earlier call. Under ``native_kernels=False``
+    A loss keeps one Call per input signature and gives each call a copy (``for_call``; in a
+    trace, where no Call is kept, the one made for the call): the math must not rely on
+    attributes set by an earlier call. Under ``native_kernels=False``
     the ranges are never set: a read range must not shorten the math (``fact``).
     """
 
+    is_frozen = False  # (frozen: the attributes are the class's)
+
     def __init__(self, ops, params: dict, dtype: str, loss: str = ""):
-        self.__dict__.update(params)
+        for name, value in params.items():  # (not __dict__.update: torch 2.11's Dynamo cannot trace it)
+            setattr(self, name, value)
         self.ops = ops
         self.dtype = dtype
         self.loss = loss
@@ -52,9 +56,9 @@ class Call:
 
     def for_call(self, settings, true_range=None, pred_range=None, read=None) -> "Call":
         """A copy for one call with what its value checks found; ``settings``: crossloss's options."""
-        call = object.__new__(type(self))
-        if self.__dict__:  # a template that was not frozen (in a trace)
-            call.__dict__.update(self.__dict__)
+        # A template that was not frozen (in a trace) serves its one call itself: copying its
+        # attributes would break the graph (torch 2.11's Dynamo traces no __dict__ methods)
+        call = object.__new__(type(self)) if self.is_frozen else self
         call.read = read
         call.shortcuts = settings.native_kernels  # False: the generic formula, guards and all
         if call.shortcuts:
@@ -65,7 +69,7 @@ class Call:
         """This template with its attributes moved into a class of its own: a call's copy is
         then an empty instance of it (about a third of the cost of copying the attributes).
         Not in a trace: creating a class there would break the graph."""
-        return object.__new__(type("Call", (Call,), dict(self.__dict__)))
+        return object.__new__(type("Call", (Call,), {**self.__dict__, "is_frozen": True}))
 
     def label_index(self, labels, y_pred):
         """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""
