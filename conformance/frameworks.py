@@ -69,7 +69,7 @@ def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None, w
     """(loss value, d sum(loss) / d wrt) as float64 NumPy arrays, ``wrt`` one of "y_pred",
     "y_true", "sample_weight" (the other inputs constants); inputs already on the backend."""
     inputs = {"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight}
-    if backend == "torch":
+    if framework(backend) == "torch":
         import torch
         inputs[wrt] = inputs[wrt].detach().clone().requires_grad_(True)
         value = loss(**inputs)
@@ -88,6 +88,7 @@ def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None, w
 
 GRADIENT_BACKENDS = ("torch", "tensorflow")
 TRACES = {"torch": ("torch.compile(fullgraph=True)", "torch meta tensors"),
+          "torch:cuda": ("torch.compile(fullgraph=True)",),
           "tensorflow": ("tf.function(jit_compile=True)", "tf.function, unknown batch size")}
 
 

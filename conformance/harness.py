@@ -191,7 +191,7 @@ def check_gradient_pair(case, backend: str, other: str, native=(False, False)) -
         outputs = []
         for which, use_native in ((backend, native[0]), (other, native[1])):
             with crossloss.options(native_kernels=use_native):
-                loss = crossloss.get(case.loss, backend=which, **case.params)
+                loss = crossloss.get(case.loss, backend=framework(which), **case.params)
                 outputs.append(value_and_gradient(which, loss, *_args(case, which, GRADIENT_DTYPE)))
     except Exception as error:
         result.detail = f"{type(error).__name__}: {error}"
@@ -209,7 +209,7 @@ def check_gradient_pair(case, backend: str, other: str, native=(False, False)) -
 def check_traced(case, backend: str, trace: str) -> Result:
     """float32 'mean' under a trace or compiler equals eager (for meta: shape, dtype, device)."""
     result = Result(case.loss, case.name, backend, TRACE_DTYPE, "mean", trace, False, float("inf"))
-    loss = crossloss.get(case.loss, backend=backend, **case.params)
+    loss = crossloss.get(case.loss, backend=framework(backend), **case.params)
     y_true, y_pred, _ = _args(case, backend, TRACE_DTYPE)
     try:
         eager = loss(y_true, y_pred)
@@ -312,8 +312,12 @@ def gradient_checks(cases, backends, dtypes=None) -> list[Result]:
                     results.append(check_gradient_fd(case, backend, wrt="y_true"))
                 if case.sample_weight is not None:
                     results.append(check_gradient_fd(case, backend, wrt="sample_weight"))
-            if case.loss in crossloss.backends.load(backend).NATIVE:
-                results.append(check_gradient_pair(case, backend, backend, native=(True, False)))
+            native = case.loss in crossloss.backends.load(backend).NATIVE
+            for label in run_labels(backend):
+                if native:  # a device's fused kernels are its own code
+                    results.append(check_gradient_pair(case, label, label, native=(True, False)))
+                if label != backend:  # another device: against the CPU's gradient
+                    results.append(check_gradient_pair(case, label, backend))
         if len(with_grad) == 2:
             results.append(check_gradient_pair(case, with_grad[0], with_grad[1]))
     return [_accept(r) for r in results]
@@ -327,9 +331,9 @@ def trace_checks(cases, backends, dtypes=None) -> list[Result]:
     for case in cases if selected(TRACE_DTYPE, dtypes) else ():
         if case.edge or case.sample_weight is not None or case.label.startswith("random, "):
             continue
-        for backend in backends:
-            for trace in TRACES.get(backend, ()):
-                results.append(check_traced(case, backend, trace))
+        for label in (label for backend in backends for label in run_labels(backend)):
+            for trace in TRACES.get(label, ()):
+                results.append(check_traced(case, label, trace))
     return [_accept(r) for r in results]
 
 

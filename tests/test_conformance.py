@@ -5,12 +5,12 @@ import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
-from crossloss.conformance.frameworks import DTYPES, to_backend, to_numpy
+from crossloss.conformance.frameworks import DTYPES, run_labels, to_backend, to_numpy
 
 from conftest import BACKENDS
 
-GROUPS = [(loss, backend, dtype) for loss in crossloss.list_losses() for backend in BACKENDS
-          for dtype in DTYPES[backend]]
+GROUPS = [(loss, label, dtype) for loss in crossloss.list_losses() for backend in BACKENDS
+          for label in run_labels(backend) for dtype in DTYPES[backend]]  # "torch:cuda" where torch sees a GPU
 
 
 @pytest.mark.parametrize("loss,backend,dtype", GROUPS)
