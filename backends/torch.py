@@ -210,7 +210,7 @@ class TorchOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         size = None if TRACING() else values.numel()  # (a trace's may be symbolic: comparing it would guard on it)
         wide = self.sums_wide(self.dtype_name(values), size) and values.device.type != "mps"  # (MPS has no float64)
-        if size is not None and size >= _SPREAD_FROM and values.is_cuda:
+        if values.is_cuda and (size is None or size >= _SPREAD_FROM):  # (inductor's index_add is atomic too)
             return _spread_segment_sum(values, ids, num_segments, torch.float64 if wide else values.dtype)
         if not wide:
             return values.new_zeros(num_segments).index_add(0, ids, values)
@@ -298,23 +298,24 @@ _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0
 
 
 def _spread_segment_sum(values, ids, num_segments, dtype):
-    """segment_sum on CUDA, where index_add adds with atomics: with few segments (Dice's
-    samples x classes) each add waits for the one before at the same address (8 segments of
-    5e6 values: 3.6 ms on an H100). Each segment gets ``lanes`` slots, value i going to slot
-    i % lanes, and the slots are summed after; a tail of fewer than ``lanes`` values is added
-    directly. About 2^15 slots in all (measured on an H100, 5e6 values into 8 segments: 3.6 ms
-    with 1 lane, 164 us with 256, 67 us with 4096)."""
-    lanes = min(_MOST_LANES, 1 << max(0, (_SLOTS // num_segments).bit_length() - 1))
+    """segment_sum on CUDA, where index_add adds with atomics (inductor's too): with few
+    segments (Dice's samples x classes) each add waits for the one before at the same
+    address. Each segment gets ``lanes`` slots, value i going to slot i % lanes, and the
+    slots are summed after; a tail of fewer than ``lanes`` values is added directly. About
+    2^15 slots in all (on an H100, 5e6 values into 8 segments: 3.6 ms with 1 lane, 164 us
+    with 256, 67 us with 4096); 256 per segment where a graph leaves their count symbolic."""
+    if isinstance(num_segments, int):
+        lanes = min(_MOST_LANES, 1 << max(0, (_SLOTS // num_segments).bit_length() - 1))
+    else:
+        lanes = _SYMBOLIC_LANES
     whole = values.numel() // lanes * lanes
     slots = torch.add(torch.arange(lanes, device=ids.device), ids[:whole].view(-1, lanes), alpha=lanes).view(-1)
     out = values.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, values[:whole].to(dtype))
-    out = out.view(num_segments, lanes).sum(1)
-    if whole < values.numel():
-        out = out.index_add(0, ids[whole:], values[whole:].to(dtype))
-    return out.to(values.dtype)
+    out = out.view(num_segments, lanes).sum(1)  # the tail, maybe empty (a trace's size may be symbolic: no branch)
+    return out.index_add(0, ids[whole:], values[whole:].to(dtype)).to(values.dtype)
 
 
-_SLOTS, _MOST_LANES = 1 << 15, 1 << 12  # slots of a CUDA segment sum in all, and per segment
+_SLOTS, _MOST_LANES, _SYMBOLIC_LANES = 1 << 15, 1 << 12, 256  # slots of a CUDA segment sum in all, per segment
 _SPREAD_FROM = 1 << 16  # values from which a CUDA segment sum spreads (below: one launch fewer matters more)
 
 

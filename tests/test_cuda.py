@@ -229,3 +229,16 @@ def test_dice_with_labels_sums_many_pixels_into_few_segments_exactly(params):
     intersection, predicted, targets = (q * dense).sum(dims), (q ** power).sum(dims), (dense ** power).sum(dims)
     expected = 1 - (2 * intersection + 1e-5) / (predicted + targets + 1e-5)
     torch.testing.assert_close(out.cpu().double(), expected, rtol=1e-5, atol=1e-6)  # float32's, as the harness's
+
+
+def test_dice_with_labels_compiles_with_a_dynamic_batch():
+    """A graph spreads its segment sums too (inductor's index_add is atomic), at a symbolic
+    count of segments where the batch is dynamic."""
+    torch._dynamo.reset()
+    loss = crossloss.get("dice", axis=1, activation="softmax")
+    compiled = torch.compile(loss, fullgraph=True, dynamic=True)
+    generator = torch.Generator().manual_seed(4)
+    for batch in (2, 3):
+        logits = torch.randn(batch, 3, 64, 65, generator=generator).cuda()
+        labels = torch.randint(0, 3, (batch, 64, 65), generator=generator).cuda()
+        torch.testing.assert_close(compiled(labels, logits), loss(labels, logits), rtol=1e-5, atol=1e-6)
