@@ -15,7 +15,10 @@ Method:
   * NumPy: ``tracemalloc`` (NumPy reports its array buffers to it): peak minus the traced
     memory just before the call, after ``tracemalloc.reset_peak()``. Forward only.
 
-    python benchmarks/memory.py [--backends torch,numpy]
+  * torch on CUDA (``--backends torch:cuda``): the caching allocator's peak,
+    ``torch.cuda.max_memory_allocated()`` after a reset, minus the bytes allocated before.
+
+    python benchmarks/memory.py [--backends torch,numpy,torch:cuda]
 
 Writes benchmarks/results/memory.json.
 """
@@ -129,6 +132,30 @@ def measure_torch(call, labels_np, pred_np) -> dict:
     return {"fwd": torch_peak(forward), "fwd+bwd": torch_peak(forward_backward)}
 
 
+def measure_cuda(call, labels_np, pred_np) -> dict:
+    """As measure_torch, on CUDA: the caching allocator's peak of allocated bytes beyond those
+    allocated before the call (torch.cuda.max_memory_allocated after a reset)."""
+    import torch
+    labels, pred = torch.from_numpy(labels_np).cuda(), torch.from_numpy(pred_np).cuda()
+    leaf = pred.clone().requires_grad_(True)
+
+    def peak(fn):
+        torch.cuda.synchronize()
+        gc.collect()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+
+    def forward_backward():
+        call(labels, leaf).backward()
+        leaf.grad = None  # (after the peak: the gradient's 1.0 counts, as on CPU)
+
+    call(labels, pred), forward_backward()  # warm-up
+    return {"fwd": peak(lambda: call(labels, pred)), "fwd+bwd": peak(forward_backward)}
+
+
 def measure_numpy(call, labels, pred) -> dict:
     call(labels, pred)  # warm-up
     return {"fwd": numpy_peak(lambda: call(labels, pred))}
@@ -137,32 +164,34 @@ def measure_numpy(call, labels, pred) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="torch,numpy")
+    parser.add_argument("--value-checks", default="auto", choices=("auto", "always", "never"),
+                        help="crossloss's value_checks for the run (always: CUDA inputs are read too)")
     parser.add_argument("--out", default=str(RESULTS / "memory.json"))
     args = parser.parse_args(argv)
-    # for speed.environment (the figures are taken with the default value checks)
-    args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()
-    args.value_checks = crossloss.get_options().value_checks
+    crossloss.set_options(value_checks=args.value_checks)
+    args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()  # (for speed.environment)
     rows = []
-    print(f"{'loss':<32} {'variant':<19} {'backend':<7} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
+    print(f"{'loss':<32} {'variant':<19} {'backend':<10} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
     for backend in args.backends.split(","):
-        natives = torch_natives() if backend == "torch" else numpy_natives()
+        natives = torch_natives() if backend.startswith("torch") else numpy_natives()
         for loss_name, variant, params, kind in CASES:
             labels, pred = make_inputs(kind)
             loss = crossloss.get(loss_name, **params)
             for method, fn in [("crossloss", None)] + natives[variant]:
                 row = {"loss": loss_name, "variant": variant, "backend": backend, "method": method,
                        "shape": list(SHAPE), "y_pred_bytes": pred.nbytes}
-                measure = measure_torch if backend == "torch" else measure_numpy
+                measure = {"torch": measure_torch, "torch:cuda": measure_cuda, "numpy": measure_numpy}[backend]
                 peaks = measure(fn or loss, labels, pred)
                 for k, v in peaks.items():
                     row[f"{k}_bytes"], row[f"{k}_ratio"] = v, v / pred.nbytes
                 rows.append(row)
                 both = f"{row['fwd+bwd_ratio']:>8.2f}" if "fwd+bwd_ratio" in row else f"{'-':>8}"
-                print(f"{loss_name:<32} {variant:<19} {backend:<7} {method:<36} {row['fwd_ratio']:>6.2f} {both}", flush=True)
+                print(f"{loss_name:<32} {variant:<19} {backend:<10} {method:<36} {row['fwd_ratio']:>6.2f} {both}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     env = environment(args)
     env["method"] = {"torch": "torch.profiler profile_memory: max running sum of CPU allocator events",
+                     "torch:cuda": "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before",
                      "numpy": "tracemalloc peak minus traced memory before the call"}
     out.write_text(json.dumps({"environment": env, "results": rows}, indent=1))
     print(f"\nwrote {out}")

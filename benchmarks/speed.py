@@ -11,6 +11,7 @@ slower). Both values are compared once per case (np.allclose, rtol 1e-4); "!" ma
     python benchmarks/speed.py                        # all backends, sizes 1e3, 1e5, 1e7
     python benchmarks/speed.py --quick --backends torch --losses dice,huber
     python benchmarks/speed.py --backends torch --value-checks never   # the path of accelerators
+    python benchmarks/speed.py --backends torch --device cuda [--backward] [--compile]
 
 Sizes are total elements of y_pred: (size // CLASSES, CLASSES) for every loss but Dice, and
 (DICE_BATCH, DICE_CLASSES, H, H) with class axis 1 for Dice. Writes benchmarks/results/speed.json.
@@ -99,10 +100,10 @@ def make_inputs(kind: str, size: int, rng: np.random.Generator):
     raise ValueError(kind)
 
 
-def to_framework(array, backend: str):
+def to_framework(array, backend: str, device: str = "cpu"):
     if backend == "torch":
         import torch
-        return torch.from_numpy(np.ascontiguousarray(array))
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
     if backend == "tensorflow":
         import tensorflow as tf
         return tf.constant(array)
@@ -243,6 +244,18 @@ NATIVES = {"torch": torch_natives, "numpy": numpy_natives, "tensorflow": tensorf
 
 # ---- timing -----------------------------------------------------------------------------------
 
+def on_device(fn, burst: int):
+    """fn called ``burst`` times, then the CUDA device waited for: time / burst is one call's
+    share of host work and device work, the queue kept full as in a training loop."""
+    import torch
+
+    def timed():
+        for _ in range(burst):
+            fn()
+        torch.cuda.synchronize()
+    return timed
+
+
 def interleaved_times(a, b, budget_s: float, min_reps: int, max_reps: int):
     """Seconds of each call of a() and b(), timed alternately; repeats sized to about budget_s."""
     a(), b()  # warm-up (first-call caches, lazy imports)
@@ -281,7 +294,11 @@ def environment(args) -> dict:
            "crossloss": crossloss.__version__, "versions": versions,
            "argv": sys.argv[1:], "quick": args.quick, "budget_s": args.budget, "value_checks": args.value_checks}
     if "torch" in sys.modules:
-        env["torch_num_threads"] = sys.modules["torch"].get_num_threads()
+        torch = sys.modules["torch"]
+        env["torch_num_threads"] = torch.get_num_threads()
+        if getattr(args, "device", "cpu") == "cuda":
+            env.update(device=torch.cuda.get_device_name(), cuda=torch.version.cuda, burst=args.burst)
+    env["backward"], env["compiled"] = getattr(args, "backward", False), getattr(args, "compile", False)
     return env
 
 
@@ -295,8 +312,17 @@ def parse_args(argv=None):
     parser.add_argument("--value-checks", default="auto", choices=("auto", "always", "never"),
                         help="crossloss's value_checks for the run; 'never' times the path accelerators take "
                              "(nothing read back to the host)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="torch's device (cuda: each sample is --burst calls, then a device sync)")
+    parser.add_argument("--burst", type=int, default=20, help="calls per timed sample on cuda")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch only: both sides under torch.compile (inductor, fullgraph, static shapes)")
+    parser.add_argument("--backward", action="store_true",
+                        help="torch only: time loss(...).backward() on both sides (y_pred a leaf)")
     parser.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = parser.parse_args(argv)
+    if (args.device != "cpu" or args.backward or args.compile) and args.backends != "torch":
+        parser.error("--device, --compile and --backward time torch alone: add --backends torch")
     args.sizes = args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")
     args.budget = args.budget or (0.2 if args.quick else 1.0)
     return args
@@ -309,27 +335,44 @@ def run_case(loss_name, variant, params, kind, backend, size, natives, args):
     """Rows (dicts) for one case on one backend and size: one per native equivalent."""
     rng = np.random.default_rng(0)
     y_np, p_np = make_inputs(kind, size, rng)
-    y, p = to_framework(y_np, backend), to_framework(p_np, backend)
+    y, p = to_framework(y_np, backend, args.device), to_framework(p_np, backend, args.device)
     loss = crossloss.get(loss_name, **params)
+    label = backend if args.device == "cpu" else f"{backend}:{args.device}"
     rows = []
+    if args.compile:
+        import torch
+        torch._dynamo.reset()
+        loss = torch.compile(loss, fullgraph=True, dynamic=False)
+        natives = [(name, torch.compile(native, fullgraph=True, dynamic=False)) for name, native in natives]
     for native_name, native in natives:
-        row = {"loss": loss_name, "variant": variant, "backend": backend, "size": size,
-               "shape": list(p_np.shape), "native": native_name}
+        row = {"loss": loss_name, "variant": variant, "backend": label, "size": size,
+               "shape": list(p_np.shape), "native": native_name, "backward": args.backward, "compiled": args.compile}
         try:
             ours, theirs = float(loss(y, p)), float(native(y, p))
         except Exception:  # a failing crossloss call is reported, never worked around
             row["error"] = traceback.format_exc()
-            print(f"{loss_name:<32} {variant:<11} {backend:<10} {size:>8.0e}  {native_name:<42} FAILED\n{row['error']}", flush=True)
+            print(f"{loss_name:<32} {variant:<11} {label:<10} {size:>8.0e}  {native_name:<42} FAILED\n{row['error']}", flush=True)
             rows.append(row)
             continue
         row.update(crossloss_value=ours, native_value=theirs, agree=bool(np.allclose(ours, theirs, rtol=1e-4)))
-        ours_s, theirs_s = interleaved_times(lambda: loss(y, p), lambda: native(y, p), args.budget,
+        ours_fn, theirs_fn = lambda: loss(y, p), lambda: native(y, p)
+        if args.backward:
+            p.requires_grad_(True)
+            ours_fn, theirs_fn = lambda: loss(y, p).backward(), lambda: native(y, p).backward()
+        burst = args.burst if args.device == "cuda" else 1
+        if burst > 1:
+            ours_fn, theirs_fn = on_device(ours_fn, burst), on_device(theirs_fn, burst)
+        ours_s, theirs_s = interleaved_times(ours_fn, theirs_fn, args.budget,
                                              min_reps=3 if args.quick else 5, max_reps=300 if args.quick else 2000)
+        ours_s, theirs_s = [t / burst for t in ours_s], [t / burst for t in theirs_s]
+        if args.backward:
+            p.requires_grad_(False)
+            p.grad = None
         t_ours, t_theirs = statistics.median(ours_s), statistics.median(theirs_s)
         row.update(crossloss_us=t_ours * 1e6, native_us=t_theirs * 1e6, ratio=t_ours / t_theirs,
                    repeats=len(ours_s), crossloss_min_us=min(ours_s) * 1e6, native_min_us=min(theirs_s) * 1e6)
         mark = "" if row["agree"] else f"  ! values differ: {ours:.7g} vs {theirs:.7g}"
-        print(f"{loss_name:<32} {variant:<11} {backend:<10} {size:>8.0e}  {native_name:<42} "
+        print(f"{loss_name:<32} {variant:<11} {label:<10} {size:>8.0e}  {native_name:<42} "
               f"{row['crossloss_us']:>12.1f} {row['native_us']:>11.1f} {row['ratio']:>6.2f}{mark}", flush=True)
         rows.append(row)
     return rows

@@ -3,7 +3,8 @@ graphs, compile with inductor, compute in float32 under CUDA autocast, and label
 range stop at a device assert instead of giving a number. Values and gradients against the
 reference and the CPU are the conformance harness's "torch:cuda" checks (test_conformance.py).
 
-These run only where torch sees a GPU: CI's machine has none (README, "Tests on a GPU").
+These run only where torch sees a GPU: CI's machine has none. benchmarks/gpu.sh runs them on
+one (README, "On a CUDA GPU").
 """
 import subprocess
 import sys
