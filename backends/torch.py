@@ -438,6 +438,8 @@ def _bce(call, reduction, y_pred):
                 found = c.check_probabilities(y_pred)
                 if found is None or not (_SLOPE_EXACT <= found[0] and found[1] <= 1.0 - _SLOPE_EXACT):
                     return None
+            if y_pred.is_cuda and torch.is_autocast_enabled("cuda"):
+                return None  # torch refuses its own kernel under CUDA autocast ("unsafe to autocast")
             return _NN.binary_cross_entropy(y_pred, smoothed_binary_targets(c, y_true), None, reduction)
         on_probabilities.covers_pred = y_pred.is_cpu  # the CPU kernel raises outside [0, 1]; CUDA's asserts
         return on_probabilities

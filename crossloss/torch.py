@@ -6,7 +6,7 @@
 Everything else is crossloss's spec (docs/semantics.md). Losses with a class axis default to
 torch's class axis 1 (``axis=`` overrides it), and errors name forward's arguments. Modules
 pickle and deep-copy like any module, move with ``.to(device)`` (per-class weights follow the
-inputs' device), and run under ``torch.compile``, CPU ``torch.autocast`` (computed in float32)
+inputs' device), and run under ``torch.compile``, CPU and CUDA ``torch.autocast`` (computed in float32)
 and on ``meta``.
 Importing this module imports torch; ``import crossloss`` alone does not.
 """

@@ -175,6 +175,27 @@ def test_cuda_autocast_computes_in_float32(name, params, autocast_dtype):
     torch.testing.assert_close(loss.detach(), reference, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("value_checks", ["auto", "always"])
+def test_bce_on_probabilities_evaluates_under_cuda_autocast(value_checks):
+    """torch refuses binary_cross_entropy under CUDA autocast. With a gradient wanted and
+    nothing read, the formula ran anyway (the test above); without one (an evaluation loop),
+    or with the probabilities read, the fused kernel would be chosen."""
+    probabilities = torch.rand(8, 3, device="cuda") * 0.98 + 0.01
+    targets = (torch.rand(8, 3, device="cuda") > 0.5).float()
+    loss = crossloss.get("bce")
+    expected, expected_half = (torch.nn.functional.binary_cross_entropy(p.double(), targets.double())
+                               for p in (probabilities, probabilities.half()))
+    leaf = probabilities.clone().requires_grad_(True)
+    with crossloss.options(value_checks=value_checks), torch.autocast("cuda", dtype=torch.float16):
+        with torch.no_grad():
+            evaluated = loss(targets, probabilities.half())
+        trained = loss(targets, leaf)
+    for out in (evaluated, trained):
+        assert out.dtype == torch.float32
+    torch.testing.assert_close(trained.double(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(evaluated.double(), expected_half, rtol=1e-5, atol=1e-6)
+
+
 def test_a_module_moved_to_cuda_takes_its_class_weights_along():
     weights = [0.5, 2.0, 1.0]
     logits, labels = torch.randn(16, 3, 5), torch.randint(0, 3, (16, 5))
