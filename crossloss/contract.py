@@ -122,7 +122,23 @@ def check_plain_real(loss: str, argument: str, value) -> None:
         raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
     if kind.name not in COMPUTE_DTYPE and kind.name not in INTEGER:  # e.g. a long double no framework has
-        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {kind}")
+        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", _unfit_entry(value, kind))
+
+
+def _unfit_entry(value, kind) -> str:
+    """What gave a list or number an unfit dtype: its first entry that is no real number, or
+    an integer that neither int64 nor uint64 holds (NumPy makes such a list dtype object)."""
+    if isinstance(value, np.ndarray) or kind.kind not in "OUS":
+        return f"dtype {kind}"
+    for entry in np.asarray(value, dtype=object).reshape(-1):
+        if isinstance(entry, (bool, np.bool_)) or isinstance(entry, (float, np.floating, np.integer)):
+            continue
+        if isinstance(entry, int):
+            if not -2 ** 63 <= entry < 2 ** 64:
+                return f"dtype {kind}, from the integer {entry}, beyond int64 and uint64"
+            continue
+        return f"dtype {kind}, from the entry {entry!r} ({type(entry).__name__})"
+    return f"dtype {kind}"
 
 
 def plain_tensor(ops, value, like):

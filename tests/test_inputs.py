@@ -70,6 +70,18 @@ def test_inputs_a_cast_would_change_or_guess_are_type_errors(backend, y_true, sa
     assert f"mean_squared_error: argument '{argument}'" in str(info.value) and "got" in str(info.value)
 
 
+@pytest.mark.parametrize("y_true,named", [([2 ** 70, 1], "the integer 1180591620717411303424, beyond int64"),
+                                          ([[1, -(2 ** 64)]], "the integer -18446744073709551616"),
+                                          ([1.0, "2"], "the entry '2' (str)"), ([1, None], "the entry None")])
+def test_a_list_numpy_cannot_make_numeric_names_the_entry(backend, y_true, named):
+    """A list with an integer beyond 64 bits, a string or None becomes dtype object (or a
+    string dtype) in NumPy: the error says which entry did it."""
+    y_pred = to_backend(backend, np.ones(np.shape(y_true)), "float64")
+    with pytest.raises(LossTypeError) as info:
+        crossloss.get("mse")(y_true, y_pred)
+    assert "argument 'y_true' expected a real" in str(info.value) and named in str(info.value), str(info.value)
+
+
 @pytest.mark.parametrize("backend,dtype", [(b, d) for b in BACKENDS for d in DTYPES[b]])
 def test_half_precision_is_computed_in_float32(backend, dtype):
     expected = "float64" if dtype == "float64" else "float32"
