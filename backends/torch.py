@@ -303,29 +303,28 @@ def _spread_segment_sum(values, ids, num_segments, dtype):
     """segment_sum on CUDA, where index_add adds with atomics (inductor's too): with few
     segments (Dice's samples x classes) each add waits for the one before at the same
     address. Each segment gets ``lanes`` slots, value i going to slot i % lanes, and the
-    slots are summed after; a tail of fewer than ``lanes`` values is added directly. About
-    2^15 slots in all (on an H100, 5e6 values into 8 segments: 3.6 ms with 1 lane, 164 us
-    with 256, 67 us with 4096); 256 per segment where a graph leaves their count symbolic.
-    ``values`` None counts the ids (ones of ``dtype``, never an array of them)."""
-    if isinstance(num_segments, int):
-        lanes = min(_MOST_LANES, 1 << max(0, (_SLOTS // num_segments).bit_length() - 1))
-    else:
-        lanes = _SYMBOLIC_LANES
+    slots are summed after. About 2^15 slots in all (on an H100, 5e6 values into 8 segments:
+    3.6 ms with 1 lane, 164 us with 256, 67 us with 4096). ``values`` None counts the ids
+    (ones of ``dtype``, never an array of them)."""
     size = ids.numel()
-    whole = size // lanes * lanes
 
     def source(start, stop):
-        if values is None:
-            return ids.new_ones((), dtype=dtype).expand(stop - start)
-        return values[start:stop].to(dtype)
-    slots = torch.add(torch.arange(lanes, device=ids.device), ids[:whole].view(-1, lanes), alpha=lanes).view(-1)
-    out = ids.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, source(0, whole))
-    out = out.view(num_segments, lanes).sum(1, dtype=dtype)  # the tail, maybe empty (a trace's size may be symbolic)
-    out = out.index_add(0, ids[whole:], source(whole, size))
+        return ids.new_ones((), dtype=dtype).expand(stop - start) if values is None else values[start:stop].to(dtype)
+    if TRACING():  # sizes may be symbolic: no branch on them (Dynamo guards on each, a graph per batch size)
+        lanes = torch.sym_min(_MOST_LANES, torch.sym_max(1, _SLOTS // torch.sym_max(num_segments, 1)))
+        slots = ids * lanes + torch.arange(size, device=ids.device) % lanes  # (one fused kernel)
+        out = ids.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, source(0, size))
+        out = out.view(num_segments, lanes).sum(1, dtype=dtype)
+    else:  # no array of positions: a (values / lanes, lanes) view, and a tail of fewer than lanes values
+        lanes = min(_MOST_LANES, 1 << max(0, (_SLOTS // max(num_segments, 1)).bit_length() - 1))
+        whole = size // lanes * lanes
+        slots = torch.add(torch.arange(lanes, device=ids.device), ids[:whole].view(-1, lanes), alpha=lanes).view(-1)
+        out = ids.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, source(0, whole))
+        out = out.view(num_segments, lanes).sum(1, dtype=dtype).index_add(0, ids[whole:], source(whole, size))
     return out if values is None else out.to(values.dtype)
 
 
-_SLOTS, _MOST_LANES, _SYMBOLIC_LANES = 1 << 15, 1 << 12, 256  # slots of a CUDA segment sum in all, per segment
+_SLOTS, _MOST_LANES = 1 << 15, 1 << 12  # slots of a CUDA segment sum in all, and per segment
 _SPREAD_FROM = 1 << 16  # values from which a CUDA segment sum spreads (below: one launch fewer matters more)
 
 

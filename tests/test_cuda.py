@@ -229,7 +229,7 @@ def test_a_label_out_of_range_stops_at_a_device_assert(name, params, label):
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "value" not in done.stdout, done.stdout
-    assert "device-side assert" in done.stderr or "CUDA error" in done.stderr, done.stderr[-2000:]
+    assert "device-side assert" in done.stderr, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("params", [{}, {"ignore_index": 2}, {"squared": True, "batch": True}])
@@ -253,14 +253,44 @@ def test_dice_with_labels_sums_many_pixels_into_few_segments_exactly(params):
     torch.testing.assert_close(out.cpu().double(), expected, rtol=1e-5, atol=1e-6)  # float32's, as the harness's
 
 
-def test_dice_with_labels_compiles_with_a_dynamic_batch():
+def test_dice_with_labels_compiles_one_graph_for_every_batch_size():
     """A graph spreads its segment sums too (inductor's index_add is atomic), at a symbolic
-    count of segments where the batch is dynamic."""
+    count of segments where the batch is dynamic: one graph, no guard on the batch size
+    (past Dynamo's limit of 8 graphs fullgraph=True would fail)."""
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     loss = crossloss.get("dice", axis=1, activation="softmax")
     compiled = torch.compile(loss, fullgraph=True, dynamic=True)
     generator = torch.Generator().manual_seed(4)
-    for batch in (2, 3):
+    for batch in range(2, 12):
         logits = torch.randn(batch, 3, 64, 65, generator=generator).cuda()
         labels = torch.randint(0, 3, (batch, 64, 65), generator=generator).cuda()
         torch.testing.assert_close(compiled(labels, logits), loss(labels, logits), rtol=1e-5, atol=1e-6)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+def test_large_label_sums_wait_for_nothing_and_replay_in_a_cuda_graph():
+    """Above 2^16 pixels the eager segment sums spread (arange, views, two index_adds): no
+    sync there either, forward and backward, and a capture replays them."""
+    loss = crossloss.get("dice", axis=1, activation="softmax", ignore_index=2)
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 3, 257, 255, generator=generator).cuda().requires_grad_(True)
+    labels = torch.randint(0, 3, (2, 257, 255), generator=generator).cuda()
+    expected = loss(labels, logits)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    with no_host_sync():
+        value = loss(labels, logits)
+        (grad,) = torch.autograd.grad(value, logits)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            torch.autograd.grad(loss(labels, logits), logits)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_value = loss(labels, logits)
+        (static_grad,) = torch.autograd.grad(static_value, logits)
+    graph.replay()
+    for got, want in ((value, expected), (grad, expected_grad), (static_value, expected), (static_grad, expected_grad)):
+        torch.testing.assert_close(got, want)  # (float32's rounding: the atomics add in any order)
