@@ -5,6 +5,7 @@
 #   bash benchmarks/gpu.sh [tests] [report] [speed] [memory]     (default: all four)
 #
 # tests:  tests/test_cuda.py and the "torch:cuda" conformance groups, then the rest of the suite
+#         (in 8 processes where pytest-xdist is installed)
 # report: the parity report, with its torch:cuda column (gradients and compile on CUDA too)
 # speed:  benchmarks/speed.py --device cuda, forward and forward+backward
 # memory: benchmarks/memory.py --backends torch:cuda
@@ -16,19 +17,20 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 python=${PYTHON:-python3}
 stages=${*:-tests report speed memory}
+parallel=$($python -c "import xdist" 2>/dev/null && echo "-n 8")  # pytest-xdist where installed
 
 $python -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$out/install.log" 2>&1 \
     || { cat "$out/install.log"; exit 1; }
 $python -c "import torch, crossloss; print('torch', torch.__version__, torch.cuda.get_device_name());
-print('backends', crossloss.available_backends())" | tee "$out/environment.txt"
+print('backends', crossloss.available_backends())" | tee "$out/environment.txt" || exit 1
 status=0
 for stage in $stages; do
     echo "== $stage"
     case $stage in
     tests)
-        $python -m pytest -q -o addopts="" -p no:cacheprovider -n 8 tests/test_cuda.py tests/test_conformance.py \
+        $python -m pytest -q -o addopts="" -p no:cacheprovider $parallel tests/test_cuda.py tests/test_conformance.py \
             -k "cuda" -rfE 2>&1 | tee "$out/tests_cuda.log" | tail -40 || status=1
-        $python -m pytest -q -o addopts="" -p no:cacheprovider -n 8 tests -rfE 2>&1 \
+        $python -m pytest -q -o addopts="" -p no:cacheprovider $parallel tests --ignore=tests/test_cuda.py -rfE 2>&1 \
             | tee "$out/tests_all.log" | tail -25 || status=1 ;;
     report)
         $python -m crossloss.conformance --backends numpy,torch --format text,json --output "$out" \

@@ -170,6 +170,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     crossloss.set_options(value_checks=args.value_checks)
     args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()  # (for speed.environment)
+    args.device = "cuda" if "torch:cuda" in args.backends.split(",") else "cpu"
     rows = []
     print(f"{'loss':<32} {'variant':<19} {'backend':<10} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
     for backend in args.backends.split(","):

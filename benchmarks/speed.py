@@ -297,8 +297,9 @@ def environment(args) -> dict:
         torch = sys.modules["torch"]
         env["torch_num_threads"] = torch.get_num_threads()
         if getattr(args, "device", "cpu") == "cuda":
-            env.update(device=torch.cuda.get_device_name(), cuda=torch.version.cuda, burst=args.burst)
-    env["backward"], env["compiled"] = getattr(args, "backward", False), getattr(args, "compile", False)
+            env.update(device=torch.cuda.get_device_name(), cuda=torch.version.cuda, burst=getattr(args, "burst", None))
+    if hasattr(args, "backward"):  # (speed.py's: memory.py measures both)
+        env["backward"], env["compiled"] = args.backward, args.compile
     return env
 
 
@@ -321,6 +322,8 @@ def parse_args(argv=None):
                         help="torch only: time loss(...).backward() on both sides (y_pred a leaf)")
     parser.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = parser.parse_args(argv)
+    if args.burst < 1:
+        parser.error(f"--burst expected a number of calls >= 1; got {args.burst}")
     if (args.device != "cpu" or args.backward or args.compile) and args.backends != "torch":
         parser.error("--device, --compile and --backward time torch alone: add --backends torch")
     args.sizes = args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")
@@ -360,7 +363,7 @@ def run_case(loss_name, variant, params, kind, backend, size, natives, args):
             p.requires_grad_(True)
             ours_fn, theirs_fn = lambda: loss(y, p).backward(), lambda: native(y, p).backward()
         burst = args.burst if args.device == "cuda" else 1
-        if burst > 1:
+        if args.device == "cuda":  # (a burst of 1: a sync after every call)
             ours_fn, theirs_fn = on_device(ours_fn, burst), on_device(theirs_fn, burst)
         ours_s, theirs_s = interleaved_times(ours_fn, theirs_fn, args.budget,
                                              min_reps=3 if args.quick else 5, max_reps=300 if args.quick else 2000)
