@@ -77,7 +77,10 @@ class Loss:
         # the latest eager call's plan: inputs of its signature skip dispatch and lookup (a trace
         # reads it not: torch.compile would guard on it, and recompile after each eager call)
         plan = None if _backends.tracing() else self._last
-        if sample_weight is not None or plan is None or not plan.matches(y_true, y_pred):
+        # a weight of y_pred's own type is of its framework: dispatch has nothing to add (its
+        # device, shape and dtype are the weight's own checks, on every call)
+        if plan is None or not plan.matches(y_true, y_pred) or (
+                sample_weight is not None and type(sample_weight) is not type(y_pred)):
             plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         settings = CURRENT.options
         given = y_true, y_pred  # as they came: a cast to int64 wraps a uint64 label the error shows

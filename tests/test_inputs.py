@@ -811,3 +811,28 @@ def test_a_python_y_pred_takes_the_float_dtype_of_y_true(backend, dtype):
     assert dtype in str(out.dtype)  # torch.float32, <dtype: 'float32'>, float32
     expected = np.mean((np.array([0.1 + 1e-9, 0.2], dtype) - np.array([0.1, 0.2], dtype)).astype(np.float64) ** 2)
     assert float(to_numpy(out)) == pytest.approx(expected, rel=1e-6, abs=0)
+
+
+def _complex(backend, values):
+    if backend == "torch":
+        import torch
+        return torch.tensor(values)
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.constant(values)
+    return np.array(values)
+
+
+@pytest.mark.parametrize("weight,error", [
+    (np.ones(3), LossValueError), (np.ones((2, 3)), LossValueError),  # not a prefix of the loss's shape
+    ([1 + 1j, 1.0], LossTypeError)])
+def test_a_weight_on_the_latest_plans_fast_path_is_checked_as_on_the_first_call(backend, weight, error):
+    """A weight of y_pred's own type skips dispatch on inputs of the latest signature; its
+    shape and dtype are still checked on every call."""
+    loss = crossloss.get("mse")
+    y_true, y_pred = (to_backend(backend, np.zeros((2, 4)), "float32") for _ in range(2))
+    assert float(to_numpy(loss(y_true, y_pred, to_backend(backend, np.ones(2), "float32")))) == 0.0
+    given = _complex(backend, weight) if isinstance(weight, list) else to_backend(backend, weight, "float32")
+    with pytest.raises(error) as info:
+        loss(y_true, y_pred, given)
+    assert "argument 'sample_weight'" in str(info.value)
