@@ -118,7 +118,7 @@ def check_plain_real(loss: str, argument: str, value) -> None:
         raise bad_type(loss, argument, _DENSE, unfit)
     try:
         kind = np.asarray(value).dtype
-    except ValueError as error:  # e.g. a ragged list
+    except (ValueError, TypeError, RuntimeError) as error:  # a ragged list; tensors that need grad or a device
         raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
     if kind.name not in COMPUTE_DTYPE and kind.name not in INTEGER:  # e.g. a long double no framework has

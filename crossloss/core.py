@@ -331,7 +331,8 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
         # torch promote them (else a list was float64 on NumPy and float32 on torch, either way)
         weak = (like is not None and not isinstance(y_pred, np.ndarray)
                 and ops.dtype_name(like) in contract.COMPUTE_DTYPE)
-        y_pred = ops.asarray(y_pred, like=like, dtype=ops.dtype_name(like) if weak else None)
+        # through NumPy, as y_true: a list of 0-d arrays or other frameworks' scalars is no torch or TF input
+        y_pred = ops.asarray(np.asarray(y_pred), like=like, dtype=ops.dtype_name(like) if weak else None)
     if not ops.is_tensor(y_true):
         y_true = contract.plain_tensor(ops, y_true, y_pred)
     return y_true, y_pred

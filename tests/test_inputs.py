@@ -836,3 +836,24 @@ def test_a_weight_on_the_latest_plans_fast_path_is_checked_as_on_the_first_call(
     with pytest.raises(error) as info:
         loss(y_true, y_pred, given)
     assert "argument 'sample_weight'" in str(info.value)
+
+
+def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
+    """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
+    from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
+    other = to_backend(backend, np.array([1.0, 2.0]), "float32")
+    listed = [np.array(1.5), np.array(2.5)]
+    assert float(to_numpy(crossloss.get("mse")(other, listed))) == pytest.approx(0.25)
+    assert float(to_numpy(crossloss.get("mse")(listed, other))) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("argument", ["y_true", "y_pred", "sample_weight"])
+def test_a_list_holding_tensors_numpy_cannot_read_is_refused_by_name(argument):
+    """A list of tensors that require grad (or live on meta) cannot become a NumPy array:
+    torch's own RuntimeError / TypeError came out naming neither the loss nor the argument."""
+    torch = pytest.importorskip("torch")
+    bad = [torch.tensor(1.0, requires_grad=True), torch.tensor(2.0)]
+    args = {"y_true": np.ones(2), "y_pred": np.ones(2), "sample_weight": None, argument: bad}
+    with pytest.raises(LossValueError) as info:
+        crossloss.get("mse")(args["y_true"], args["y_pred"], args["sample_weight"])
+    assert f"mean_squared_error: argument '{argument}'" in str(info.value) and "requires grad" in str(info.value)
