@@ -310,7 +310,9 @@ def _spread_segment_sum(values, ids, num_segments, dtype):
 
     def source(start, stop):
         return ids.new_ones((), dtype=dtype).expand(stop - start) if values is None else values[start:stop].to(dtype)
-    if TRACING():  # sizes may be symbolic: no branch on them (Dynamo guards on each, a graph per batch size)
+    # In a trace sizes may be symbolic: no Python branch on them (Dynamo would guard on each, a
+    # graph per batch size). One guard is left, lanes != 1: a second graph past 2^14 segments.
+    if TRACING():
         lanes = torch.sym_min(_MOST_LANES, torch.sym_max(1, _SLOTS // torch.sym_max(num_segments, 1)))
         slots = ids * lanes + torch.arange(size, device=ids.device) % lanes  # (one fused kernel)
         out = ids.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, source(0, size))
