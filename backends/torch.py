@@ -210,7 +210,7 @@ class TorchOps(Ops):
     def segment_sum(self, values, ids, num_segments):
         size = None if TRACING() else values.numel()  # (a trace's may be symbolic: comparing it would guard on it)
         wide = self.sums_wide(self.dtype_name(values), size) and values.device.type != "mps"  # (MPS has no float64)
-        if values.is_cuda and (size is None or size >= _SPREAD_FROM):  # (inductor's index_add is atomic too)
+        if _spreads(values):
             return _spread_segment_sum(values, ids, num_segments, torch.float64 if wide else values.dtype)
         if not wide:
             return values.new_zeros(num_segments).index_add(0, ids, values)
@@ -223,7 +223,7 @@ class TorchOps(Ops):
         the ids' maximum: a device sync, or in a trace a shape that depends on data."""
         if ids.is_cpu and _plain_eager() and self.sums_wide(self.dtype_name(like), ids.numel()):
             return torch.bincount(ids, minlength=num_segments).to(like.dtype)
-        if ids.is_cuda and (TRACING() or ids.numel() >= _SPREAD_FROM):  # int32 ones, not a float64 array
+        if _spreads(ids):  # int32 ones, not a float64 array
             return _spread_segment_sum(None, ids, num_segments, torch.int32).to(like.dtype)
         return super().segment_count(ids, num_segments, like)
 
@@ -297,6 +297,12 @@ _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices 
 _SLICE = 1 << 20  # values per slice of a large product
 
 _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0.0 == -0.0 as keys)
+
+
+def _spreads(x) -> bool:
+    """A segment sum over ``x`` spreads its segments (CUDA: eager from _SPREAD_FROM values, and
+    in every graph, whose size is unknown and whose index_add inductor makes atomic too)."""
+    return x.is_cuda and (TRACING() or x.numel() >= _SPREAD_FROM)
 
 
 def _spread_segment_sum(values, ids, num_segments, dtype):

@@ -131,7 +131,7 @@ def _unfit_entry(value, kind) -> str:
     if isinstance(value, np.ndarray) or kind.kind not in "OUS":
         return f"dtype {kind}"
     for entry in np.asarray(value, dtype=object).reshape(-1):
-        if isinstance(entry, (bool, np.bool_)) or isinstance(entry, (float, np.floating, np.integer)):
+        if isinstance(entry, (bool, np.bool_, float, np.floating, np.integer)):
             continue
         if isinstance(entry, int):
             if not -2 ** 63 <= entry < 2 ** 64:
