@@ -13,7 +13,6 @@ _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int
                                    "uint8", "uint16", "uint32", "uint64", "bool")}
 
 
-
 def _shifted(x, axis):
     """x - max(x) along ``axis``, a new array (no overflow: x is known within +-finfo.max / 32
     or clamped to +-finfo.max / 4). With no class there is no max: a copy (the losses are empty
@@ -21,6 +20,7 @@ def _shifted(x, axis):
     if not x.shape[axis]:
         return x.copy()
     return x - np.max(x, axis=axis, keepdims=True)
+
 
 def _buffer(t, y=None):
     """t as the output buffer of ``t op y`` when the result fits in it, else None (allocate)."""

@@ -254,6 +254,13 @@ def selected(dtype: str, dtypes) -> bool:
     return dtypes is None or dtype in dtypes
 
 
+def value_groups(backends, dtypes=None) -> list[tuple[str, str]]:
+    """(run label, dtype) of every value check group: each backend's dtypes in the selection,
+    on each device it runs on ("torch:cuda" too where torch sees a GPU)."""
+    return [(label, dtype) for backend in backends for label in run_labels(backend)
+            for dtype in DTYPES[backend] if selected(dtype, dtypes)]
+
+
 def compat_checks(losses, backends, dtypes=None) -> list[Result]:
     """Every profile whose framework is installed, at each selected one of COMPAT_DTYPES,
     every reduction."""
@@ -278,8 +285,7 @@ def run(losses=None, backends=None, dtypes=None, reductions=REDUCTIONS, edges=Tr
     for loss in losses:
         reference_for(loss)  # a loss without a reference is refused before any check
     backends = backends or crossloss.available_backends()
-    groups = [(loss, label, dtype) for loss in losses for backend in backends for label in run_labels(backend)
-              for dtype in DTYPES[backend] if selected(dtype, dtypes)]
+    groups = [(loss, label, dtype) for loss in losses for label, dtype in value_groups(backends, dtypes)]
     results: list[Result] = []
     catalogue = {loss: case_catalogue.all_cases(loss, edges=edges) for loss in losses}
     for done, (loss, backend, dtype) in enumerate(groups):

@@ -28,7 +28,6 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     disagreement, or if nothing was checked; returns the number of checks that passed."""
     import crossloss
     from crossloss.conformance import cases, harness, selection
-    from crossloss.conformance.frameworks import DTYPES, run_labels
     from crossloss.errors import did_you_mean
 
     caller = "assert_backends_agree"
@@ -54,10 +53,8 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
         checked = [cases.Case(name, "given inputs", params, *arrays,
                               None if sample_weight is None else np.asarray(sample_weight), edge=not finite)]
     results = []
-    for backend in backends:
-        for dtype in (d for d in dtypes if d in DTYPES[backend]):
-            for label in run_labels(backend):  # "torch:cuda" too where torch sees a GPU, as the report
-                results += harness.check_group(checked, label, dtype, reductions)
+    for label, dtype in harness.value_groups(backends, dtypes):
+        results += harness.check_group(checked, label, dtype, reductions)
     if gradients:
         results += harness.gradient_checks(checked, backends, dtypes)
     if traces:

@@ -5,12 +5,11 @@ import pytest
 
 import crossloss
 from crossloss.conformance import cases, harness
-from crossloss.conformance.frameworks import DTYPES, run_labels, to_backend, to_numpy
+from crossloss.conformance.frameworks import to_backend, to_numpy
 
 from conftest import BACKENDS
 
-GROUPS = [(loss, label, dtype) for loss in crossloss.list_losses() for backend in BACKENDS
-          for label in run_labels(backend) for dtype in DTYPES[backend]]  # "torch:cuda" where torch sees a GPU
+GROUPS = [(loss, label, dtype) for loss in crossloss.list_losses() for label, dtype in harness.value_groups(BACKENDS)]
 
 
 @pytest.mark.parametrize("loss,backend,dtype", GROUPS)
