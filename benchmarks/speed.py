@@ -303,6 +303,14 @@ def environment(args) -> dict:
     return env
 
 
+def write_results(args, rows):
+    """The JSON a benchmark writes to ``args.out``: the environment and one dict per row."""
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"environment": environment(args), "results": rows}, indent=1))
+    print(f"\nwrote {out}")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="torch,numpy,tensorflow")
@@ -397,10 +405,7 @@ def main(argv=None):
             for size in sizes:
                 rows += run_case(loss_name, variant, params, kind, backend, size,
                                  natives.get((loss_name, variant), []), args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": environment(args), "results": rows}, indent=1))
-    print(f"\nwrote {out}")
+    write_results(args, rows)
 
 
 if __name__ == "__main__":

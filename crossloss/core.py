@@ -96,7 +96,8 @@ class Loss:
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
         if result is None:
-            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors)
+            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors,
+                             plan.weights)
         guard = plan.guards.get(settings.value_checks)
         return result if guard is None else guard(result, y_true, y_pred)
 
@@ -116,7 +117,7 @@ class Loss:
         except plan.ops.refusals:
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
-        values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred)
+        values = _weighted(self.spec.name, plan.ops, terms, sample_weight, y_pred, plan.weights)
         guard = plan.guards.get(settings.value_checks)
         if guard is not None:
             values = guard(values, y_true, y_pred)
@@ -211,7 +212,7 @@ class Loss:
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None,
                      call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native,
                      native_values,
-                     {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
+                     {} if reused else None, {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
@@ -285,8 +286,6 @@ def _rebuild(config: dict) -> Loss:
 
 
 _MAX_PLANS = 256  # input signatures remembered per loss (sequence lengths, last batches), oldest out first
-
-
 _MAX_SHARED = 128  # sets of plans kept for losses bound alike, oldest out first
 _SHARED: dict = {}  # (spec's id, reduction, backend, parameters) -> (spec, its plans)
 _PLAIN = (type(None), bool, int, float, str)
@@ -330,6 +329,9 @@ class _Plan:
     # device are the signature's, so the number alone is the key (a cheaper ops.scalar). None
     # for a plan that is not reused (a trace's).
     divisors: dict | None
+    # A sample_weight's signature (with the values') -> how weight_for made it fit: (the dtype
+    # it was cast to, the shape it was reshaped to; None where unchanged). None as divisors.
+    weights: dict | None
     # (y_true, y_pred) -> whether they have this plan's signature: a cheaper test than
     # ops.signature and a lookup, asked outside traces. None where the backend has none, or
     # in a trace.
@@ -362,15 +364,33 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
     return y_true, y_pred
 
 
-def _weighted(loss, ops, terms: Terms, sample_weight, like):
-    """The unreduced values times sample_weight."""
+def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None = None):
+    """The unreduced values times sample_weight. ``fitted``: the plan's ``_Plan.weights``."""
     values = terms.values
-    if sample_weight is not None:
-        values = values * contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
-    return values
+    if sample_weight is None:
+        return values
+    signature = ops.signature(sample_weight, values) if fitted is not None and ops.is_tensor(sample_weight) else None
+    key = None if signature is None else (type(sample_weight), signature)  # (a tf.Variable, a tensor subclass)
+    fit = fitted.get(key) if key is not None else None
+    if fit is None:
+        weight = contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
+        if key is not None:
+            if len(fitted) >= 16:  # weights whose shapes follow the batch's values: keep a few
+                fitted.clear()
+            dtype, shape = ops.dtype_name(weight), ops.shape(weight)
+            fitted[key] = (dtype if ops.dtype_name(sample_weight) != dtype else None,
+                           shape if ops.shape(sample_weight) != shape else None)
+        return values * weight
+    # a weight of a signature that weight_for took before: its checks pass again, and it is
+    # cast and reshaped alike (a 0-d CPU weight still goes to the values' device)
+    dtype, shape = fit
+    weight = ops.on_device_of(sample_weight, values)
+    if dtype is not None:
+        weight = ops.cast(weight, dtype)
+    return values * (weight if shape is None else ops.reshape(weight, shape))
 
 
-def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: dict):
+def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: dict, fitted: dict | None = None):
     """none: w*l; sum: sum(w*l); mean: sum(w*l) / count, 0 when the count is 0 (l = scale * values).
     ``divisors``: the plan's ``_Plan.divisors`` (None in a trace: a lookup by a symbolic count
     would make torch.compile(dynamic=True) specialise on it, one graph per shape)."""
@@ -378,7 +398,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     if along is not None and (reduction not in ("mean", "sum") or sample_weight is not None):
         terms = terms._replace(values=ops.sum(terms.values, axis=along), along=None)
         along = None
-    values = terms.values if sample_weight is None else _weighted(loss, ops, terms, sample_weight, like)
+    values = terms.values if sample_weight is None else _weighted(loss, ops, terms, sample_weight, like, fitted)
     scale = terms.scale
     if reduction == "none":
         return _signed(values, scale)

@@ -838,6 +838,29 @@ def test_a_weight_on_the_latest_plans_fast_path_is_checked_as_on_the_first_call(
     assert "argument 'sample_weight'" in str(info.value)
 
 
+def test_weights_of_a_signature_seen_before_are_weighed_by_their_own_values(backend):
+    """A plan remembers how a weight of each signature was made to fit (cast, reshape) and
+    skips its checks after: every call must still weigh by the values it is given, and a
+    weight of another shape or dtype is fitted (or refused) afresh."""
+    rng = np.random.default_rng(5)
+    y_true, y_pred = rng.standard_normal((2, 6, 3))
+    t, p = (to_backend(backend, v, "float32") for v in (y_true, y_pred))
+    squared = (y_pred.astype(np.float32).astype(np.float64) - y_true.astype(np.float32).astype(np.float64)) ** 2
+    loss = crossloss.get("mse")
+    weights = [rng.random(6), rng.random(6), rng.random((6, 1)), np.float64(rng.random()), rng.random(6),
+               rng.random((6, 3))]
+    for dtype in ("float32", "float64"):
+        for w in weights:
+            given = to_backend(backend, np.asarray(w), dtype)
+            expected = np.mean(np.reshape(np.asarray(w, np.float32).astype(np.float64),
+                                          np.shape(w) + (1,) * (2 - np.ndim(w))) * squared)
+            out = loss(t, p, given)
+            assert "float32" in str(out.dtype)
+            assert float(to_numpy(out)) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(LossValueError, match="argument 'sample_weight'"):
+        loss(t, p, to_backend(backend, np.ones(3), "float32"))
+
+
 def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
     """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
     from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
