@@ -20,6 +20,7 @@ from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILIT
 COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 _DENSE = "a dense array or tensor of numbers"
 INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+EXACT_INDICES = INTEGER[:-1]  # labels whose cast to int64 keeps every value (not uint64's from 2**63)
 
 
 class Call:
@@ -313,13 +314,16 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
 
 
 def label_indices(call: Call, labels):
-    """Float labels as int64 indices. A label with a fractional part, or NaN, becomes -1 (-2
-    where -1 is ignore_index): an index out of range, which a gather refuses or label_guard
-    makes NaN. Where nothing reads the labels (graphs, value_checks="never"), the cast alone
-    would count 2.5 as class 2 (and XLA's a NaN as class 0)."""
+    """Labels that int64 does not hold as they are, as int64 indices. A float label with a
+    fractional part, or NaN, and a uint64 label from 2**63 (the cast wraps it to a negative
+    number: 2**64 - 100 would be -100, which torch's kernel skips, or the ignore_index) become
+    -1 (-2 where -1 is ignore_index): an index out of range, which a gather refuses or
+    label_guard makes NaN. Where nothing reads the labels (graphs, value_checks="never"), the
+    cast alone would count 2.5 as class 2 (and XLA's a NaN as class 0)."""
     ops = call.ops
     index = ops.cast(labels, "int64")
-    whole = ops.cast(index, ops.dtype_name(labels)) == labels
+    dtype = ops.dtype_name(labels)
+    whole = index >= 0 if dtype == "uint64" else ops.cast(index, dtype) == labels
     return ops.where(whole, index, -2 if getattr(call, "ignore_index", None) == -1 else -1)
 
 

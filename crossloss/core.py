@@ -181,7 +181,7 @@ class Loss:
         else:
             call = check(plan.call, settings, y_true, y_pred, kernel is not None)
         if plan.true_dtype is not None and labels:
-            y_true = contract.label_indices(call, y_true) if plan.float_labels else ops.cast(y_true, plan.true_dtype)
+            y_true = contract.label_indices(call, y_true) if plan.inexact_labels else ops.cast(y_true, plan.true_dtype)
         return call, y_true, y_pred, kernel
 
     def _plan(self, backend, y_true, y_pred, reused: bool) -> "_Plan":
@@ -210,7 +210,7 @@ class Loss:
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None,
-                     call.labels and ops.dtype_name(y_true) not in contract.INTEGER, checks, guards, native,
+                     call.labels and ops.dtype_name(y_true) not in contract.EXACT_INDICES, checks, guards, native,
                      native_values,
                      {} if reused else None, {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
@@ -320,7 +320,7 @@ class _Plan:
     pred_shape: tuple | None  # y_pred likewise (a profile's rank rule, LossSpec.same_rank)
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
-    float_labels: bool        # labels come as floats: a fractional one is made an index out of range
+    inexact_labels: bool      # labels int64 does not hold as they are (floats, uint64): contract.label_indices
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     guards: dict              # value_checks mode -> contract.label_guard's and shape_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None

@@ -577,6 +577,30 @@ def test_a_narrow_label_that_wraps_onto_ignore_index_is_refused(backend, dtype, 
     assert shown == pytest.approx(max(label, 2), rel=1e-5)
 
 
+@pytest.mark.parametrize("ignore,label", [(None, 2 ** 64 - 100), (-1, 2 ** 64 - 1), (-100, 2 ** 64 - 100),
+                                          (None, 2 ** 63)])
+@pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("scce", {}),
+                                         ("dice", {"activation": "softmax", "axis": -1})])
+def test_a_uint64_label_from_2_63_is_no_negative_index(backend, name, params, ignore, label):
+    """The cast to int64 wraps 2**64 - 100 to -100, which torch's fused cross-entropy skips
+    (its own ignore_index), and 2**64 - 1 to a user's ignore_index=-1: a row left out of the
+    mean silently, where the labels went unread (the kernel was trusted to refuse them). The
+    labels' check refuses it; unread (value_checks="never") it is an index out of range."""
+    labels = to_backend(backend, np.array([0, 1, label, 2], np.uint64), "float32")
+    probabilities = np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]])
+    logits = to_backend(backend, np.log(probabilities) if params else probabilities, "float32")
+    loss = crossloss.get(name, ignore_index=ignore, **params)
+    with pytest.raises(LossValueError, match="'y_true' expected integer labels in \\[0, 3\\)") as info:
+        loss(labels, logits)
+    assert float(str(info.value).rsplit(" to ", 1)[1]) == pytest.approx(label, rel=1e-5)
+    with crossloss.options(value_checks="never"):
+        try:
+            unread = float(loss(labels, logits))
+        except (ValueError, IndexError, RuntimeError) as error:  # the contract's error, or the framework's
+            unread = error
+    assert not isinstance(unread, float) or np.isnan(unread), unread
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
 @pytest.mark.parametrize("name", ["scce", "dice"])
