@@ -28,6 +28,7 @@ test: $(VENV)/.all
 
 bench: $(VENV)/.all
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/calls.py
 	$(BIN)/python benchmarks/memory.py
 
 clean:

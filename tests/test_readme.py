@@ -74,6 +74,21 @@ def test_memory_benchmark_writes_its_results(tmp_path):
     assert written["environment"]["value_checks"] == "auto" and written["results"]
 
 
+def test_calls_benchmark_compares_equal_numbers(tmp_path):
+    """calls.py times weighted calls against the framework's own weighted mean: both sides
+    must compute the same number, or the ratio compares different work."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "calls.json"
+    run = subprocess.run([sys.executable, str(README.parent / "benchmarks" / "calls.py"), "--backends", "numpy",
+                          "--sizes", "1e3", "--budget", "0.01", "--out", str(out)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())["results"]
+    assert len(rows) == 6 and all(row["agree"] for row in rows), rows
+
+
 def test_parity_table_has_one_row_per_loss():
     import crossloss
     rows = _table("parity-table")
