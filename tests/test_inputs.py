@@ -885,6 +885,24 @@ def test_weights_of_a_signature_seen_before_are_weighed_by_their_own_values(back
         loss(t, p, to_backend(backend, np.ones(3), "float32"))
 
 
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+def test_a_weight_variable_of_unknown_sizes_is_compared_on_every_call():
+    """A tf.Variable's signature is its declared shape, [None, None] here: the plan's fit of
+    the first weight was taken for a later one of another shape, whose misfit (a (1, 3)
+    weight on (4, 3) values, which TensorFlow broadcasts) then went unchecked."""
+    import tensorflow as tf
+    rng = np.random.default_rng(6)
+    y_true, y_pred = (tf.constant(rng.standard_normal((4, 3)), tf.float32) for _ in range(2))
+    weight = tf.Variable(tf.ones((4, 1)), shape=tf.TensorShape([None, None]))
+    loss = crossloss.get("mse")
+    expected = np.mean((y_pred.numpy().astype(np.float64) - y_true.numpy()) ** 2)
+    assert float(loss(y_true, y_pred, weight)) == pytest.approx(expected, rel=1e-6)
+    weight.assign([[1.0, 0.0, 0.0]])
+    assert np.isnan(float(loss(y_true, y_pred, weight)))
+    weight.assign(tf.fill((4, 1), 2.0))
+    assert float(loss(y_true, y_pred, weight)) == pytest.approx(2 * expected, rel=1e-6)
+
+
 def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
     """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
     from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
