@@ -374,10 +374,9 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None 
     fit = fitted.get(key) if key is not None else None
     if fit is None:
         weight = contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
-        known = ops.static_shape(sample_weight)
         # (a tf.Variable's signature is its declared shape: where that leaves a size unknown,
         # weight_for compares the sizes on every call, so such a weight is never remembered)
-        if key is not None and known is not None and None not in known:
+        if key is not None and None not in (ops.static_shape(sample_weight) or (None,)):
             if len(fitted) >= 16:  # weights whose shapes follow the batch's values: keep a few
                 fitted.clear()
             dtype, shape = ops.dtype_name(weight), ops.shape(weight)
