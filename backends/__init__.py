@@ -8,7 +8,9 @@ loss or None for the generic formula, or returns None itself; a kernel with
 probabilities outside [0, 1], or reads its own result instead of the logits' range; where
 the checks run, integer labels reach a kernel read: only the formula's gathers are trusted to
 refuse them, and a kernel with ``covers_upper_labels = True``, which raises on every label
->= C and may skip negative ones, gets labels whose minimum was read). A backend whose
+>= C and may skip negative ones, gets labels whose minimum was read; the unreduced kernel of
+a loss of labels weighs its values by a sample_weight only with ``counts_every_entry = True``,
+where the mean leaves no label out). A backend whose
 traces run crossloss's Python and guard on what it reads (torch.compile) defines ``TRACING``
 too, () -> True inside such a trace. Modules are imported lazily, so ``import crossloss``
 imports no framework.

@@ -480,6 +480,8 @@ def _cross_entropy(call, reduction, y_pred):
     # It raises on a label >= C (CUDA's asserts), and with ignore_index on every label out of
     # range but that one: then the labels need no read (contract.value_checker).
     cross_entropy.covers_upper_labels = y_pred.is_cpu
+    # unreduced, a value per label: a sample_weight may weigh them where none is left out of the mean
+    cross_entropy.counts_every_entry = ignore is None and weight is None
     # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
     # ignore_index the logits are read.
     return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
@@ -530,6 +532,7 @@ def _on_finite_logits(kernel, result_shows=False):
         return loss if math.isfinite(loss.item()) else None
     run.covers_pred = result_shows
     run.covers_upper_labels = getattr(kernel, "covers_upper_labels", False)
+    run.counts_every_entry = getattr(kernel, "counts_every_entry", False)
     return run
 
 

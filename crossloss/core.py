@@ -84,14 +84,16 @@ class Loss:
             plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         settings = CURRENT.options
         given = y_true, y_pred  # as they came: a cast to int64 wraps a uint64 label the error shows
-        call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred, sample_weight is None)
+        # a sample_weight weighs the unreduced values: the kernel of those, checked for it
+        weighted = sample_weight is not None
+        call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred,
+                                                     plan.native_values if weighted else plan.native,
+                                                     plan.weighted_checks if weighted else plan.checks)
         try:
-            result = None if kernel is None else kernel(call, y_true, y_pred)
+            found = None if kernel is None else kernel(call, y_true, y_pred)
+            result = None if weighted else found
             if result is None:
-                values = None
-                if sample_weight is not None and plan.native_values is not None and settings.native_kernels:
-                    values = plan.native_values(call, y_true, y_pred)  # the kernel's unreduced values, weighted below
-                terms = self.spec.compute(call, y_true, y_pred) if values is None else Terms(values)
+                terms = self.spec.compute(call, y_true, y_pred) if found is None else Terms(found)
         except plan.ops.refusals:  # a framework's own check refused a value: say which and why
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
@@ -111,7 +113,7 @@ class Loss:
         settings = CURRENT.options
         plan, y_true, y_pred = self._planned(y_true, y_pred, sample_weight)
         given = y_true, y_pred
-        call, y_true, y_pred, _ = self._checked(plan, settings, y_true, y_pred, False)
+        call, y_true, y_pred, _ = self._checked(plan, settings, y_true, y_pred, None, plan.checks)
         try:
             terms = self.spec.compute(call, y_true, y_pred).scaled(plan.ops)
         except plan.ops.refusals:
@@ -159,23 +161,23 @@ class Loss:
             self._last = plan
         return plan, y_true, y_pred
 
-    def _checked(self, plan, settings, y_true, y_pred, kernels: bool):
+    def _checked(self, plan, settings, y_true, y_pred, kernel, checks: dict):
         """One call's reshapes, value checks and casts. Returns the call, both inputs, and the
-        fused kernel to run (None: the formula; ``kernels`` False: never, the caller runs the
-        formula). The values are checked on every call."""
+        fused kernel to run: ``kernel`` (the plan's ``native`` or ``native_values``, with the
+        ``checks`` made for it), or None for the formula. The values are checked on every call."""
         ops = plan.ops
         if plan.true_shape is not None:
             y_true = ops.reshape(y_true, plan.true_shape)
         if plan.pred_shape is not None:
             y_pred = ops.reshape(y_pred, plan.pred_shape)
-        kernel = plan.native if kernels and settings.native_kernels else None
+        kernel = kernel if settings.native_kernels else None
         # casts to the compute dtype first: NumPy's float16 min and max take 7x a cast and float32's
         if plan.pred_dtype is not None:
             y_pred = ops.cast(y_pred, plan.pred_dtype)
         labels = plan.true_dtype == "int64"  # (no compute dtype is): read as they came, then cast
         if plan.true_dtype is not None and not labels:
             y_true = ops.cast(y_true, plan.true_dtype)
-        check = plan.checks.get(settings.value_checks)
+        check = checks.get(settings.value_checks)
         if check is None:
             call = plan.call.for_call(settings)
         else:
@@ -196,13 +198,16 @@ class Loss:
         true_dtype = "int64" if call.labels else dtype
         choose = backend.NATIVE.get(spec.name)
         native = choose and choose(call, self.reduction, y_pred)
-        covers = getattr(native, "covers_pred", False), getattr(native, "covers_upper_labels", False)
-        # for a sample_weight: the kernel's "none", where the mean counts every entry (no labels to leave out)
-        per_entry = choose and spec.values_per_entry and not spec.gathers_labels
-        native_values = (native if self.reduction == "none" else choose(call, "none", y_pred)) if per_entry else None
-        checks = {mode: contract.value_checker(spec.name, spec, call, y_true, y_pred, (self._target, self._prediction),
-                                               mode == "always", *covers)
-                  for mode in ("auto", "always")}
+        # for a sample_weight: the kernel's "none", where the mean counts every entry (no label
+        # left out: sparse CE without ignore_index or class weights)
+        native_values = (native if self.reduction == "none" else choose(call, "none", y_pred)) \
+            if choose and spec.values_per_entry else None
+        if spec.gathers_labels and not getattr(native_values, "counts_every_entry", False):
+            native_values = None
+        checks, weighted_checks = ({mode: contract.value_checker(
+            spec.name, spec, call, y_true, y_pred, (self._target, self._prediction), mode == "always",
+            getattr(kernel, "covers_pred", False), getattr(kernel, "covers_upper_labels", False))
+            for mode in ("auto", "always")} for kernel in (native, native_values))
         # sizes a graph leaves unknown are compared in every mode: they are no value check
         sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None
         labels = {mode: contract.label_guard(call, y_true, y_pred, mode) for mode in ("auto", "always", "never")}
@@ -210,8 +215,8 @@ class Loss:
         return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
                      dtype if ops.dtype_name(y_pred) != dtype else None,
                      true_dtype if ops.dtype_name(y_true) != true_dtype else None,
-                     call.labels and ops.dtype_name(y_true) not in contract.EXACT_INDICES, checks, guards, native,
-                     native_values,
+                     call.labels and ops.dtype_name(y_true) not in contract.EXACT_INDICES, checks, weighted_checks,
+                     guards, native, native_values,
                      {} if reused else None, {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
     def _params_for(self, ops, like, dtype) -> dict:
@@ -322,6 +327,7 @@ class _Plan:
     true_dtype: str | None    # y_true likewise (int64 for labels)
     inexact_labels: bool      # labels int64 does not hold as they are (floats, uint64): contract.label_indices
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
+    weighted_checks: dict     # the same for a call with sample_weight (made for native_values)
     guards: dict              # value_checks mode -> contract.label_guard's and shape_guard's guard, or None
     native: object            # the backend's fused kernel for these parameters and inputs, or None
     native_values: object     # its unreduced values ("none"), for a call with sample_weight; or None
