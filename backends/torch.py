@@ -471,8 +471,14 @@ def _cross_entropy(call, reduction, y_pred):
     # ignore_index the kernel's result is read in place of the logits (_on_finite_logits
     # below), which shows it
     mean_of_kept = ignore is not None and reduction == _MEAN
+    # smoothing labels, torch adds a row's K log-probabilities before it scales them by e / K
+    # (the formula scales first): the sum overflows for logits beyond about finfo.max / 4K
+    smooths_labels = smoothing and call.labels
 
     def cross_entropy(c, y_true, y_pred):
+        if smooths_labels and c.pred_range is not None and \
+                4 * y_pred.shape[1] * max(-c.pred_range[0], c.pred_range[1]) > OPS.finfo_max(c.dtype):
+            return None
         loss = _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
         if mean_of_kept and not math.isfinite(loss.item()):
             return None  # torch's 0 / 0, the spec's 0 (the logits are finite: nothing else makes a NaN)

@@ -357,6 +357,35 @@ def test_huge_finite_logits_give_one_answer_whether_or_not_the_checks_read_them(
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [None, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_torch_label_smoothing_of_large_finite_logits_does_not_overflow(reduction, ignore_index, weighted):
+    """torch's cross_entropy smoothing labels adds a row's K log-probabilities before it scales
+    them by e / K: at float32 logits of +-1e37 (within the fused kernels' finfo.max / 32) and
+    21 classes the sum overflowed, and a path that ran the kernel on logits it had read (the
+    unreduced kernel, a weighted call, or with ignore_index) gave inf where the formula,
+    which scales each term first, gives 5.9e36."""
+    import torch
+    logits = np.full((3, 21), -1e37)
+    logits[:, 0] = 1e37
+    labels, weight = np.array([0, 1, 2]), np.array([1.0, 0.5, 2.0])
+    loss = crossloss.get("scce", from_logits=True, label_smoothing=0.1, ignore_index=ignore_index, reduction=reduction)
+    args = torch.as_tensor(labels), torch.as_tensor(logits, dtype=torch.float32)
+    extra = (torch.as_tensor(weight),) if weighted else ()
+    got = to_numpy(loss(*args, *extra))
+    with crossloss.options(native_kernels=False):
+        formula = to_numpy(loss(*args, *extra))
+    expected = reference_for("sparse_categorical_crossentropy")(
+        labels, logits.astype(np.float32).astype(np.float64), *((weight,) if weighted else ()), from_logits=True,
+        label_smoothing=0.1, ignore_index=ignore_index, reduction=reduction)
+    assert np.isfinite(got).all(), got
+    np.testing.assert_allclose(got, formula, rtol=1e-6)
+    passed, _, detail = compare(got, np.asarray(expected, dtype=np.float64), "float32")
+    assert passed, detail
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("loss, y_true_kind", LARGE_LOGIT_CASES[:2] + LARGE_LOGIT_CASES[3:])
 def test_torch_fused_kernels_are_exact_for_every_finite_logit(loss, y_true_kind):
     """Where a fused kernel reads its own result (eager CPU, mean), logits beyond
