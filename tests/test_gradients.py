@@ -111,6 +111,48 @@ def test_no_nan_gradient_at_saturated_inputs(backend, dtype, loss, params):
     assert not np.isnan(value) and not np.isnan(grad).any(), (value, grad)
 
 
+FLOOR = np.exp(-100.0)
+
+
+def _floored_slope(p):
+    """d/dp of max(log p, -100), the spec's: 1/p above the floor, 0 on it (p = 0 included)."""
+    return np.where(p > FLOOR, 1.0 / np.where(p > FLOOR, p, 1.0), 0.0)
+
+
+@pytest.mark.parametrize("backend,native", [("torch", True), ("torch", False), ("tensorflow", True)])
+@pytest.mark.parametrize("loss", ["bce", "bce_weighted", "cce", "scce", "kld"])
+def test_the_slope_on_the_log_floor_is_zero_and_elsewhere_the_textbook_one(backend, native, loss):
+    """docs/semantics.md: a log of a probability is floored at -100 with slope 0 on the floor,
+    and log(1 - p) is cut alike at p = 1. The gradients at p of exactly 0 and 1 were compared
+    only between crossloss's own paths (torch against TensorFlow, kernel against formula),
+    which share the formula: a wrong slope on the floor passed. Here they are the textbook
+    derivatives, written out in NumPy, with the floor's 0."""
+    rng = np.random.default_rng(11)
+    p = np.array([[0.0, 0.5, 1.0], [1.0, 0.0, 0.25], [0.5, 1e-300, 0.75], [0.125, 1.0, 0.0]])
+    rows, classes = p.shape
+    if loss.startswith("bce"):
+        y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.3], [1.0, 1.0, 0.0], [0.6, 0.0, 1.0]])
+        params = {"pos_weight": 2.0, "label_smoothing": 0.1} if loss == "bce_weighted" else {}
+        w, e = params.get("pos_weight", 1.0), params.get("label_smoothing", 0.0)
+        smoothed = y * (1 - e) + 0.5 * e
+        # -[w y log p + (1 - y) log(1 - p)], each log floored; the mean over every entry
+        expected = -(w * smoothed * _floored_slope(p) - (1 - smoothed) * _floored_slope(1 - p)) / p.size
+        name = "bce"
+    elif loss == "scce":
+        y, params, name = np.array([0, 1, 1, 2]), {}, "scce"
+        expected = np.zeros_like(p)
+        expected[np.arange(rows), y] = -_floored_slope(p[np.arange(rows), y]) / rows  # -log p_y, mean over rows
+    else:
+        y, params, name = rng.dirichlet(np.ones(classes), rows), {}, loss
+        y[0, 0], y[1, 1] = 0.5, 0.0  # a target meeting p = 0, and one of 0 there
+        y /= y.sum(axis=1, keepdims=True)
+        # cce: -sum_c y_c log q_c; kld: sum_c y_c (log y_c - log q_c); both mean over rows
+        expected = -y * _floored_slope(p) / rows
+    case = cases.Case(crossloss.spec(name).name, "floor", params, y, p)
+    _, grad = torch_grad(case, native=native) if backend == "torch" else tf_grad(case)  # (TensorFlow: one path)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
 @pytest.mark.parametrize("params", [{}, {"pos_weight": 3.0}, {"neg_weight": 1.0}, {"neg_weight": 0.5},
                                     {"pos_weight": [2.0, 0.0, 1.0], "neg_weight": [0.0, 2.0, 1.0]}])

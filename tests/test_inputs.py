@@ -903,6 +903,25 @@ def test_a_weight_variable_of_unknown_sizes_is_compared_on_every_call():
     assert float(loss(y_true, y_pred, weight)) == pytest.approx(2 * expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("name,params", [("mse", {}), ("scce", {"from_logits": True}), ("bce", {})])
+@pytest.mark.parametrize("shape", [(1,), (1, 1)])
+def test_a_weight_of_one_element_is_a_scalar_whatever_the_batch(backend, name, params, shape):
+    """docs/semantics.md: a weight of one element, (1,) or (1, 1), weighs every entry as the
+    number does, whatever the batch size (here 4, and 1)."""
+    rng = np.random.default_rng(9)
+    for batch in (4, 1):
+        probabilities = rng.dirichlet(np.ones(3), batch)
+        y_true = rng.integers(0, 3, batch) if name == "scce" else probabilities[::-1].copy()
+        y_pred = np.log(probabilities) if params else probabilities
+        t = to_backend(backend, y_true, "int64" if name == "scce" else "float64")
+        p = to_backend(backend, y_pred, "float64")
+        loss = crossloss.get(name, **params)
+        expected = 0.5 * float(to_numpy(loss(t, p)))
+        assert float(to_numpy(loss(t, p, 0.5))) == pytest.approx(expected, rel=1e-12)
+        assert float(to_numpy(loss(t, p, to_backend(backend, np.full(shape, 0.5), "float64")))) == \
+            pytest.approx(expected, rel=1e-12)
+
+
 def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
     """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
     from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
