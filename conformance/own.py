@@ -67,6 +67,33 @@ def torch_loss(loss: str, params: dict, reduction: str):
     }[loss]
 
 
+def _aligned(own, y_true, y_pred):
+    """The framework's loss with y_true in y_pred's shape: (B,) against (B, 1) without torch's (B, B) broadcast."""
+    return own(y_true.reshape(y_pred.shape), y_pred)
+
+
+def _zero(own, y_true, y_pred):
+    """0, Keras's divide_no_nan of an empty batch's sum by its size, for 'mean' and 'sum'."""
+    return np.zeros(())
+
+
+def _finite_logits(own, y_true, y_pred):
+    """The framework's loss with -inf logits at -1e4, whose softmax is 0 all the same: a zero
+    class weight then multiplies a finite log, not -inf (torch: 0 * -inf = NaN)."""
+    return own(y_true, y_pred.nan_to_num(neginf=-1e4))
+
+
+def _float64(own, y_true, y_pred):
+    """The framework's loss in float64 on the same values, rounded to their dtype: torch's
+    smooth_l1 forms e^2 / beta, which float32 overflows on beta's scale."""
+    return own(y_true.double(), y_pred.double()).to(y_pred.dtype)
+
+
+# What an accepted divergence's framework number stands for (divergences.json: "instead"):
+# ``stand_in(own, y_true, y_pred)`` with ``own`` the framework's loss, on the compat check's inputs
+STAND_INS = {"aligned": _aligned, "zero": _zero, "finite -inf logits": _finite_logits, "float64": _float64}
+
+
 def profile_cases(profile: str, loss: str) -> list:
     """Catalogue cases in the form the framework takes, with the profile's parameter names."""
     spec = crossloss.get(loss, compat=profile).spec
