@@ -97,6 +97,7 @@ def test_mixed_precision_computes_the_loss_in_float32(run, policy):
     result = run["mixed"][policy]
     assert result["dtype"] == "float32" and result["output_dtype"] == policy.split("_")[1]
     assert all(math.isfinite(v) for v in result["loss"])
+    assert result["value"] == result["widened"]  # (a half-precision computation rounds otherwise)
 
 
 def test_keras_masks_apply_as_for_builtins(run):

@@ -331,8 +331,12 @@ for policy in ("mixed_float16", "mixed_bfloat16"):
     m = segmentation_model()
     m.compile(optimizer=keras.optimizers.SGD(0.1), loss=crossloss.keras.get("dice", ignore_index=255))
     history = m.fit(x, labels, batch_size=8, epochs=2, verbose=0).history["loss"]
-    value = m.loss(labels[:4], m(x[:4]))
+    output = m(x[:4])
+    value = m.loss(labels[:4], output)
+    # the same outputs widened first: equal only if the half-precision call computed in float32 too
+    widened = m.loss(labels[:4], keras.ops.cast(output, "float32"))
     out["mixed"][policy] = {"loss": history, "dtype": str(keras.backend.standardize_dtype(value.dtype)),
-                            "output_dtype": str(keras.backend.standardize_dtype(m(x[:1]).dtype))}
+                            "output_dtype": str(keras.backend.standardize_dtype(m(x[:1]).dtype)),
+                            "value": float(value), "widened": float(widened)}
     keras.mixed_precision.set_dtype_policy("float32")
 print("JSON" + json.dumps(out))
