@@ -33,6 +33,9 @@ def test_torch_ddp_two_processes_equal_one_process():
         np.testing.assert_allclose(grad, single_grad, rtol=1e-6, atol=1e-12, err_msg=label)
         if "sparse" in label:  # the shards' counts differ: averaging per-replica means is wrong
             assert abs(naive - single_value) > 1e-3
+    # a NumPy total in a replica context: each replica would return its own mean
+    assert result["numpy_in_replica"] and all("global_mean: argument 'total' expected a torch or TensorFlow tensor "
+                                              "where replicas run" in m for m in result["numpy_in_replica"])
 
 
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="tensorflow backend not installed")

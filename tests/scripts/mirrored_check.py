@@ -54,6 +54,20 @@ out["mirrored"] = [float(strategy.reduce("SUM", values, axis=None)),
                    strategy.reduce("SUM", grads, axis=None).numpy().tolist(),
                    float(strategy.reduce("MEAN", naive, axis=None))]
 
+
+
+def numpy_total(_):  # a replica's NumPy total cannot be all-reduced: refused, naming the argument
+    try:
+        crossloss.distributed.global_mean(np.float64(1.5), 3)
+    except crossloss.LossTypeError as error:
+        return str(error)
+    return "accepted"
+
+
+out["numpy_in_replica"] = strategy.run(numpy_total, args=(None,))
+out["numpy_in_replica"] = [out["numpy_in_replica"]] if isinstance(out["numpy_in_replica"], str) else \
+    list(strategy.experimental_local_results(out["numpy_in_replica"]))
+
 # Keras fit: two replicas against one device, same initial weights, same batches
 rng_fit = np.random.default_rng(1)
 x_fit = rng_fit.normal(size=(16, 4)).astype("float32")
