@@ -923,6 +923,27 @@ def test_a_weight_of_one_element_is_a_scalar_whatever_the_batch(backend, name, p
             pytest.approx(expected, rel=1e-12)
 
 
+def test_a_zero_sample_weight_on_an_infinite_entry_is_nan_and_a_negative_one_is_taken(backend):
+    """docs/semantics.md: sample_weight multiplies the numerator only, so a weight of 0 on an
+    infinite entry (a logit of -inf for label 1) gives 0 * inf = NaN, as (loss * w).sum() does,
+    where a class weight of 0 leaves the class out (0); a weight's values are not checked."""
+    y_true = to_backend(backend, np.array([[1.0], [0.0]]), "float64")
+    logits = to_backend(backend, np.array([[-np.inf], [0.5]]), "float64")
+    loss = crossloss.get("bce", from_logits=True, reduction="none")
+    assert to_numpy(loss(y_true, logits)).ravel()[0] == np.inf
+    with np.errstate(invalid="ignore"):  # (NumPy warns of its 0 * inf, as for a user's own product)
+        weighted = crossloss.get("bce", from_logits=True)(y_true, logits, to_backend(backend, np.array([0.0, 1.0]),
+                                                                                      "float64"))
+    assert np.isnan(float(to_numpy(weighted)))
+    labels = to_backend(backend, np.array([0, 1]), "int64")
+    log_q = to_backend(backend, np.array([[-np.inf, 0.0], [0.0, 0.0]]), "float64")
+    class_weighted = crossloss.get("scce", from_logits=True, class_weight=[0.0, 1.0])(labels, log_q)
+    assert float(to_numpy(class_weighted)) == pytest.approx(np.log(2.0), rel=1e-12)  # only label 1 counts
+    negative = crossloss.get("mse")(to_backend(backend, np.zeros(2), "float64"), to_backend(backend, np.ones(2), "float64"),
+                                    to_backend(backend, np.array([-1.0, 3.0]), "float64"))
+    assert float(to_numpy(negative)) == pytest.approx(1.0, rel=1e-12)  # (-1 + 3) / 2
+
+
 def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
     """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
     from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
