@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import BACKENDS
@@ -20,6 +21,22 @@ def test_readme_example_runs(index):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip()  # every example prints what it shows
+
+
+def test_the_tour_prints_the_textbook_numbers():
+    """The examples were checked for running and printing, not for what they print: the tour's
+    weighted Huber and unreduced BCE, written out by hand."""
+    code = next(b for b in BLOCKS if 'crossloss.get("huber", delta=2.0)' in b)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    huber, *bce = done.stdout.strip().splitlines()[-3:]
+    y_true, y_pred = np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[0.2, 0.7], [0.9, 0.4]])
+    # every |error| <= delta = 2: 0.5 e^2, weighted per sample, summed and divided by the 4 entries
+    expected = np.sum(0.5 * (y_pred - y_true) ** 2 * np.array([[1.0], [0.5]])) / 4
+    assert float(huber) == pytest.approx(expected, rel=1e-12)
+    printed = [float(v) for v in re.findall(r"[-+]?\d*\.\d+(?:e[-+]?\d+)?", " ".join(bce))]
+    textbook = -(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred))
+    np.testing.assert_allclose(printed, textbook.ravel(), rtol=1e-7)  # (NumPy prints 8 digits)
 
 
 def test_the_custom_loss_example_passes_the_harness():
