@@ -121,10 +121,10 @@ class NumpyOps(Ops):
         return x.reshape(-1)[positions]
 
     def segment_sum(self, values, ids, num_segments):
-        return np.bincount(ids, weights=values, minlength=num_segments).astype(values.dtype, copy=False)
+        return _bincount(ids, num_segments, values).astype(values.dtype, copy=False)
 
     def segment_count(self, ids, num_segments, like):
-        return np.bincount(ids, minlength=num_segments).astype(like.dtype)  # integer counts: no ones, no drift
+        return _bincount(ids, num_segments).astype(like.dtype)  # integer counts: no ones, no drift
 
     def signature(self, y_true, y_pred):  # (subclasses differ: a masked array is refused, a plain one not)
         return ("numpy", type(y_true), y_true.shape, y_true.dtype, type(y_pred), y_pred.shape, y_pred.dtype)
@@ -254,6 +254,17 @@ class NumpyOps(Ops):
 
 
 # np.minimum.reduce: np.min's wrapper costs 1.7 us more
+def _bincount(ids, num_segments, weights=None):
+    """np.bincount over ``num_segments``. An id outside them comes from a label out of range
+    that nothing read (value_checks="never"), whose loss contract.label_guard makes NaN: it
+    counts in segment 0 or is dropped, where NumPy would raise ValueError (a negative id) or
+    lengthen the result."""
+    try:
+        return np.bincount(ids, weights, minlength=num_segments)[:num_segments]
+    except ValueError:
+        return np.bincount(np.maximum(ids, 0), weights, minlength=num_segments)[:num_segments]
+
+
 def _float_range(x):  # float() of a NumPy float: item() costs 0.9 us more, 20 times as much
     return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))
 

@@ -944,6 +944,28 @@ def test_a_zero_sample_weight_on_an_infinite_entry_is_nan_and_a_negative_one_is_
     assert float(to_numpy(negative)) == pytest.approx(1.0, rel=1e-12)  # (-1 + 3) / 2
 
 
+@pytest.mark.parametrize("where,label", [((1, 0), 4), ((0, 0), -1), ((0, 0), -2), ((1, 2), 4)])
+@pytest.mark.parametrize("name,params", [("dice", {}), ("dice", {"ignore_index": -1}), ("scce", {})])
+def test_an_unread_label_out_of_range_gives_nan_or_the_contracts_error(backend, name, params, where, label):
+    """Under value_checks="never" nothing reads the labels: a label out of range makes the loss
+    NaN (docs/semantics.md, 4) or stops at a framework's check, said as crossloss's error.
+    NumPy's Dice raised NumPy's own ValueError from np.bincount (a negative segment id) or from
+    a reshape (an id past the last segment lengthened its counts)."""
+    labels = np.zeros((2, 3), np.int64)
+    labels[where] = label
+    y_pred = to_backend(backend, np.full((2, 3, 4), 0.25), "float32")
+    loss = crossloss.get(name, **params)
+    with crossloss.options(value_checks="never"):
+        try:
+            outcome = float(to_numpy(loss(to_backend(backend, labels, "int64"), y_pred)))
+        except LossValueError as error:
+            outcome = error
+    if label == params.get("ignore_index"):
+        assert isinstance(outcome, float) and np.isfinite(outcome)
+    else:
+        assert isinstance(outcome, LossValueError) or np.isnan(outcome), outcome
+
+
 def test_a_list_of_zero_d_arrays_is_y_pred_as_it_is_y_true(backend):
     """y_pred and y_true lists both go through NumPy: 0-d arrays in a list were a TypeError
     from inside torch and TensorFlow as y_pred (len() of unsized object) and fine as y_true."""
