@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
 import crossloss
-from speed import (LOG_FLOOR, RESULTS, environment, np_dice, np_one_hot, np_softmax,
-                   np_sparse_logits, np_sparse_probs, torch_dice, torch_one_hot, torch_sparse_probs)
+from speed import (LOG_FLOOR, RESULTS, np_dice, np_one_hot, np_softmax, np_sparse_logits, np_sparse_probs,
+                   torch_dice, torch_one_hot, torch_sparse_probs, write_results)
 
 SHAPE = (4, 21, 256, 256)  # (batch, classes, H, W)
 
@@ -188,14 +186,10 @@ def main(argv=None):
                 rows.append(row)
                 both = f"{row['fwd+bwd_ratio']:>8.2f}" if "fwd+bwd_ratio" in row else f"{'-':>8}"
                 print(f"{loss_name:<32} {variant:<19} {backend:<10} {method:<36} {row['fwd_ratio']:>6.2f} {both}", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    env = environment(args)
-    env["method"] = {"torch": "torch.profiler profile_memory: max running sum of CPU allocator events",
-                     "torch:cuda": "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before",
-                     "numpy": "tracemalloc peak minus traced memory before the call"}
-    out.write_text(json.dumps({"environment": env, "results": rows}, indent=1))
-    print(f"\nwrote {out}")
+    write_results(args, rows, method={
+        "torch": "torch.profiler profile_memory: max running sum of CPU allocator events",
+        "torch:cuda": "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before",
+        "numpy": "tracemalloc peak minus traced memory before the call"})
 
 
 if __name__ == "__main__":

@@ -303,11 +303,11 @@ def environment(args) -> dict:
     return env
 
 
-def write_results(args, rows):
-    """The JSON a benchmark writes to ``args.out``: the environment and one dict per row."""
+def write_results(args, rows, **about):
+    """The JSON a benchmark writes to ``args.out``: the environment (with ``about``) and one dict per row."""
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": environment(args), "results": rows}, indent=1))
+    out.write_text(json.dumps({"environment": {**environment(args), **about}, "results": rows}, indent=1))
     print(f"\nwrote {out}")
 
 
