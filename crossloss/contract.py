@@ -90,8 +90,9 @@ class Call:
         if self.read is None:
             return None
         found = self.read(values)
-        _check_probabilities(self.loss, argument, found)
-        return self.fact(found)
+        if not (0.0 <= found[0] and found[1] <= 1.0):  # (the test inline: a call costs ~0.3 us at 1e3)
+            _check_probabilities(self.loss, argument, found)
+        return found if self.shortcuts else None  # (self.fact)
 
     def fact(self, found):
         """A range read by a check, as the math may use it: None under native_kernels=False."""
@@ -292,22 +293,33 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     read_true_min = ops.min_reader(y_true, force) if to_gathers and kernel_covers_upper_labels else None
     # a kernel given ignore_index refuses every other label out of range, below 0 too
     kernel_covers_labels = kernel_covers_upper_labels and labels and not fractional and ignore is not None
+    # what the values must lie in; each call compares inline, and calls the helper that raises
+    # only where a value is outside (at 1e3 values each Python call costs ~0.3 us)
+    pred_lo, pred_hi = _BOUNDED[prediction][0] if pred_checked else (None, None)
+    true_kind = None if labels else target if target in _BOUNDED else PROBABILITIES
+    if not labels:
+        true_lo, true_hi = _BOUNDED[true_kind][0]
+    elif fractional or call.num_classes is None:
+        true_lo, true_hi = math.inf, -math.inf  # no value passes: the helper checks each call
+    else:
+        true_lo, true_hi = 0, call.num_classes - 1
 
     def check(template, settings, y_true, y_pred, kernel_runs=False, read_all=False):
         pred_range = true_range = None
         if read_whole_pred is not None and (read_all or not (kernel_runs and kernel_covers_pred)):
             pred_range = read_whole_pred(y_pred)
-            if pred_checked:
+            if pred_checked and not (pred_lo <= pred_range[0] and pred_range[1] <= pred_hi):  # NaN fails too
                 _check_bounded(loss, "y_pred", pred_range, prediction)
         if kernel_runs and not read_all and (kernel_covers_labels or read_true_min is not None
                                              and read_true_min(y_true) >= 0):
             pass  # the kernel refuses labels >= C itself
         elif read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)
-            if labels:
-                _check_labels(loss, template, y_true, true_range, read_true, fractional)
-            else:
-                _check_bounded(loss, "y_true", true_range, target if target in _BOUNDED else PROBABILITIES)
+            if not (true_lo <= true_range[0] and true_range[1] <= true_hi):
+                if labels:
+                    _check_labels(loss, template, y_true, true_range, read_true, fractional)
+                else:
+                    _check_bounded(loss, "y_true", true_range, true_kind)
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check

@@ -86,9 +86,15 @@ class Loss:
         given = y_true, y_pred  # as they came: a cast to int64 wraps a uint64 label the error shows
         # a sample_weight weighs the unreduced values: the kernel of those, checked for it
         weighted = sample_weight is not None
-        call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred,
-                                                     plan.native_values if weighted else plan.native,
-                                                     plan.weighted_checks if weighted else plan.checks)
+        kernel = plan.native_values if weighted else plan.native
+        checks = plan.weighted_checks if weighted else plan.checks
+        if plan.converts:
+            call, y_true, y_pred, kernel = self._checked(plan, settings, y_true, y_pred, kernel, checks)
+        else:  # (_checked's check alone, inline: at 1e3 values each Python call costs ~0.3 us)
+            kernel = kernel if settings.native_kernels else None
+            check = checks.get(settings.value_checks)
+            call = plan.call.for_call(settings) if check is None else \
+                check(plan.call, settings, y_true, y_pred, kernel is not None)
         try:
             found = None if kernel is None else kernel(call, y_true, y_pred)
             result = None if weighted else found
@@ -212,9 +218,10 @@ class Loss:
         sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None
         labels = {mode: contract.label_guard(call, y_true, y_pred, mode) for mode in ("auto", "always", "never")}
         guards = {mode: _chained(labels.get(mode), sizes) for mode in ("auto", "always", "never")}
-        return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape,
-                     dtype if ops.dtype_name(y_pred) != dtype else None,
-                     true_dtype if ops.dtype_name(y_true) != true_dtype else None,
+        pred_dtype = dtype if ops.dtype_name(y_pred) != dtype else None
+        true_dtype = true_dtype if ops.dtype_name(y_true) != true_dtype else None
+        return _Plan(ops, call.frozen() if reused else call, true_shape, pred_shape, pred_dtype, true_dtype,
+                     (true_shape, pred_shape, pred_dtype, true_dtype) != (None,) * 4,
                      call.labels and ops.dtype_name(y_true) not in contract.EXACT_INDICES, checks, weighted_checks,
                      guards, native, native_values,
                      {} if reused else None, {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
@@ -325,6 +332,7 @@ class _Plan:
     pred_shape: tuple | None  # y_pred likewise (a profile's rank rule, LossSpec.same_rank)
     pred_dtype: str | None    # y_pred is cast to this (the compute dtype) if not None
     true_dtype: str | None    # y_true likewise (int64 for labels)
+    converts: bool            # any of the four above is not None
     inexact_labels: bool      # labels int64 does not hold as they are (floats, uint64): contract.label_indices
     checks: dict              # value_checks mode -> contract.value_checker's check, or None
     weighted_checks: dict     # the same for a call with sample_weight (made for native_values)
