@@ -68,6 +68,7 @@ class TorchOps(Ops):
         return tuple(x.shape)
 
     size = staticmethod(torch.numel)  # builtins: no Python frame on every call
+    length = staticmethod(torch.Tensor.size)
     reshape = staticmethod(torch.reshape)
 
     def finfo_max(self, dtype):

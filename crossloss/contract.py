@@ -82,7 +82,7 @@ class Call:
         scalar tensor of the compute dtype (for arithmetic such as label smoothing's e / K)."""
         if self.num_classes is not None:
             return self.num_classes
-        return self.ops.cast(self.ops.shape(y_pred)[self.axis], self.dtype)
+        return self.ops.cast(self.ops.length(y_pred, self.axis), self.dtype)
 
     def check_probabilities(self, values, argument: str = "y_pred"):
         """For formulas that check only the values they read (LossSpec.checks_read_values).
@@ -354,7 +354,7 @@ def label_guard(call: Call, y_true, y_pred, mode: str):
     axis, ignore = call.axis, getattr(call, "ignore_index", None)
 
     def guard(result, labels, y_pred):
-        bad = (labels < 0) | (labels >= ops.shape(y_pred)[axis])
+        bad = (labels < 0) | (labels >= ops.length(y_pred, axis))
         if ignore is not None:
             bad = bad & (labels != ignore)
         return ops.where(ops.any(bad), math.nan, result)

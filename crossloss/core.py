@@ -428,7 +428,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     else:
         count = ops.size(values)
         if along is not None and not (isinstance(count, int) and count == 0):  # (an empty axis: 0 entries)
-            count //= ops.shape(values)[along]
+            count //= ops.length(values, along)
     if isinstance(count, int):
         if count and scale in (1.0, -1.0) and divisors is not None:  # one rounding: a sign folds into -count
             divisor = divisors.get(count * scale)

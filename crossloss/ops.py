@@ -54,6 +54,7 @@ class Ops:
     def shape(self, x) -> tuple: raise NotImplementedError  # ints; unknown graph dims as scalar tensors
     def static_shape(self, x) -> tuple: return self.shape(x)  # None where a size (or the rank) is unknown
     def size(self, x): raise NotImplementedError  # element count: an int, or a scalar tensor if unknown
+    def length(self, x, axis: int): return self.shape(x)[axis]  # one axis's size, as shape gives it
     def reshape(self, x, shape): raise NotImplementedError
     def finfo_max(self, dtype: str) -> float: raise NotImplementedError
     def stop_gradient(self, x): return x  # x's values, with no derivative flowing back through it
