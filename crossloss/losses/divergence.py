@@ -7,11 +7,15 @@ from .crossentropy import _prediction
 
 def _kl(c, y_true, y_pred):
     ops = c.ops
-    if c.from_logits:  # sum p log p - sum p log q, the second -inf where p > 0 meets q = 0
-        entropy = ops.sum(ops.mul_(ops.floored_log(y_true, c.true_range), y_true), axis=c.axis)
+    log_p = ops.floored_log(y_true, c.true_range)
+    if c.from_logits and not ops.finite_logits(y_pred, c.pred_range):
+        # sum p log p - sum p log q: the second is -inf where p > 0 meets q = 0 (an infinite logit)
+        entropy = ops.sum(ops.mul_(log_p, y_true), axis=c.axis)
         return Terms(ops.sub_(entropy, ops.weighted_log_softmax_sum(y_true, y_pred, c.axis, c.pred_range)))
-    gap = ops.sub_(ops.floored_log(y_true, c.true_range), ops.floored_log(y_pred, c.pred_range))
-    return Terms(ops.mul_(gap, y_true), along=c.axis)  # p = 0 contributes 0: the logs are finite
+    # every log is finite (logits known finite, probabilities floored): p = 0 contributes 0,
+    # and a mean or sum of everything adds the products in one reduction (Terms.along)
+    log_q = ops.log_softmax(y_pred, c.axis, c.pred_range) if c.from_logits else ops.floored_log(y_pred, c.pred_range)
+    return Terms(ops.mul_(ops.sub_(log_p, log_q), y_true), along=c.axis)
 
 
 SPECS = [
