@@ -69,6 +69,11 @@ class TorchOps(Ops):
 
     size = staticmethod(torch.numel)  # builtins: no Python frame on every call
     length = staticmethod(torch.Tensor.size)
+
+    def traced_size(self, x):
+        # torch.jit.trace records numel() as a number, and a replay at another batch size divided
+        # by it; the sizes it records as ops (math.prod of none: 1)
+        return math.prod(x.shape) if not _compiling() and _jit_tracing() else x.numel()  # (Dynamo: asked first)
     reshape = staticmethod(torch.reshape)
 
     def finfo_max(self, dtype):

@@ -144,7 +144,7 @@ class Loss:
         if self.reduction == "batchmean":
             count = _batch_size(ops, terms.values)
         else:
-            count = ops.size(terms.values) if terms.count is None else terms.count
+            count = ops.traced_size(terms.values) if terms.count is None else terms.count
         return total, ops.cast(ops.asarray(count, like=total), ops.dtype_name(total))
 
     def _planned(self, y_true, y_pred, sample_weight):
@@ -426,7 +426,7 @@ def _reduce(loss, ops, terms: Terms, sample_weight, reduction, like, divisors: d
     elif terms.count is not None:
         count = terms.count
     else:
-        count = ops.size(values)
+        count = ops.size(values) if divisors is not None else ops.traced_size(values)  # (None: in a trace)
         if along is not None and not (isinstance(count, int) and count == 0):  # (an empty axis: 0 entries)
             count //= ops.length(values, along)
     if isinstance(count, int):

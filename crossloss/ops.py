@@ -55,6 +55,7 @@ class Ops:
     def static_shape(self, x) -> tuple: return self.shape(x)  # None where a size (or the rank) is unknown
     def size(self, x): raise NotImplementedError  # element count: an int, or a scalar tensor if unknown
     def length(self, x, axis: int): return self.shape(x)[axis]  # one axis's size, as shape gives it
+    def traced_size(self, x): return self.size(x)  # size in a trace: a tensor where the graph must follow x's shape
     def reshape(self, x, shape): raise NotImplementedError
     def finfo_max(self, dtype: str) -> float: raise NotImplementedError
     def stop_gradient(self, x): return x  # x's values, with no derivative flowing back through it

@@ -496,6 +496,26 @@ def test_jit_trace_replays_the_graph_path_not_the_path_one_inputs_values_chose(n
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name,params", [(name, {}) for name in crossloss.list_losses()] + [
+    ("scce", {"from_logits": True}), ("scce", {"ignore_index": 1}), ("cce", {"label_smoothing": 0.1}),
+    ("kld", {"from_logits": True}), ("bce", {"from_logits": True}), ("dice", {"per_class": False})])
+def test_jit_trace_replays_at_another_batch_size(name, params, reduction):
+    """torch.jit.trace records a Python number as a constant: a mean that divided by
+    numel() divided every later batch by the traced batch's count (1.5x the loss at 6 rows
+    for a trace at 4). The count now comes from the sizes, which the trace records as ops."""
+    import torch
+    loss = crossloss.get(name, backend="torch", reduction=reduction, **params)
+    rng = np.random.default_rng(5)
+    traced_on, replayed_on = ((torch.tensor(x) for x in cases.random_inputs(crossloss.spec(name), params, rng, shape))
+                              for shape in ((4, 3), (6, 3)))
+    traced = torch.jit.trace(lambda t, p: loss(t, p), tuple(traced_on), check_trace=False)
+    y_true, y_pred = replayed_on
+    torch.testing.assert_close(traced(y_true, y_pred), loss(y_true, y_pred), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name,params", [("scce", {"from_logits": True}), ("kld", {"from_logits": True}),
                                          ("dice", {"activation": "softmax", "axis": 1}), ("bce", {})])
 def test_fake_tensors_and_symbolic_tracers_run_every_loss_and_leave_eager_calls_alone(name, params):
