@@ -437,6 +437,9 @@ def _check_labels(loss, call, y_true, found, read, fractional):
     ignore = getattr(call, "ignore_index", None)
     if not 0 <= found[0] <= found[1] < call.num_classes:
         if ignore is not None and _holds(ops.dtype_name(y_true), ignore):
+            if ops.dtype_name(y_true) == "bool":  # (TensorFlow compares no bool with a number)
+                y_true = ops.cast(y_true, "int64")
+                read = ops.range_reader(y_true, force=True)
             found = read(ops.where(y_true == ignore, 0, y_true))  # ignored labels are fine
         if not (0 <= found[0] and found[1] <= call.num_classes - 1):  # NaN fails too
             _refuse(loss, "y_true", found, _expected_labels(call, ignore), (0, call.num_classes - 1))

@@ -676,6 +676,17 @@ def test_bool_labels_against_an_ignore_index_they_cannot_hold_are_checked_as_lab
         crossloss.get("scce", ignore_index=5)(y, p)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bool_labels_out_of_range_against_a_bool_ignore_index_are_refused_as_labels(backend):
+    """With one class, True is out of range unless it is ignored: ignore_index=0 leaves it
+    to the contract's error (TensorFlow raised its own TypeError comparing a bool with 0),
+    ignore_index=1 leaves the False row, whose loss is -log 1 = 0."""
+    y, p = to_backend(backend, np.array([True, False]), "float32"), to_backend(backend, np.ones((2, 1)), "float32")
+    with pytest.raises(LossValueError, match=r"integer labels in \[0, 1\) or ignore_index=0; got values from 0 to 1"):
+        crossloss.get("scce", ignore_index=0)(y, p)
+    assert float(crossloss.get("scce", ignore_index=1)(y, p)) == 0.0
+
+
 def test_dice_refuses_a_negative_axis_that_names_the_batch_axis():
     with pytest.raises(LossValueError, match="'axis' expected a class axis other than the batch axis 0"):
         crossloss.get("dice", axis=-2)(np.eye(3)[[0, 1, 2, 0]], np.full((4, 3), 1 / 3))
