@@ -71,8 +71,8 @@ class TorchOps(Ops):
     length = staticmethod(torch.Tensor.size)
 
     def traced_size(self, x):
-        # torch.jit.trace records numel() as a number, and a replay at another batch size divided
-        # by it; the sizes it records as ops (math.prod of none: 1)
+        # torch.jit.trace records numel() as a number (a replay at another batch size divided by
+        # the traced count) but each size as an op: their product follows the replay (of none: 1)
         return math.prod(x.shape) if not _compiling() and _jit_tracing() else x.numel()  # (Dynamo: asked first)
     reshape = staticmethod(torch.reshape)
 
