@@ -92,7 +92,7 @@ class Call:
         found = self.read(values)
         if not (0.0 <= found[0] and found[1] <= 1.0):  # (the test inline: a call costs ~0.3 us at 1e3)
             _check_probabilities(self.loss, argument, found)
-        return found if self.shortcuts else None  # (self.fact)
+        return self.fact(found)
 
     def fact(self, found):
         """A range read by a check, as the math may use it: None under native_kernels=False."""
