@@ -325,7 +325,9 @@ def _spread_segment_sum(values, ids, num_segments, dtype):
     # In a trace sizes may be symbolic: no Python branch on them (Dynamo would guard on each, a
     # graph per batch size). One guard is left, lanes != 1: a second graph past 2^14 segments.
     if TRACING():
-        lanes = torch.sym_min(_MOST_LANES, torch.sym_max(1, _SLOTS // torch.sym_max(num_segments, 1)))
+        # (torch 2.11's Dynamo refuses a torch.sym_* call on plain ints: it returns no tensor)
+        least, most = (torch.sym_min, torch.sym_max) if isinstance(num_segments, torch.SymInt) else (min, max)
+        lanes = least(_MOST_LANES, most(1, _SLOTS // most(num_segments, 1)))
         slots = ids * lanes + torch.arange(size, device=ids.device) % lanes  # (one fused kernel)
         out = ids.new_zeros(num_segments * lanes, dtype=dtype).index_add(0, slots, source(0, size))
         out = out.view(num_segments, lanes).sum(1, dtype=dtype)

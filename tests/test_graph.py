@@ -589,3 +589,34 @@ def test_dice_sums_stay_accurate_where_a_graph_leaves_the_pixel_counts_unknown(j
     p1 = float(np.float32(0.9))
     exact = 1 - (2 * p1 * 2**20 + 1e-5) / (p1 * 2**20 + 2**20 + 1e-5)
     np.testing.assert_allclose(step(tf.constant(y_true), tf.constant(y_pred)).numpy()[0, 1], exact, rtol=1e-6)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_cudas_spread_segment_sums_forced_on_the_cpu_trace_and_equal_index_add(monkeypatch, dynamic):
+    """On CUDA, Dice's label sums spread each segment over many slots (backends/torch.py,
+    _spread_segment_sum); CI has no GPU, so the spread is forced here. Eager above 2^16 values
+    (a tail of fewer than the lanes added directly), and under torch.compile(fullgraph=True) for
+    several batch sizes, with static segment counts (torch 2.11's Dynamo refused a sym_max of
+    two ints) and symbolic ones (one graph for every batch): equal to index_add's plain sums."""
+    import torch
+    import crossloss.backends.torch as torch_backend
+    loss = crossloss.get("dice", backend="torch", axis=1, activation="softmax", ignore_index=2, reduction="none")
+    generator = torch.Generator().manual_seed(6)
+    inputs = [(torch.randint(0, 3, (batch, *pixels), generator=generator), torch.randn(batch, 3, *pixels, generator=generator))
+              for batch, pixels in ((2, (257, 255)), (2, (16, 17)), (3, (16, 17)), (5, (16, 17)))]
+    plain = [loss(y_true, y_pred) for y_true, y_pred in inputs]
+    monkeypatch.setattr(torch_backend, "_spreads",
+                        lambda x: torch_backend.TRACING() or x.numel() >= torch_backend._SPREAD_FROM)
+    spread, spreads = torch_backend._spread_segment_sum, []
+    monkeypatch.setattr(torch_backend, "_spread_segment_sum", lambda *args: spreads.append(args[2]) or spread(*args))
+    torch.testing.assert_close(loss(*inputs[0]), plain[0], rtol=1e-6, atol=1e-7)
+    assert spreads == [6, 6], spreads  # the kept pixels per class and the intersections, over 2 x 3 segments
+    monkeypatch.setattr(torch_backend, "_spread_segment_sum", spread)  # (a list in the trace would be guarded on)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = torch.compile(loss, fullgraph=True, dynamic=dynamic, backend="eager")
+    for (y_true, y_pred), want in zip(inputs[1:], plain[1:]):
+        torch.testing.assert_close(compiled(y_true, y_pred), want, rtol=1e-6, atol=1e-7)
+    if dynamic:
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
