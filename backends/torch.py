@@ -135,6 +135,9 @@ class TorchOps(Ops):
     def masked_fill_(self, t, mask, value):
         return t.masked_fill_(mask, value) if _free(t) else t.masked_fill(mask, value)
 
+    def filled_at_or_below_(self, t, threshold, value):  # one pass where the mask and the fill are two
+        return torch.threshold_(t, threshold, value) if _free(t) else torch.threshold(t, threshold, value)
+
     isinf = staticmethod(torch.isinf)
     stop_gradient = staticmethod(torch.Tensor.detach)
 

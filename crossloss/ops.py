@@ -21,7 +21,7 @@ _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float3
 # TensorFlow's CPU kernels read float32 subnormals as 0 (its log of one gives -103.97).
 ABOVE_FLOOR = 1.2e-38
 # Logits within +-finfo.max / 32 take the kernels directly; the guarded path (a clamp at
-# +-finfo.max / 4, entries below -finfo.max / 8 read as -inf) gives the same numbers there.
+# +-finfo.max / 4, entries at or below -finfo.max / 8 read as -inf) gives the same numbers there.
 _FINITE = 1 / 32
 _LOST = 0.125
 WIDE_SUMS_FROM = 1 << 12  # see Ops.sums_wide
@@ -167,6 +167,8 @@ class Ops:
     def add_(self, t, y): return t + y
     def sub_(self, t, y): return t - y
     def masked_fill_(self, t, mask, value): return self.where(mask, value, t)
+    def filled_at_or_below_(self, t, threshold: float, value: float):  # value where t <= threshold; NaN stays
+        return self.masked_fill_(t, t <= threshold, value)
 
     # ---- derived ops (one definition; native overrides must match at +-inf) ------------
     # ``known``: (min, max) of the input where the value checks read it, else None. Where it
@@ -210,7 +212,7 @@ class Ops:
         if self.finite_logits(x, known):  # every log-probability is finite
             return self.sum(self.mul_(self.log_softmax_finite(x, axis), weights), axis=axis)
         log_q = self.log_softmax_finite(self._clamped(x), axis)
-        lost = self.any(self._lost(log_q) & (weights > 0), axis)
+        lost = self.any((log_q <= self._lost_below(log_q)) & (weights > 0), axis)
         return self.masked_fill_(self.sum(self.mul_(log_q, weights), axis=axis), lost, -math.inf)
 
     def finite_logits(self, x, known) -> bool:
@@ -226,12 +228,12 @@ class Ops:
         bound = 0.25 * self.finfo_max(self.dtype_name(x))
         return self.clip(x, -bound, bound)
 
-    def _lost(self, log_q):
-        """Entries of a clamped log-softmax whose true value is -inf."""
-        return log_q < -_LOST * self.finfo_max(self.dtype_name(log_q))
+    def _lost_below(self, log_q) -> float:
+        """Entries of a clamped log-softmax at or below this have the true value -inf."""
+        return -_LOST * self.finfo_max(self.dtype_name(log_q))
 
     def _minus_inf_restored(self, log_q):
-        return self.masked_fill_(log_q, self._lost(log_q), -math.inf)  # (a fill takes no scalar tensor, as where does)
+        return self.filled_at_or_below_(log_q, self._lost_below(log_q), -math.inf)
 
     def softmax(self, x, axis: int, known=None):
         """The softmax of the clamped logits (see ``log_softmax``): exact, since the exp of an
