@@ -343,9 +343,9 @@ def _spread_segment_sum(values, ids, num_segments, dtype):
         rows = size // lanes
         whole = rows * lanes
         out = ids.new_zeros((num_segments, lanes), dtype=dtype)
-        out.scatter_add_(0, ids[:whole].view(rows, lanes), source(0, whole).view(rows, lanes))
+        out.scatter_add_(0, ids[:whole].reshape(rows, lanes), source(0, whole).reshape(rows, lanes))
         if whole < size:
-            out.scatter_add_(0, ids[whole:].view(-1, 1), source(whole, size).view(-1, 1))
+            out.scatter_add_(0, ids[whole:].reshape(-1, 1), source(whole, size).reshape(-1, 1))
         out = out.sum(1, dtype=dtype)
     return out if values is None else out.to(values.dtype)
 

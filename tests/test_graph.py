@@ -620,3 +620,25 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_trace_and_equal_index_add(m
         torch.testing.assert_close(compiled(y_true, y_pred), want, rtol=1e-6, atol=1e-7)
     if dynamic:
         assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch):
+    """The eager spread adds in place into a fresh array; under torch.func.vmap (values
+    batched, the loss per sample) it gives each sample's loss and per-sample gradients."""
+    import torch
+    import crossloss.backends.torch as torch_backend
+    monkeypatch.setattr(torch_backend, "_spreads",
+                        lambda x: torch_backend.TRACING() or x.numel() >= torch_backend._SPREAD_FROM)
+    loss = crossloss.get("dice", backend="torch", axis=1, activation="softmax", ignore_index=2, reduction="none")
+    generator = torch.Generator().manual_seed(7)
+    y_true = torch.randint(0, 3, (2, 2, 129, 255), generator=generator)  # 65,790 pixels a sample: spread
+    y_pred = torch.randn(2, 2, 3, 129, 255, generator=generator)
+    per_sample = torch.func.grad(lambda t, p: loss(t, p).sum(), argnums=1)
+    with crossloss.options(value_checks="never"):
+        values, grads = torch.func.vmap(loss)(y_true, y_pred), torch.func.vmap(per_sample)(y_true, y_pred)
+    for i in range(2):
+        p = y_pred[i].clone().requires_grad_(True)
+        value = loss(y_true[i], p)
+        torch.testing.assert_close(values[i], value.detach(), rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(grads[i], torch.autograd.grad(value.sum(), p)[0], rtol=1e-5, atol=1e-8)
