@@ -342,10 +342,12 @@ def _spread_segment_sum(values, ids, num_segments, dtype):
         lanes = min(_MOST_LANES, 1 << max(0, (_SLOTS // max(num_segments, 1)).bit_length() - 1))
         rows = size // lanes
         whole = rows * lanes
+        # (in place in plain eager only: under vmap the values may be batched where the ids are not)
+        scatter_add = torch.Tensor.scatter_add_ if _plain_eager() else torch.Tensor.scatter_add
         out = ids.new_zeros((num_segments, lanes), dtype=dtype)
-        out.scatter_add_(0, ids[:whole].reshape(rows, lanes), source(0, whole).reshape(rows, lanes))
+        out = scatter_add(out, 0, ids[:whole].reshape(rows, lanes), source(0, whole).reshape(rows, lanes))
         if whole < size:
-            out.scatter_add_(0, ids[whole:].reshape(-1, 1), source(whole, size).reshape(-1, 1))
+            out = scatter_add(out, 0, ids[whole:].reshape(-1, 1), source(whole, size).reshape(-1, 1))
         out = out.sum(1, dtype=dtype)
     return out if values is None else out.to(values.dtype)
 

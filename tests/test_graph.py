@@ -623,9 +623,11 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_trace_and_equal_index_add(m
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
-def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch):
-    """The eager spread adds in place into a fresh array; under torch.func.vmap (values
-    batched, the loss per sample) it gives each sample's loss and per-sample gradients."""
+@pytest.mark.parametrize("shared_labels", [False, True])
+def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch, shared_labels):
+    """The eager spread adds in place into a fresh array, but not under torch.func.vmap, where
+    the values may be batched and the ids not (one label map for several predictions): each
+    sample's loss and per-sample gradients, labels batched or shared."""
     import torch
     import crossloss.backends.torch as torch_backend
     monkeypatch.setattr(torch_backend, "_spreads",
@@ -634,9 +636,14 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch)
     generator = torch.Generator().manual_seed(7)
     y_true = torch.randint(0, 3, (2, 2, 129, 255), generator=generator)  # 65,790 pixels a sample: spread
     y_pred = torch.randn(2, 2, 3, 129, 255, generator=generator)
+    if shared_labels:
+        y_true[1] = y_true[0]
+    in_dims = (None, 0) if shared_labels else (0, 0)
+    labels = y_true[0] if shared_labels else y_true
     per_sample = torch.func.grad(lambda t, p: loss(t, p).sum(), argnums=1)
     with crossloss.options(value_checks="never"):
-        values, grads = torch.func.vmap(loss)(y_true, y_pred), torch.func.vmap(per_sample)(y_true, y_pred)
+        values = torch.func.vmap(loss, in_dims=in_dims)(labels, y_pred)
+        grads = torch.func.vmap(per_sample, in_dims=in_dims)(labels, y_pred)
     for i in range(2):
         p = y_pred[i].clone().requires_grad_(True)
         value = loss(y_true[i], p)
