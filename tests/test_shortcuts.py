@@ -325,6 +325,38 @@ def test_take_along_axis_reads_the_entries_numpy_names(backend, shape, axis):
         np.testing.assert_array_equal(got, np.take_along_axis(values, index, axis))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_filled_at_or_below_fills_the_bound_itself_and_keeps_nan(backend, dtype):
+    """The -inf restore of a guarded log-softmax: value at and below the threshold, every other
+    entry as it was (the next float above, -0.0, NaN); on torch both in place (a temporary)
+    and not (a tensor autograd records)."""
+    ops = crossloss.backends.load(backend).OPS
+    bound = -float(np.finfo(dtype).max) / 8
+    x = np.array([bound, np.nextafter(bound, 0, dtype=dtype), -np.inf, np.nan, -0.0, 1.0], dtype=dtype)
+    want = [-math.inf, float(x[1]), -math.inf, math.nan, -0.0, 1.0]
+    inputs = [to_backend(backend, x, dtype)]
+    if backend == "torch":
+        inputs.append(to_backend(backend, x, dtype).requires_grad_(True))
+    for values in inputs:
+        got = to_numpy(ops.filled_at_or_below_(values, bound, -math.inf)).tolist()
+        np.testing.assert_array_equal(got, want)
+        assert math.copysign(1, got[4]) == -1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["sparse_categorical_crossentropy", "categorical_crossentropy", "kl_divergence"])
+def test_a_nan_logit_gives_nan_where_nothing_reads_the_logits(backend, name):
+    """Under value_checks="never" the guarded log-softmax runs (clamp, kernel, -inf restore):
+    a NaN logit must come out as a NaN loss for its row, never as a number."""
+    logits = np.array([[0.5, np.nan, -1.0], [2.0, 0.0, -3.0]], dtype="float32")
+    y_true = np.array([0, 2]) if name.startswith("sparse") else np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], "float32")
+    loss = crossloss.get(name, from_logits=True, reduction="none")
+    with crossloss.options(value_checks="never"):
+        got = to_numpy(loss(to_backend(backend, y_true, "float32"), to_backend(backend, logits, "float32")))
+    assert np.isnan(got[0]) and np.isfinite(got[1]), got
+
+
 LARGE_LOGIT_CASES = [("categorical_crossentropy", "distribution"), ("sparse_categorical_crossentropy", "labels"),
                      ("kl_divergence", "distribution"), ("binary_crossentropy", "binary")]
 
