@@ -270,8 +270,8 @@ def test_dice_with_labels_compiles_one_graph_for_every_batch_size():
 
 
 def test_large_label_sums_wait_for_nothing_and_replay_in_a_cuda_graph():
-    """Above 2^16 pixels the eager segment sums spread (arange, views, two index_adds): no
-    sync there either, forward and backward, and a capture replays them."""
+    """Above 2^16 pixels the eager segment sums spread (scatters into (segment, lane) cells,
+    a tail into lane 0): no sync there either, forward and backward, and a capture replays them."""
     loss = crossloss.get("dice", axis=1, activation="softmax", ignore_index=2)
     generator = torch.Generator().manual_seed(5)
     logits = torch.randn(2, 3, 257, 255, generator=generator).cuda().requires_grad_(True)
