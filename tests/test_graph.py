@@ -591,6 +591,15 @@ def test_dice_sums_stay_accurate_where_a_graph_leaves_the_pixel_counts_unknown(j
     np.testing.assert_allclose(step(tf.constant(y_true), tf.constant(y_pred)).numpy()[0, 1], exact, rtol=1e-6)
 
 
+def _force_cudas_spread(monkeypatch):
+    """CUDA's segment sums spread (backends/torch.py, _spread_segment_sum); CI has no GPU, so
+    the tests below make the CPU take the same path: in traces and from 2^16 values."""
+    import crossloss.backends.torch as torch_backend
+    monkeypatch.setattr(torch_backend, "_spreads",
+                        lambda x: torch_backend.TRACING() or x.numel() >= torch_backend._SPREAD_FROM)
+    return torch_backend
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("dynamic", [False, True])
 def test_cudas_spread_segment_sums_forced_on_the_cpu_trace_and_equal_index_add(monkeypatch, dynamic):
@@ -600,14 +609,12 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_trace_and_equal_index_add(m
     several batch sizes, with static segment counts (torch 2.11's Dynamo refused a sym_max of
     two ints) and symbolic ones (one graph for every batch): equal to index_add's plain sums."""
     import torch
-    import crossloss.backends.torch as torch_backend
     loss = crossloss.get("dice", backend="torch", axis=1, activation="softmax", ignore_index=2, reduction="none")
     generator = torch.Generator().manual_seed(6)
     inputs = [(torch.randint(0, 3, (batch, *pixels), generator=generator), torch.randn(batch, 3, *pixels, generator=generator))
               for batch, pixels in ((2, (257, 255)), (2, (16, 17)), (3, (16, 17)), (5, (16, 17)))]
     plain = [loss(y_true, y_pred) for y_true, y_pred in inputs]
-    monkeypatch.setattr(torch_backend, "_spreads",
-                        lambda x: torch_backend.TRACING() or x.numel() >= torch_backend._SPREAD_FROM)
+    torch_backend = _force_cudas_spread(monkeypatch)
     spread, spreads = torch_backend._spread_segment_sum, []
     monkeypatch.setattr(torch_backend, "_spread_segment_sum", lambda *args: spreads.append(args[2]) or spread(*args))
     torch.testing.assert_close(loss(*inputs[0]), plain[0], rtol=1e-6, atol=1e-7)
@@ -629,9 +636,7 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch,
     the values may be batched and the ids not (one label map for several predictions): each
     sample's loss and per-sample gradients, labels batched or shared."""
     import torch
-    import crossloss.backends.torch as torch_backend
-    monkeypatch.setattr(torch_backend, "_spreads",
-                        lambda x: torch_backend.TRACING() or x.numel() >= torch_backend._SPREAD_FROM)
+    _force_cudas_spread(monkeypatch)
     loss = crossloss.get("dice", backend="torch", axis=1, activation="softmax", ignore_index=2, reduction="none")
     generator = torch.Generator().manual_seed(7)
     y_true = torch.randint(0, 3, (2, 2, 129, 255), generator=generator)  # 65,790 pixels a sample: spread
