@@ -32,6 +32,9 @@ class TensorflowOps(Ops):
     tensor_types = (tf.Tensor, tf.Variable)
     refusals = (IndexError, RuntimeError, tf.errors.InvalidArgumentError)  # (a gather's index out of range)
 
+    def default_float(self):
+        return "float32"
+
     def asarray(self, x, like=None, dtype=None):
         device = getattr(like, "device", "") if isinstance(like, (tf.Tensor, tf.Variable)) else ""
         if device and tf.executing_eagerly():

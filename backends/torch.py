@@ -31,6 +31,9 @@ class TorchOps(Ops):
     name = "torch"
     tensor_types = (torch.Tensor,)
 
+    def default_float(self):
+        return _DTYPES[torch.get_default_dtype()]
+
     def asarray(self, x, like=None, dtype=None):
         device, dtype = like.device if isinstance(like, torch.Tensor) else None, _BY_NAME[dtype] if dtype else None
         if TRACING():  # (a trace keeps no plan, cannot ask about inference mode, and shows no array's strides)

@@ -128,6 +128,11 @@ class Ops:
         return self.segment_sum(self.ones_like(like), ids, num_segments)
 
     # ---- primitives: host-side facts (never read device memory) -------------------------
+    def default_float(self) -> str:
+        """The dtype this framework gives Python floats (``np.asarray``'s, ``torch.tensor``'s,
+        ``tf.constant``'s)."""
+        return "float64"
+
     def signature(self, y_true, y_pred):
         """A hashable key of both inputs' shapes, dtypes and device; None inside a trace (where
         shapes may be symbolic and constants are graph-local: nothing is reused there) and

@@ -849,6 +849,25 @@ def test_a_python_y_pred_takes_the_float_dtype_of_y_true(backend, dtype):
     assert float(to_numpy(out)) == pytest.approx(expected, rel=1e-6, abs=0)
 
 
+@pytest.mark.parametrize("y_true", [np.array([0, 1]), np.array([False, True]), [0, 1], [0.0, 1.0]],
+                         ids=["int64", "bool", "int-list", "float-list"])
+def test_python_floats_take_the_frameworks_default_dtype_where_y_true_is_not_float(backend, y_true):
+    """torch.tensor and tf.constant make Python floats float32, NumPy float64. A review once sent
+    them through np.asarray first, which made them float64 on every backend."""
+    default = {"numpy": "float64", "torch": "float32", "tensorflow": "float32"}[backend]
+    as_tensor = isinstance(y_true, np.ndarray)
+    out = crossloss.get("mse", backend=backend)(to_backend(backend, y_true, "float32") if as_tensor else y_true,
+                                                [0.5, 0.25])
+    assert default in str(out.dtype)  # torch.float32, <dtype: 'float32'>, float64
+    if as_tensor and backend != "numpy":  # a NumPy y_true of another backend's call
+        assert default in str(crossloss.get("mse", backend=backend)(y_true, [0.5, 0.25]).dtype)
+
+
+def test_python_floats_take_a_float_numpy_y_true_dtype_on_any_backend(backend):
+    out = crossloss.get("mse", backend=backend)(np.array([0.0, 1.0], np.float32), [0.5, 0.25])
+    assert "float32" in str(out.dtype)
+
+
 def _complex(backend, values):
     if backend == "torch":
         import torch
