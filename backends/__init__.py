@@ -58,15 +58,16 @@ register_backend("torch", "crossloss.backends.torch", "torch", extra="torch")
 register_backend("tensorflow", "crossloss.backends.tensorflow", "tensorflow", extra="tensorflow")
 
 
-def canonical(name: str) -> str:
-    """A backend's name from a name or alias, in any case ("Torch", as loss names are taken)."""
+def canonical(name: str, caller: str = "get") -> str:
+    """A backend's name from a name or alias, in any case ("Torch", as loss names are taken).
+    ``caller``: what errors name (the loss that asked)."""
     if not isinstance(name, str):
-        raise LossTypeError(f"get: argument 'backend' expected one of {sorted(_backends)} (a str); got {name!r}")
+        raise LossTypeError(f"{caller}: argument 'backend' expected one of {sorted(_backends)} (a str); got {name!r}")
     for key in (name, name.strip().lower()):
         key = _aliases.get(key, key)
         if key in _backends:
             return key
-    raise LossValueError(f"get: argument 'backend' expected one of {sorted(_backends)}; got {name!r}"
+    raise LossValueError(f"{caller}: argument 'backend' expected one of {sorted(_backends)}; got {name!r}"
                          + did_you_mean(name.lower(), [*_backends, *_aliases]))
 
 
@@ -87,9 +88,10 @@ def known_backends() -> list[BackendInfo]:
     return list(_backends.values())
 
 
-def load(name: str):
-    """The backend module (with ``OPS`` and ``NATIVE``), importing its framework now."""
-    name = canonical(name)
+def load(name: str, caller: str | None = None):
+    """The backend module (with ``OPS`` and ``NATIVE``), importing its framework now; errors
+    name ``caller`` (the loss that asked) where one is given."""
+    name = canonical(name, caller or "load")
     module = _loaded.get(name)
     if module is None:
         info = _backends[name]
@@ -97,8 +99,9 @@ def load(name: str):
             importlib.import_module(info.framework)
         except ImportError as error:
             hint = f"pip install 'crossloss[{info.extra}]'" if info.extra else f"pip install {info.framework}"
+            asker = f"{caller}: argument 'backend' ({name!r})" if caller else f"backend '{name}'"
             raise BackendUnavailableError(
-                f"backend '{name}' expected the package '{info.framework}' to be installed; got "
+                f"{asker} expected the package '{info.framework}' to be installed; got "
                 f"ImportError ({error}). Install it with: {hint}") from error
         module = _loaded[name] = importlib.import_module(info.module)
         from crossloss import dispatch  # (it imports this package)

@@ -37,7 +37,7 @@ class Loss:
         self._last = None  # the plan of the latest eager call, if its backend can match inputs to it
         self._prediction = spec.prediction_kind(params)  # what y_pred holds: probabilities, logits...
         self._target = spec.target_kind(params)
-        self._backend = _backends.load(backend) if backend else None  # a missing framework fails at get()
+        self._backend = _backends.load(backend, spec.name) if backend else None  # a missing framework fails at get()
         if backend is None:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
         self._repr = self._call_text()
@@ -497,7 +497,7 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
         raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)),
                         repr(reduction) + did_you_mean(reduction, spec.reductions))
     if backend is not None:
-        backend = _backends.canonical(backend)
+        backend = _backends.canonical(backend, spec.name)
     return Loss(spec, bind(spec, params), reduction, backend)
 
 

@@ -125,8 +125,9 @@ def test_a_parameter_named_like_the_calls_own_attributes_is_refused_at_register(
     assert "named_like_call" not in crossloss.list_losses()
 
 
-def test_unknown_backend_is_refused():
-    with pytest.raises(LossValueError, match="backend"):
+def test_unknown_backend_is_refused_by_the_loss_that_asked():
+    """get() named itself, not the loss ("get: argument 'backend' ..."), unlike every other error."""
+    with pytest.raises(LossValueError, match="^mean_squared_error: argument 'backend' expected one of .*; got 'jaxx'"):
         crossloss.get("mse", backend="jaxx")
 
 
@@ -136,6 +137,8 @@ def test_missing_framework_names_the_extra_to_install():
         with pytest.raises(BackendUnavailableError) as info:
             crossloss.get("mse", backend="absent")(np.ones(2), np.ones(2))
         assert isinstance(info.value, ImportError)
+        assert str(info.value).startswith("mean_squared_error: argument 'backend' ('absent') expected the package "
+                                          "'crossloss_no_such_framework' to be installed; got ImportError")
         assert "pip install 'crossloss[absent]'" in str(info.value)
     finally:
         crossloss.backends._backends.pop("absent")
@@ -508,7 +511,7 @@ def test_a_0d_numpy_array_is_a_number_parameter_as_keras_takes_it():
 def test_backend_names_are_taken_in_any_case_as_loss_names_are():
     """get('MSE') worked and backend='Torch' was refused; a backend that is no str was a ValueError."""
     assert crossloss.get("mse", backend="NumPy")(np.zeros(2), np.ones(2)) == 1.0
-    with pytest.raises(LossTypeError, match="get: argument 'backend' expected one of .* \\(a str\\); got 3"):
+    with pytest.raises(LossTypeError, match="^mean_squared_error: argument 'backend' expected one of .* \\(a str\\); got 3"):
         crossloss.get("mse", backend=3)
 
 
