@@ -120,10 +120,10 @@ class NumpyOps(Ops):
         positions = class_zero_positions(outer, classes, inner).reshape(index.shape) + index * inner
         return x.reshape(-1)[positions]
 
-    def segment_sum(self, values, ids, num_segments):
+    def segment_sum(self, values, ids, num_segments, most=None):  # (bincount adds in float64)
         return _bincount(ids, num_segments, values).astype(values.dtype, copy=False)
 
-    def segment_count(self, ids, num_segments, like):
+    def segment_count(self, ids, num_segments, like, most=None):
         return _bincount(ids, num_segments).astype(like.dtype)  # integer counts: no ones, no drift
 
     def signature(self, y_true, y_pred):  # (subclasses differ: a masked array is refused, a plain one not)
@@ -190,12 +190,12 @@ class NumpyOps(Ops):
 
     # (below: one op where no sum is wide; the base class's checks, and dtype.name, cost 15% of a 1e3 Dice)
     def sum_product(self, a, b, axis):
-        if a.dtype.char != "f" or a.size < WIDE_SUMS_FROM:
+        if a.dtype.char != "f" or _summed_count(a.shape, axis) < WIDE_SUMS_FROM:
             return np.einsum(self.contraction(a.ndim, axis), a, b)
         return super().sum_product(a, b, axis)
 
     def sum_over(self, x, axis):
-        if x.dtype.char != "f" or x.size < WIDE_SUMS_FROM:
+        if x.dtype.char != "f" or _summed_count(x.shape, axis) < WIDE_SUMS_FROM:
             return np.add.reduce(x, axis=axis)
         return super().sum_over(x, axis)
 
@@ -263,6 +263,14 @@ def _bincount(ids, num_segments, weights=None):
         return np.bincount(ids, weights, minlength=num_segments)[:num_segments]
     except ValueError:
         return np.bincount(np.maximum(ids, 0), weights, minlength=num_segments)[:num_segments]
+
+
+def _summed_count(shape, axis):
+    """How many values add into each result of a sum over ``axis``."""
+    count = 1
+    for i in axis:
+        count *= shape[i]
+    return count
 
 
 def _float_range(x):  # float() of a NumPy float: item() costs 0.9 us more, 20 times as much

@@ -219,8 +219,9 @@ class TorchOps(Ops):
     def sum_over(self, x, axis):
         return torch.sum(x, dim=axis)  # torch's sums are cascaded: a few ulps in any layout
 
-    def segment_sum(self, values, ids, num_segments):
-        size = None if TRACING() else values.numel()  # (a trace's may be symbolic: comparing it would guard on it)
+    def segment_sum(self, values, ids, num_segments, most=None):
+        # (a trace's sizes may be symbolic: comparing one would guard on it)
+        size = None if TRACING() else values.numel() if most is None else most
         wide = self.sums_wide(self.dtype_name(values), size) and values.device.type != "mps"  # (MPS has no float64)
         if _spreads(values):
             return _spread_segment_sum(values, ids, num_segments, torch.float64 if wide else values.dtype)
@@ -228,16 +229,16 @@ class TorchOps(Ops):
             return values.new_zeros(num_segments).index_add(0, ids, values)
         return values.new_zeros(num_segments, dtype=torch.float64).index_add(0, ids, values.double()).float()
 
-    def segment_count(self, ids, num_segments, like):
-        """bincount on eager CPU from the size where a segment sum adds in float64: exact integer
-        counts, no arrays of ones (float32 and float64), 2-2.7x faster from 4096 to 2.6e5 ids
-        (below that its fixed cost exceeds the sum's). Elsewhere it would size its output from
-        the ids' maximum: a device sync, or in a trace a shape that depends on data."""
-        if ids.is_cpu and _plain_eager() and self.sums_wide(self.dtype_name(like), ids.numel()):
+    def segment_count(self, ids, num_segments, like, most=None):
+        """bincount on eager CPU from 4096 ids: exact integer counts, no arrays of ones, 2-2.7x
+        faster than a float64 segment sum from 4096 to 2.6e5 ids (below that its fixed cost
+        exceeds the sum's). Elsewhere it would size its output from the ids' maximum: a device
+        sync, or in a trace a shape that depends on data."""
+        if ids.is_cpu and _plain_eager() and ids.numel() >= _BINCOUNT_FROM:
             return torch.bincount(ids, minlength=num_segments).to(like.dtype)
         if _spreads(ids):  # int32 ones, not a float64 array
             return _spread_segment_sum(None, ids, num_segments, torch.int32).to(like.dtype)
-        return super().segment_count(ids, num_segments, like)
+        return super().segment_count(ids, num_segments, like, most)
 
     def signature(self, y_true, y_pred):
         if not _plain_eager():  # a plan's tensors (class weights) must not be kept from there
@@ -306,6 +307,7 @@ def _min_value(x):
 
 _SLOPE_EXACT = 2e-12  # p (1 - p) > 1e-12 for p in [2e-12, 1 - 2e-12]: binary_cross_entropy's backward is exact
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
+_BINCOUNT_FROM = 1 << 12  # ids from which segment_count's bincount is the faster (eager CPU)
 _SLICE = 1 << 20  # values per slice of a large product
 
 _NUMBERS: dict = {}  # (number, its sign, dtype) -> a CPU scalar tensor of it (0.0 == -0.0 as keys)

@@ -1,4 +1,5 @@
 """The input contract on every backend: dispatch, conversion, dtypes, shapes and value checks."""
+import math
 import warnings
 
 import numpy as np
@@ -8,7 +9,7 @@ import crossloss
 from crossloss import LossTypeError, LossValueError
 from crossloss import backends
 from crossloss.conformance.frameworks import DTYPES, to_backend, to_numpy
-from crossloss.conformance.harness import reference_for
+from crossloss.conformance.harness import TOLERANCES, reference_for
 
 from conftest import BACKENDS
 
@@ -546,6 +547,37 @@ def test_float32_dice_of_equal_values_over_a_million_pixels(backend, targets, sq
     # a recorded divergence (docs/semantics.md): TensorFlow's einsum adds a row of 1024 pixels one at a time
     rows = backend == "tensorflow" and layout == "class_first"
     np.testing.assert_allclose(got, exact, rtol=1024 * np.finfo(np.float32).eps / 8 if rows else 1e-6)
+
+
+@pytest.mark.parametrize("smooth_nr,expected", [(0.0, math.nan), (1e-5, -math.inf)])
+def test_dice_without_a_denominator_smoothing_is_the_formulas_value_on_an_empty_mask(backend, smooth_nr, expected):
+    """smooth_dr=0 is allowed (spec: >= 0); an empty mask with an empty prediction is then
+    1 - (0 + smooth_nr) / 0, as its documentation says, on every backend alike."""
+    empty = np.zeros((1, 4, 2))
+    loss = crossloss.get("dice", smooth_nr=smooth_nr, smooth_dr=0.0, reduction="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's, of the 0/0 or x/0 asked for
+        got = to_numpy(loss(to_backend(backend, empty, "float32"), to_backend(backend, empty, "float32")))
+    np.testing.assert_array_equal(got, np.full((1, 2), expected))
+
+
+@pytest.mark.parametrize("targets", ["labels", "dense"])
+@pytest.mark.parametrize("pixels", [128, 1000, 4095])
+def test_float32_dice_of_equal_values_over_a_few_thousand_pixels(backend, targets, pixels):
+    """From 128 values a float32 sum adds in float64 too: below 4096 it had been one float32
+    sum, one value at a time (NumPy's and TensorFlow's along a strided axis, torch's segment
+    sums of labels), 7 to 33 times the parity report's float32 tolerance for a confident
+    0.91 over 1000 to 4095 pixels, where 1 - Dice cancels. The reference is the closed form."""
+    v = float(np.float32(0.91))
+    labels = np.zeros((1, pixels), np.int64)  # every pixel is class 0
+    y_pred = np.stack([np.full(labels.shape, v, np.float32), np.full(labels.shape, 1 - v, np.float32)], axis=-1)
+    y_true = labels if targets == "labels" else np.stack([labels == 0, labels == 1], axis=-1).astype(np.float32)
+    p = np.array([v, float(np.float32(1 - v))]) * pixels
+    exact = 1 - (2 * np.array([p[0], 0.0]) + 1e-5) / (p + np.array([pixels, 0.0]) + 1e-5)
+    got = to_numpy(crossloss.get("dice", reduction="none")(to_backend(backend, y_true, "float32"),
+                                                           to_backend(backend, y_pred, "float32")))[0]
+    rtol, atol = TOLERANCES["float32"]
+    np.testing.assert_allclose(got, exact, rtol=rtol, atol=atol)
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")

@@ -1,6 +1,8 @@
 """Soft Dice loss, with dense targets or integer labels (never expanded to a one-hot)."""
 from __future__ import annotations
 
+import math
+
 from ..errors import bad_value
 from ..spec import (DENSE_OR_LABELS, LOGITS, PROBABILITIES, LossSpec, Param, Terms, boolean,
                     integer_or_none, non_negative, one_of)
@@ -56,6 +58,8 @@ def _label_sums(c, labels, p):
         raise bad_value("dice", "y_pred", "a class axis of known size for integer-label targets (give it in a "
                         "graph's input signature)", f"shape {ops.static_shape(p)}")
     spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
+    static = ops.static_shape(p)  # a segment (sample, class) gathers a sample's pixels at the most
+    pixels = None if static is None or None in static else math.prod([static[i] for i in spatial])
     kept = None
     if c.ignore_index is not None:
         ignored = labels == c.ignore_index
@@ -67,13 +71,13 @@ def _label_sums(c, labels, p):
     segments = ops.reshape(labels + first, (-1,))
     size = batch * classes
     if kept is None:
-        targets = ops.segment_count(segments, size, picked)
+        targets = ops.segment_count(segments, size, picked, pixels)
     else:
         kept_flat = ops.reshape(kept, (-1,))
         picked = picked * kept_flat
         p = p * ops.reshape(kept, ops.shape(index))
-        targets = ops.segment_sum(kept_flat, segments, size)
-    intersection = ops.reshape(ops.segment_sum(picked, segments, size), (batch, classes))
+        targets = ops.segment_sum(kept_flat, segments, size, pixels)
+    intersection = ops.reshape(ops.segment_sum(picked, segments, size, pixels), (batch, classes))
     targets = ops.reshape(targets, (batch, classes))  # t^2 = t
     if not spatial:
         predicted = ops.square(p) if c.squared else p
@@ -117,7 +121,8 @@ SPECS = [
             Param("activation", None, "applied to y_pred first: None, 'sigmoid' or 'softmax' (over the class axis)",
                   one_of(None, "sigmoid", "softmax")),
             Param("smooth_nr", 1e-5, "added to the numerator (>= 0)", non_negative),
-            Param("smooth_dr", 1e-5, "added to the denominator (>= 0)", non_negative),
+            Param("smooth_dr", 1e-5, "added to the denominator (>= 0; with 0 an empty mask and empty "
+                  "prediction give 0/0 = NaN, or -inf where smooth_nr > 0, as the formula does)", non_negative),
             Param("squared", False, "sums of squares in the denominator (the V-Net form)", boolean),
             Param("per_class", True, "one Dice per class; False pools the classes of a sample", boolean),
             Param("batch", False, "sum over the batch too (one Dice per class for the whole batch)", boolean),
