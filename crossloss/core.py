@@ -367,23 +367,24 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
             contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
         like = y_true if ops.is_tensor(y_true) else None
+        # Python numbers have no dtype of their own: they take a float y_true's, as NumPy 2 and torch
+        # promote them, and floats otherwise the framework's default (torch.tensor's, tf.constant's)
+        numbers = not isinstance(y_pred, np.ndarray)
+        dtype = _float_dtype(ops, y_true) if numbers else None
         # through NumPy, as y_true: a list of 0-d arrays or other frameworks' scalars is no torch or TF input
-        plain = np.asarray(y_pred)
-        y_pred = ops.asarray(plain, like=like, dtype=_dtype_of_numbers(ops, y_true, y_pred, plain))
+        y_pred = ops.asarray(np.asarray(y_pred), like=like, dtype=dtype)
+        if numbers and dtype is None and ops.dtype_name(y_pred) == "float64":  # (NumPy's default, not the framework's)
+            y_pred = ops.cast(y_pred, ops.default_float())
     if not ops.is_tensor(y_true):
         y_true = contract.plain_tensor(ops, y_true, y_pred)
     return y_true, y_pred
 
 
-def _dtype_of_numbers(ops, y_true, y_pred, plain):
-    """The dtype of a y_pred of Python floats, which have none of their own: a float y_true's, as
-    NumPy 2 and torch promote them, else the framework's default (torch.tensor's, tf.constant's:
-    float32 where NumPy's is float64). None: the array's own (NumPy types, integers, bools)."""
-    if isinstance(y_pred, (np.ndarray, np.generic)) or plain.dtype != np.float64:
-        return None
-    true = ops.dtype_name(y_true) if ops.is_tensor(y_true) else getattr(y_true, "dtype", None)
-    true = getattr(true, "name", true)  # a NumPy y_true's np.dtype
-    return true if true in contract.COMPUTE_DTYPE else ops.default_float()
+def _float_dtype(ops, y_true):
+    """y_true's dtype name where it is a float of a tensor or NumPy array, else None."""
+    dtype = ops.dtype_name(y_true) if ops.is_tensor(y_true) else getattr(y_true, "dtype", None)
+    dtype = getattr(dtype, "name", dtype)  # a NumPy y_true's np.dtype
+    return dtype if dtype in contract.COMPUTE_DTYPE else None
 
 
 def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None = None):

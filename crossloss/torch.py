@@ -50,9 +50,9 @@ class Loss(torch.nn.Module):
         spec = registry.lookup(name, caller="crossloss.torch.get")
         if "backend" in params:  # a module is torch's: only the torch backend runs it ("Torch", "pt" too)
             backend = params.pop("backend")
-            if crossloss.backends.canonical(backend) != "torch":
-                raise LossValueError(f"crossloss.torch.get: argument 'backend' expected 'torch' or no backend (a "
-                                     f"module runs on torch); got {backend!r}")
+            if crossloss.backends.canonical(backend, spec.name) != "torch":
+                raise LossValueError(f"{spec.name}: argument 'backend' expected 'torch' or no backend (a module of "
+                                     f"crossloss.torch runs on torch); got {backend!r}")
         if spec.class_axis and "axis" not in params and params.get("compat") is None:
             params["axis"] = 1  # torch's class axis
         self.loss_name = spec.name

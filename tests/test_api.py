@@ -447,9 +447,11 @@ def test_a_torch_module_takes_backend_torch_and_refuses_another():
     import crossloss.torch
     assert crossloss.torch.get("mse", backend="torch").loss.params == crossloss.torch.get("mse").loss.params
     assert crossloss.torch.get("mse", backend="PyTorch").loss.params == crossloss.torch.get("mse").loss.params
-    with pytest.raises(LossValueError, match="crossloss.torch.get: argument 'backend' expected 'torch' or no "
+    with pytest.raises(LossValueError, match="^mean_squared_error: argument 'backend' expected 'torch' or no "
                                              "backend .*; got 'numpy'"):
         crossloss.torch.get("mse", backend="numpy")
+    with pytest.raises(LossValueError, match="^mean_squared_error: argument 'backend' expected one of"):
+        crossloss.torch.get("mse", backend="jaxx")  # it named get() ("get: argument 'backend'")
 
 
 def test_inputs_given_in_another_frameworks_names_are_named():

@@ -480,6 +480,20 @@ def test_python_numbers_lists_and_arrays_join_a_compiled_call(sample_weight):
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("y_true,y_pred", [([0.0, 1.0], [0.5, 0.25]), ([0, 1], [0.5, 0.25]), (1.0, 0.5),
+                                           ([0.5, 1.0], [0, 1])], ids=["float64", "int64", "number", "int-list"])
+def test_a_y_pred_of_python_numbers_joins_a_compiled_call(y_true, y_pred):
+    """Its dtype was once read off a NumPy array, which Dynamo cannot trace: every such call failed
+    to compile. Against a tensor y_true of each kind, compiled equals eager, dtype included."""
+    import torch
+    y_true = torch.tensor(y_true, dtype=torch.float64 if isinstance(y_true, float) or 0.5 in y_true else None)
+    loss = crossloss.get("mse")
+    compiled = torch.compile(lambda t: loss(t, y_pred), fullgraph=True, backend="eager")
+    out, eager = compiled(y_true), loss(y_true, y_pred)
+    assert torch.equal(out, eager) and out.dtype is eager.dtype
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name,params,example,edge", [
     ("cce", {}, [[0.5, 0.5]], [[0.0, 1.0]]),                                          # p = 0: the floor
     ("scce", {"from_logits": True}, [[0.3, 0.1]], [[math.inf, 0.0]]),                  # +inf logit: the guard

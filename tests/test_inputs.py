@@ -895,6 +895,15 @@ def test_python_floats_take_the_frameworks_default_dtype_where_y_true_is_not_flo
         assert default in str(crossloss.get("mse", backend=backend)(y_true, [0.5, 0.25]).dtype)
 
 
+@pytest.mark.parametrize("y_pred", [[0, 1], (0, 1), [False, True], 1])
+def test_python_integers_and_bools_take_a_float_y_trues_dtype(backend, y_pred):
+    """A review restricted that to floats: [0, 1] against float64 targets was computed in float32."""
+    y_true = np.array([0.1, 0.2]) if isinstance(y_pred, (list, tuple)) else np.array(0.1)
+    out = crossloss.get("mse")(to_backend(backend, y_true, "float64"), y_pred)
+    assert "float64" in str(out.dtype)
+    assert float(to_numpy(out)) == np.mean((y_true - np.asarray(y_pred, np.float64)) ** 2)
+
+
 def test_python_floats_take_a_float_numpy_y_true_dtype_on_any_backend(backend):
     out = crossloss.get("mse", backend=backend)(np.array([0.0, 1.0], np.float32), [0.5, 0.25])
     assert "float32" in str(out.dtype)
