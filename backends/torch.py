@@ -221,7 +221,7 @@ class TorchOps(Ops):
 
     def segment_sum(self, values, ids, num_segments, most=None):
         # (a trace's sizes may be symbolic: comparing one would guard on it)
-        size = None if TRACING() else values.numel() if most is None else most
+        size = None if TRACING() else (values.numel() if most is None else most)
         wide = self.sums_wide(self.dtype_name(values), size) and values.device.type != "mps"  # (MPS has no float64)
         if _spreads(values):
             return _spread_segment_sum(values, ids, num_segments, torch.float64 if wide else values.dtype)

@@ -280,9 +280,7 @@ class Ops:
     def sum_is_wide(self, a, axis) -> bool:
         """A float32 sum of ``a`` over ``axis`` adds 2^7 values or more (or a number a graph
         leaves unknown) into each result: ``sums_wide`` of that count."""
-        shape = self.static_shape(a)
-        sizes = None if shape is None else [shape[i] for i in axis]
-        return self.sums_wide(self.dtype_name(a), None if sizes is None or None in sizes else math.prod(sizes))
+        return self.sums_wide(self.dtype_name(a), values_per_result(self.static_shape(a), axis))
 
     def _summed(self, a, b, axis):
         if not self.sum_is_wide(a, axis):
@@ -355,6 +353,13 @@ class Ops:
         gradient would otherwise be 0 * inf.
         """
         return weight * self.where(self.isinf(value) & (weight == 0), 0.0, value)
+
+
+def values_per_result(shape, axis):
+    """How many values a sum over ``axis`` adds into each result; None where ``shape`` (a static
+    shape) leaves one of those sizes unknown."""
+    sizes = None if shape is None else [shape[i] for i in axis]  # (a list: Dynamo traces no generator here)
+    return None if sizes is None or None in sizes else math.prod(sizes)
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,9 +1,8 @@
 """Soft Dice loss, with dense targets or integer labels (never expanded to a one-hot)."""
 from __future__ import annotations
 
-import math
-
 from ..errors import bad_value
+from ..ops import values_per_result
 from ..spec import (DENSE_OR_LABELS, LOGITS, PROBABILITIES, LossSpec, Param, Terms, boolean,
                     integer_or_none, non_negative, one_of)
 
@@ -58,8 +57,7 @@ def _label_sums(c, labels, p):
         raise bad_value("dice", "y_pred", "a class axis of known size for integer-label targets (give it in a "
                         "graph's input signature)", f"shape {ops.static_shape(p)}")
     spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
-    static = ops.static_shape(p)  # a segment (sample, class) gathers a sample's pixels at the most
-    pixels = None if static is None or None in static else math.prod([static[i] for i in spatial])
+    pixels = values_per_result(ops.static_shape(p), spatial)  # the most a segment (sample, class) gathers
     kept = None
     if c.ignore_index is not None:
         ignored = labels == c.ignore_index
