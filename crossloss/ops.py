@@ -102,6 +102,11 @@ class Ops:
         return -(positive * self.log_sigmoid(logits) + negative * self.log_sigmoid(-logits))
     def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
+    def take_labels(self, x, labels, axis: int):
+        """x's entry at each label's class along ``axis`` (labels: x's shape without that axis),
+        flattened to 1-D in the labels' order."""
+        index_shape = tuple(1 if i == axis else d for i, d in enumerate(self.shape(x)))
+        return self.reshape(self.take_along_axis(x, self.reshape(labels, index_shape), axis), (-1,))
     def gathers_check_bounds(self, like) -> bool:
         """take_along_axis on tensors like ``like`` raises IndexError or RuntimeError at an index
         outside the axis (NumPy's would wrap a negative one; gathers at flat positions never raise)."""
@@ -112,6 +117,10 @@ class Ops:
         XLA clamps the index, TensorFlow's GPU gather gives 0, NumPy wraps a negative one."""
         return False
     def arange(self, n: int, like): raise NotImplementedError  # int64 0..n-1 on like's device
+    def sample_offsets(self, batch: int, step: int, rank: int, like):
+        """b * step for each sample b, shaped (batch, 1, ..., 1) to rank ``rank`` (int64): the
+        first id of each sample's segments. A backend may keep it between calls."""
+        return self.reshape(self.arange(batch, like) * step, (batch,) + (1,) * (rank - 1))
     def ones_like(self, x): raise NotImplementedError
     def segment_sum(self, values, ids, num_segments: int, most=None):
         """out[k] = sum of values[i] over i with ids[i] == k (1-D inputs); never a dense one-hot.

@@ -63,17 +63,15 @@ def _label_sums(c, labels, p):
         ignored = labels == c.ignore_index
         labels = ops.where(ignored, 0, labels)
         kept = 1.0 - ops.cast(ignored, c.dtype)
-    index = c.label_index(labels, p)
-    picked = ops.reshape(ops.take_along_axis(p, index, c.axis), (-1,))
-    first = ops.reshape(ops.arange(batch, p) * classes, (batch,) + (1,) * (len(shape) - 2))
-    segments = ops.reshape(labels + first, (-1,))
+    picked = ops.take_labels(p, labels, c.axis)
+    segments = ops.reshape(labels + ops.sample_offsets(batch, classes, len(shape) - 1, p), (-1,))
     size = batch * classes
     if kept is None:
         targets = ops.segment_count(segments, size, picked, pixels)
     else:
         kept_flat = ops.reshape(kept, (-1,))
         picked = picked * kept_flat
-        p = p * ops.reshape(kept, ops.shape(index))
+        p = p * c.label_index(kept, p)
         targets = ops.segment_sum(kept_flat, segments, size, pixels)
     intersection = ops.reshape(ops.segment_sum(picked, segments, size, pixels), (batch, classes))
     targets = ops.reshape(targets, (batch, classes))  # t^2 = t
