@@ -1,12 +1,10 @@
 """NumPy backend: the op table on ``numpy.ndarray``. No fused kernels: NumPy has none."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from crossloss.contract import unfit_array
-from crossloss.ops import WIDE_SUMS_FROM, Ops, class_zero_positions, values_per_result
+from crossloss.ops import WIDE_SUMS_FROM, Ops, around_axis, class_zero_positions, values_per_result
 
 
 _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
@@ -116,7 +114,7 @@ class NumpyOps(Ops):
             return x[index]
         if not x.flags.c_contiguous:  # x.reshape(-1) would copy
             return np.take_along_axis(x, index, axis)
-        outer, classes, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
+        outer, classes, inner = around_axis(x.shape, axis)
         positions = class_zero_positions(outer, classes, inner).reshape(index.shape) + index * inner
         return x.reshape(-1)[positions]
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from crossloss.ops import Ops, class_zero_positions
+from crossloss.ops import Ops, around_axis, class_zero_positions
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
@@ -133,26 +133,19 @@ class TensorflowOps(Ops):
     def take_along_axis(self, x, index, axis):
         """One entry per position (index has size 1 along ``axis``), by a gather: ~25x faster
         than tf.experimental.numpy.take_along_axis, whose transposes also copy x."""
-        shape = self.shape(x)
-        if len(shape) == 1:
+        if x.shape.rank == 1:
             return tf.gather(x, index)
-        outer, classes, inner = _around(shape, axis)
-        if isinstance(inner, int) and inner == 1:  # class axis last: a batched gather
-            picked = tf.gather(self.reshape(x, (outer, classes)), self.reshape(index, (outer, 1)), batch_dims=1)
-        else:
-            picked = self._at_flat_positions(x, index, outer, classes, inner)
-        return self.reshape(picked, self.shape(index))
+        return self.reshape(self.take_labels(x, index, axis), self.shape(index))
 
     def take_labels(self, x, labels, axis):
-        """1-D throughout: three eager reshapes fewer than take_along_axis's (each ~40 us on CPU)."""
-        return self._at_flat_positions(x, labels, *_around(self.shape(x), axis))
-
-    def _at_flat_positions(self, x, labels, outer, classes, inner):
-        """Class 0's flat position in each (outer, inner) cell, plus label * inner."""
-        offsets = self.reshape(labels, (-1,))
-        if not (isinstance(inner, int) and inner == 1):
-            offsets = offsets * inner
-        return tf.gather(self.reshape(x, (-1,)), _class_zero_positions(outer, classes, inner) + offsets)
+        """1-D throughout: Dice's labels take 3 eager ops (class axis last) or 5, not 8 as
+        through take_along_axis's index and its result (an eager op is ~40-60 us on CPU)."""
+        outer, classes, inner = around_axis(self.shape(x), axis)
+        labels = self.reshape(labels, (-1,))
+        if isinstance(inner, int) and inner == 1:  # class axis last: a batched gather
+            return tf.gather(self.reshape(x, (outer, classes)), labels, batch_dims=1)
+        # at flat positions: class 0's in each (outer, inner) cell, plus label * inner
+        return tf.gather(self.reshape(x, (-1,)), _class_zero_positions(outer, classes, inner) + labels * inner)
 
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2x faster at 1e5 values, 4.5x at 1e7."""
@@ -245,9 +238,10 @@ def _rows_in_float64(rows, axis):
 
 
 def _over_last_axis(softmax, x, axis):
-    """tf.nn's softmax over another axis swaps it with the last, as here, but builds the
-    permutation with a concat of Python lists: two eager ops off the fast path, at several times
-    a fast op's cost (categorical CE from logits over axis 1: 0.38x the time with this)."""
+    """tf.nn's softmax over another axis swaps it with the last, as here, but builds each
+    permutation in six eager ops, one of them (a concat of Python lists) off the fast path at
+    several times a fast op's cost: 15 ops for a log-softmax over axis 1, here 3 (categorical
+    CE from logits over axis 1: 0.38-0.57x the time)."""
     rank = x.shape.rank
     if not rank or axis % rank == rank - 1:
         return softmax(x, axis)
@@ -322,11 +316,6 @@ def _cached_empty(dtype):
 @functools.lru_cache(maxsize=256)
 def _cached_scalar(value, sign, dtype):
     return tf.constant(np.asarray(value, dtype.as_numpy_dtype))  # TF's own cache of Python numbers mixes up 0.0 and -0.0
-
-
-def _around(shape, axis):
-    """(outer, classes, inner): the sizes before, of and after the class axis."""
-    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
 def _class_zero_positions(outer, classes, inner):

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import backends as _backends
 from .errors import bad_type, bad_value
+from .ops import size1_shape
 from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILITIES
 
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
@@ -73,9 +74,9 @@ class Call:
         return object.__new__(type("Call", (Call,), {**self.__dict__, "is_frozen": True}))
 
     def label_index(self, labels, y_pred):
-        """Labels with a size-1 class axis inserted: the index ``take_along_axis`` gathers with."""
-        shape = self.index_shape or tuple(1 if i == self.axis else d for i, d in enumerate(self.ops.shape(y_pred)))
-        return self.ops.reshape(labels, shape)
+        """Labels (or a mask of their shape) with a size-1 class axis inserted: the index
+        ``take_along_axis`` gathers with."""
+        return self.ops.reshape(labels, self.index_shape or size1_shape(self.ops.shape(y_pred), self.axis))
 
     def class_count(self, y_pred):
         """K, the size of the class axis: a number, or where a graph leaves it unknown, a
@@ -239,20 +240,20 @@ def _aligned(a: tuple, b: tuple) -> bool:
 def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too):
     axis = call.axis
     label_shape = pred_shape[:axis] + pred_shape[axis + 1:]
-    size1_shape = pred_shape[:axis] + (1,) + pred_shape[axis + 1:]
+    index_shape = size1_shape(pred_shape, axis)
     if dense_too and call.num_classes == 1 and _same(true_shape, label_shape):
         call.labels = False  # one class: a mask without its class axis, aligned as (B,) with (B, 1)
         return call.ops.shape(y_pred)
     if None not in pred_shape:
-        call.index_shape = size1_shape
+        call.index_shape = index_shape
     if _same(true_shape, label_shape):
         return None
-    if _same(true_shape, size1_shape) and true_shape[axis] in (1, None):  # (an unknown 1: the reshape checks it)
+    if _same(true_shape, index_shape) and true_shape[axis] in (1, None):  # (an unknown 1: the reshape checks it)
         dims = call.ops.shape(y_pred)
         return dims[:axis] + dims[axis + 1:]
     dense = f", or dense targets of y_pred's shape {pred_shape}" if dense_too else ""
     raise bad_value(loss, "y_true", f"integer labels of shape {label_shape} (y_pred's shape without the class "
-                    f"axis {axis}) or {size1_shape}{dense}", f"shape {true_shape}")
+                    f"axis {axis}) or {index_shape}{dense}", f"shape {true_shape}")
 
 
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, force: bool,

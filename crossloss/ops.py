@@ -105,8 +105,9 @@ class Ops:
     def take_labels(self, x, labels, axis: int):
         """x's entry at each label's class along ``axis`` (labels: x's shape without that axis),
         flattened to 1-D in the labels' order."""
-        index_shape = tuple(1 if i == axis else d for i, d in enumerate(self.shape(x)))
-        return self.reshape(self.take_along_axis(x, self.reshape(labels, index_shape), axis), (-1,))
+        shape = self.shape(x)
+        axis %= len(shape)
+        return self.reshape(self.take_along_axis(x, self.reshape(labels, size1_shape(shape, axis)), axis), (-1,))
     def gathers_check_bounds(self, like) -> bool:
         """take_along_axis on tensors like ``like`` raises IndexError or RuntimeError at an index
         outside the axis (NumPy's would wrap a negative one; gathers at flat positions never raise)."""
@@ -369,6 +370,17 @@ def values_per_result(shape, axis):
     shape) leaves one of those sizes unknown."""
     sizes = None if shape is None else [shape[i] for i in axis]  # (a list: Dynamo traces no generator here)
     return None if sizes is None or None in sizes else math.prod(sizes)
+
+
+def size1_shape(shape: tuple, axis: int) -> tuple:
+    """``shape`` with the class axis ``axis`` (>= 0) of size 1: take_along_axis's index."""
+    return shape[:axis] + (1,) + shape[axis + 1:]
+
+
+def around_axis(shape: tuple, axis: int) -> tuple:
+    """(outer, classes, inner): the sizes before, of and after the class axis."""
+    axis %= len(shape)
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
 @functools.lru_cache(maxsize=16)

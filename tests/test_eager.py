@@ -46,3 +46,24 @@ def test_every_op_of_an_eager_call_takes_the_fast_path(name, slow_ops):
                 slow_ops.clear()
                 loss(y_true, y_pred, weight)
                 assert slow_ops == [], (case.name, reduction, weight is not None)
+
+
+@pytest.mark.parametrize("params,labels,channels_last", [
+    ({"axis": 1}, False, False), ({"axis": 1}, True, False), ({}, True, True),
+    ({"axis": 1, "squared": True}, False, False), ({"axis": 1, "batch": True, "per_class": False}, True, False),
+    ({"axis": 1, "activation": "softmax", "ignore_index": 0}, True, False),
+])
+def test_dice_sums_over_many_pixels_take_the_fast_path(params, labels, channels_last, slow_ops):
+    """144 pixels a sample: float32 sums of 128 values or more add in float64, a path of its
+    own that the catalogue's small inputs do not reach."""
+    rng = np.random.default_rng(0)
+    y_pred = rng.random((2, 4, 12, 12), dtype=np.float32)
+    y_true = rng.integers(0, 4, (2, 12, 12)) if labels else (rng.random((2, 4, 12, 12)) > 0.5).astype(np.float32)
+    if channels_last:
+        y_pred, y_true = np.moveaxis(y_pred, 1, -1).copy(), y_true if labels else np.moveaxis(y_true, 1, -1).copy()
+    loss = crossloss.get("dice", backend="tensorflow", **params)
+    y_true, y_pred = tf.constant(y_true), tf.constant(y_pred)
+    loss(y_true, y_pred)
+    slow_ops.clear()
+    loss(y_true, y_pred)
+    assert slow_ops == []
