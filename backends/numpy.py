@@ -1,10 +1,15 @@
 """NumPy backend: the op table on ``numpy.ndarray``. No fused kernels: NumPy has none."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from crossloss.contract import unfit_array
 from crossloss.ops import WIDE_SUMS_FROM, Ops, around_axis, class_zero_positions, values_per_result
+
+# per (shape, axes): 0.15 against 0.5 us a lookup, three of them in a 1e3 Dice (41 against 44 us)
+_values_per_result = functools.lru_cache(maxsize=256)(values_per_result)
 
 
 _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
@@ -188,12 +193,12 @@ class NumpyOps(Ops):
 
     # (below: one op where no sum is wide; the base class's checks, and dtype.name, cost 15% of a 1e3 Dice)
     def sum_product(self, a, b, axis):
-        if a.dtype.char != "f" or values_per_result(a.shape, axis) < WIDE_SUMS_FROM:
+        if a.dtype.char != "f" or _values_per_result(a.shape, axis) < WIDE_SUMS_FROM:
             return np.einsum(self.contraction(a.ndim, axis), a, b)
         return super().sum_product(a, b, axis)
 
     def sum_over(self, x, axis):
-        if x.dtype.char != "f" or values_per_result(x.shape, axis) < WIDE_SUMS_FROM:
+        if x.dtype.char != "f" or _values_per_result(x.shape, axis) < WIDE_SUMS_FROM:
             return np.add.reduce(x, axis=axis)
         return super().sum_over(x, axis)
 
