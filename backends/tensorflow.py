@@ -105,7 +105,7 @@ class TensorflowOps(Ops):
 
     def sample_offsets(self, batch, step, rank, like):
         if isinstance(batch, int) and tf.executing_eagerly():  # two eager ops fewer a call
-            return _cached_offsets(batch, step, rank)
+            return _cached_offsets(self, batch, step, rank)
         return super().sample_offsets(batch, step, rank, like)
 
     def scalar(self, k, like):
@@ -300,8 +300,8 @@ def _cached_range(n):
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_offsets(batch, step, rank):
-    return tf.reshape(tf.range(batch, dtype=tf.int64) * step, (batch,) + (1,) * (rank - 1))
+def _cached_offsets(ops, batch, step, rank):
+    return Ops.sample_offsets(ops, batch, step, rank, None)  # (eager arange needs no like)
 
 
 def _empty(dtype):
