@@ -2,7 +2,7 @@
 
 No op reads a value back to the host except on eager CPU tensors, or on any eager tensor
 under ``value_checks="always"``: the value checks' ``range_reader`` and a fused kernel's
-one-number result (``_on_finite_logits``). So every loss runs under
+one-number result (``_on_finite_logits``); never under ``torch.func.vmap``, which refuses it. So every loss runs under
 ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
 """
 from __future__ import annotations
@@ -254,7 +254,7 @@ class TorchOps(Ops):
         cpu, tensor, strided = device.type == "cpu", torch.Tensor, torch.strided
 
         def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
-            return (type(y_pred) is tensor and type(y_true) is tensor
+            return (type(y_pred) is tensor and type(y_true) is tensor and (_transform_level() is None or not _vmapped())
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
                                                         y_pred.device == device and y_true.device == device)
@@ -262,7 +262,7 @@ class TorchOps(Ops):
         return matches
 
     def range_reader(self, like, force=False):
-        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING():
+        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING() or _vmapped():
             return None
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
@@ -400,6 +400,14 @@ def _fits(t, y) -> bool:
 
 
 _transform_level = torch._C._functorch.maybe_current_level  # None outside torch.func transforms
+_interpreters, _VMAP = torch._C._functorch.get_interpreter_stack, torch._C._functorch.TransformType.Vmap
+
+
+def _vmapped() -> bool:
+    """Inside torch.func.vmap, at any level (vmap of grad too): a batched tensor cannot be read
+    back (torch refuses .item()), so nothing is read there, as in a trace. grad and jvp alone
+    read values as eager code does."""
+    return any(level.key() == _VMAP for level in _interpreters() or ())
 
 
 OPS = TorchOps()

@@ -297,10 +297,46 @@ def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
     y_true = torch.tensor(np.stack([t for t, _ in batch]) if in_dims[0] == 0 else batch[0][0])
     y_pred = torch.tensor(np.stack([p for _, p in batch]) if in_dims[1] == 0 else batch[0][1])
     fn = crossloss.get(loss, **params)
-    with crossloss.options(value_checks="never"):  # vmap cannot read a value back
-        found = torch.func.vmap(fn, in_dims=in_dims)(y_true, y_pred)
+    found = torch.func.vmap(fn, in_dims=in_dims)(y_true, y_pred)
     loop = [fn(y_true[i] if in_dims[0] == 0 else y_true, y_pred[i] if in_dims[1] == 0 else y_pred) for i in range(5)]
     np.testing.assert_allclose(found.numpy(), torch.stack(loop).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", crossloss.list_losses())
+@pytest.mark.parametrize("mode", ["auto", "always"])
+def test_vmap_reads_nothing_and_equals_a_loop_after_an_eager_call(name, mode):
+    """Under torch.func.vmap no value can be read back (torch refuses .item() of a batched
+    tensor): nothing is read there, as in a trace, with every check mode. The eager call
+    before it leaves a plan that reads, for inputs of the very per-sample signature; vmap
+    must not take it, and the eager call after it must still check."""
+    import torch
+    samples = zip(*(cases.random_cases(name, seed) for seed in (1, 2, 3)))
+    for same in samples:
+        case = same[0]
+        if case.sample_weight is not None:
+            continue
+        loss = crossloss.get(name, **case.params)
+        y_true, y_pred = (torch.tensor(np.stack(x)) for x in zip(*((c.y_true, c.y_pred) for c in same)))
+        with crossloss.options(value_checks=mode):
+            loss(y_true[0], y_pred[0])
+            found = torch.func.vmap(loss)(y_true, y_pred)
+            loop = torch.stack([loss(y_true[i], y_pred[i]) for i in range(3)])
+        np.testing.assert_allclose(found.numpy(), loop.numpy(), rtol=1e-12, atol=1e-15, err_msg=case.name)
+
+
+@pytest.mark.parametrize("name,params", [("scce", {}), ("scce", {"from_logits": True}), ("dice", {"activation": "softmax"})])
+def test_an_eager_call_after_vmap_still_reads_its_labels(name, params):
+    """vmap's call plans without reads and keeps no plan: the next eager call of the same
+    signature is checked."""
+    import torch
+    loss = crossloss.get(name, **params)
+    y_pred = torch.rand(2, 4, 3).softmax(-1)
+    labels = torch.tensor([[0, 1, 2, 1], [2, 2, 0, 1]])
+    loss(labels[0], y_pred[0])
+    torch.func.vmap(loss)(labels, y_pred)
+    labels[0, 0] = 4
+    with pytest.raises(ValueError, match="labels in"):
+        loss(labels[0], y_pred[0])
 
 
 NESTED = [("cce", {}), ("cce", {"from_logits": True}), ("kld", {}), ("bce", {"pos_weight": 2.0}),
@@ -328,8 +364,7 @@ def test_nested_vmap_with_an_input_batched_at_one_level_equals_a_loop(loss, para
         y_true = y_true[:, 0]
         nested = torch.func.vmap(torch.func.vmap(fn, in_dims=(None, 0)))
         loop = [[float(fn(y_true[a], y_pred[a, b])) for b in range(3)] for a in range(2)]
-    with crossloss.options(value_checks="never"):
-        found = nested(y_true, y_pred)
+    found = nested(y_true, y_pred)
     np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)
 
 
@@ -345,10 +380,9 @@ def test_second_derivatives_by_forward_over_reverse_and_forward_over_forward(los
     fn = crossloss.get(loss, **params)
     f = lambda x: fn(y_true, x)  # noqa: E731
     expected = jacrev(jacrev(f))(y_pred).numpy()
-    with crossloss.options(value_checks="never"):
-        compositions = {"jacrev(jacfwd)": jacrev(jacfwd(f))(y_pred), "jacfwd(jacfwd)": jacfwd(jacfwd(f))(y_pred)}
-        tangents = torch.tensor(np.random.default_rng(5).normal(size=(2,) + tuple(y_pred.shape)))
-        slopes = vmap(lambda u: jvp(jacrev(f), (y_pred,), (u,))[1])(tangents)
+    compositions = {"jacrev(jacfwd)": jacrev(jacfwd(f))(y_pred), "jacfwd(jacfwd)": jacfwd(jacfwd(f))(y_pred)}
+    tangents = torch.tensor(np.random.default_rng(5).normal(size=(2,) + tuple(y_pred.shape)))
+    slopes = vmap(lambda u: jvp(jacrev(f), (y_pred,), (u,))[1])(tangents)
     for name, found in compositions.items():
         np.testing.assert_allclose(found.numpy(), expected, rtol=1e-10, atol=1e-14, err_msg=name)
     np.testing.assert_allclose(slopes.numpy(), np.einsum("ijkl,nkl->nij", expected, tangents.numpy()),
@@ -366,8 +400,7 @@ def test_per_sample_gradients_of_sample_weights_with_one_input_shared(in_dims):
     y_true, y_pred = (x if d == 0 else x[0] for x, d in zip((y_true, y_pred), in_dims))
     fn = crossloss.get("bce", pos_weight=2.0, neg_weight=0.5)
     slope = torch.func.grad(lambda t, p, w: fn(t, p, sample_weight=w), argnums=2)
-    with crossloss.options(value_checks="never"):
-        found = torch.func.vmap(slope, in_dims=in_dims)(y_true, y_pred, weights)
+    found = torch.func.vmap(slope, in_dims=in_dims)(y_true, y_pred, weights)
     loop = [slope(y_true[i] if in_dims[0] == 0 else y_true, y_pred[i] if in_dims[1] == 0 else y_pred,
                   weights[i]).numpy() for i in range(5)]
     np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)

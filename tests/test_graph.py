@@ -118,8 +118,7 @@ def test_compiled_vmap_equals_eager_vmap_at_each_batch_size(name, params, transf
     for batch in (3, 5):
         pairs = [cases.random_inputs(crossloss.spec(name), params, rng, (batch, 3)) for _ in range(2)]
         y_true, y_pred = (torch.tensor(np.stack(x)) for x in zip(*pairs))
-        with crossloss.options(value_checks="never"):
-            expected = fn(y_true, y_pred)
+        expected = fn(y_true, y_pred)
         torch.testing.assert_close(step(y_true, y_pred), expected, rtol=1e-12, atol=0)
 
 
@@ -660,9 +659,8 @@ def test_cudas_spread_segment_sums_forced_on_the_cpu_run_under_vmap(monkeypatch,
     in_dims = (None, 0) if shared_labels else (0, 0)
     labels = y_true[0] if shared_labels else y_true
     per_sample = torch.func.grad(lambda t, p: loss(t, p).sum(), argnums=1)
-    with crossloss.options(value_checks="never"):
-        values = torch.func.vmap(loss, in_dims=in_dims)(labels, y_pred)
-        grads = torch.func.vmap(per_sample, in_dims=in_dims)(labels, y_pred)
+    values = torch.func.vmap(loss, in_dims=in_dims)(labels, y_pred)
+    grads = torch.func.vmap(per_sample, in_dims=in_dims)(labels, y_pred)
     for i in range(2):
         p = y_pred[i].clone().requires_grad_(True)
         value = loss(y_true[i], p)
