@@ -7,8 +7,9 @@ loss or None for the generic formula, or returns None itself; a kernel with
 ``covers_pred = True`` is run on unread y_pred: it raises IndexError or RuntimeError on
 probabilities outside [0, 1], or reads its own result instead of the logits' range; where
 the checks run, integer labels reach a kernel read: only the formula's gathers are trusted to
-refuse them, and a kernel with ``covers_upper_labels = True``, which raises on every label
->= C and may skip negative ones, gets labels whose minimum was read; the unreduced kernel of
+refuse them, and a kernel with a ``skipped_label``, which raises on every label out of [0, C)
+but that one (a negative number, or the loss's ignore_index), gets labels whose minimum was
+read where their dtype can hold it (and it is no ignore_index); the unreduced kernel of
 a loss of labels weighs its values by a sample_weight only with ``counts_every_entry = True``,
 where the mean leaves no label out). A backend whose
 traces run crossloss's Python and guard on what it reads (torch.compile) defines ``TRACING``

@@ -305,6 +305,7 @@ def _min_value(x):
     return torch.min(x.detach() if x.requires_grad else x).item()  # one .item(): ~0.2x of a 1e3 CE
 
 
+_NO_LABEL = -(1 << 63)  # cross_entropy's ignore_index where the loss has none (int64 labels are read)
 _SLOPE_EXACT = 2e-12  # p (1 - p) > 1e-12 for p in [2e-12, 1 - 2e-12]: binary_cross_entropy's backward is exact
 _LARGE_TEMPORARY = 1 << 24  # bytes of a product above which sum_product slices it
 _BINCOUNT_FROM = 1 << 12  # ids from which segment_count's bincount is the faster (eager CPU)
@@ -496,8 +497,10 @@ def _bce(call, reduction, y_pred):
 
 def _cross_entropy(call, reduction, y_pred):
     """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax.
-    It skips label -100 (its ignore_index cannot be turned off), so it runs only where the
-    value checks read the labels (``contract.value_checker``): never on unread ones."""
+    It skips the label equal to its ignore_index, which cannot be turned off: without the
+    loss's it is given the least int64, which no narrower label dtype holds once cast, so
+    only int64 labels need a read, of their minimum (``contract.value_checker``); it never
+    runs on unread ones."""
     weight = call.class_weight
     if not call.from_logits or call.axis != 1 or weight is not None and weight.numel() == 1:
         return None  # one weight for every class: the generic formula
@@ -510,18 +513,18 @@ def _cross_entropy(call, reduction, y_pred):
     # smoothing labels, torch adds a row's K log-probabilities before it scales them by e / K
     # (the formula scales first): the sum overflows for logits beyond about finfo.max / 4K
     smooths_labels = smoothing and call.labels
+    skipped = _NO_LABEL if ignore is None else ignore
 
     def cross_entropy(c, y_true, y_pred):
         if smooths_labels and c.pred_range is not None and \
                 4 * y_pred.shape[1] * max(-c.pred_range[0], c.pred_range[1]) > OPS.finfo_max(c.dtype):
             return None
-        loss = _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, -100 if ignore is None else ignore, smoothing)
+        loss = _NN.cross_entropy_loss(y_pred, y_true, weight, reduction, skipped, smoothing)
         if mean_of_kept and not math.isfinite(loss.item()):
             return None  # torch's 0 / 0, the spec's 0 (the logits are finite: nothing else makes a NaN)
         return loss
-    # It raises on a label >= C (CUDA's asserts), and with ignore_index on every label out of
-    # range but that one: then the labels need no read (contract.value_checker).
-    cross_entropy.covers_upper_labels = y_pred.is_cpu
+    # On the CPU it raises on every label out of range but the one it skips (CUDA's asserts)
+    cross_entropy.skipped_label = skipped if y_pred.is_cpu else None
     # unreduced, a value per label: a sample_weight may weigh them where none is left out of the mean
     cross_entropy.counts_every_entry = ignore is None and weight is None
     # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
@@ -573,7 +576,7 @@ def _on_finite_logits(kernel, result_shows=False):
             return None
         return loss if math.isfinite(loss.item()) else None
     run.covers_pred = result_shows
-    run.covers_upper_labels = getattr(kernel, "covers_upper_labels", False)
+    run.skipped_label = getattr(kernel, "skipped_label", None)
     run.counts_every_entry = getattr(kernel, "counts_every_entry", False)
     return run
 

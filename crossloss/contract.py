@@ -257,7 +257,7 @@ def _labels_layout(loss, call, y_true, y_pred, true_shape, pred_shape, dense_too
 
 
 def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, force: bool,
-                  kernel_covers_pred: bool = False, kernel_covers_upper_labels: bool = False):
+                  kernel_covers_pred: bool = False, kernel_skipped_label: int | None = None):
     """The value check of inputs with this signature, or None where none of them can be read.
 
     ``kinds``: what y_true and y_pred hold (``LossSpec.target_kind``, ``prediction_kind``).
@@ -268,9 +268,10 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     the framework where it does them anyway: y_pred where the plan's fused kernel runs and
     covers it (``kernel_covers_pred``: it raises on probabilities outside [0, 1], or reads
     its own result instead of the logits), and integer labels where the formula runs and its
-    gathers check their indices (a fused kernel may skip a label: torch's skips -100, so
-    where it raises on every label >= C, ``kernel_covers_upper_labels``, only their minimum
-    is read; given an ignore_index it refuses every other label, and none is read). If the
+    gathers check their indices. A fused kernel may refuse every label out of range but one
+    that it skips, ``kernel_skipped_label`` (torch's cross_entropy, its ignore_index): none is
+    read where that one is the loss's ignore_index or a value the labels' dtype cannot hold,
+    else only their minimum (the skipped label is negative). If the
     loss then raises, the call checks again with ``read_all`` to say what was wrong
     (``explain_failure``). What is read, and how, is decided here once per input
     signature and check mode (``force``: read accelerator tensors too); a call only reads and
@@ -291,9 +292,10 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     ignore = getattr(call, "ignore_index", None)
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and ignore is None and ops.gathers_check_bounds(y_pred))
-    read_true_min = ops.min_reader(y_true, force) if to_gathers and kernel_covers_upper_labels else None
-    # a kernel given ignore_index refuses every other label out of range, below 0 too
-    kernel_covers_labels = kernel_covers_upper_labels and labels and not fractional and ignore is not None
+    skipped = kernel_skipped_label if labels and not fractional else None
+    kernel_covers_labels = skipped is not None and (skipped == ignore or not _holds(ops.dtype_name(y_true), skipped))
+    read_true_min = ops.min_reader(y_true, force) if to_gathers and skipped is not None and not kernel_covers_labels \
+        else None
     # what the values must lie in; each call compares inline, and calls the helper that raises
     # only where a value is outside (at 1e3 values each Python call costs ~0.3 us)
     pred_lo, pred_hi = _BOUNDED[prediction][0] if pred_checked else (None, None)

@@ -212,7 +212,7 @@ class Loss:
             native_values = None
         checks, weighted_checks = ({mode: contract.value_checker(
             spec.name, spec, call, y_true, y_pred, (self._target, self._prediction), mode == "always",
-            getattr(kernel, "covers_pred", False), getattr(kernel, "covers_upper_labels", False))
+            getattr(kernel, "covers_pred", False), getattr(kernel, "skipped_label", None))
             for mode in ("auto", "always")} for kernel in (native, native_values))
         # sizes a graph leaves unknown are compared in every mode: they are no value check
         sizes = contract.shape_guard(call, y_true, y_pred) if true_shape is None and pred_shape is None else None

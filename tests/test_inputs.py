@@ -188,6 +188,47 @@ def test_torch_cross_entropy_refuses_label_minus_100_where_no_label_is_read(redu
         loss(torch.tensor([0, -100, 2]), torch.zeros(3, 3))
 
 
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "uint8", "bool", "int64"])
+@pytest.mark.parametrize("params", [{}, {"class_weight": [1.0, 2.0, 0.5]}, {"label_smoothing": 0.1}])
+def test_torch_cross_entropy_reads_no_label_narrower_than_int64(dtype, params):
+    """torch's fused cross_entropy skips the label equal to its ignore_index. crossloss gives
+    it the least int64, which no label narrower than int64 is once cast: those labels go
+    unread (int64 ones have their minimum read), and every label out of range, -100 too, is
+    still refused with the contract's error."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class Calls(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+    loss = crossloss.get("scce", from_logits=True, **params)
+    logits = torch.tensor(np.random.default_rng(0).normal(size=(4, 3)), dtype=torch.float32)
+    labels = torch.tensor([0, 1, 1, 0] if dtype == "bool" else [0, 2, 1, 0], dtype=getattr(torch, dtype))
+    loss(labels, logits)
+    with Calls() as calls:
+        found = loss(labels, logits)
+    assert "cross_entropy_loss" in calls.names
+    assert ("min" in calls.names) == (dtype == "int64"), calls.names
+    weight = torch.tensor(params["class_weight"]) if "class_weight" in params else None
+    expected = torch.nn.functional.cross_entropy(logits.double(), labels.long(), weight.double() if weight is not None
+                                                 else None, label_smoothing=params.get("label_smoothing", 0.0))
+    np.testing.assert_allclose(found.item(), expected.item(), rtol=1e-6)
+    for bad in (-1, -100, 3, torch.iinfo(labels.dtype).min) if dtype != "bool" else ():
+        if not torch.iinfo(labels.dtype).min <= bad < 0 and bad != 3:  # (uint8 holds no negative label)
+            continue
+        wrong = labels.clone()
+        wrong[1] = bad
+        with pytest.raises(LossValueError, match=f"'y_true' expected integer labels in \\[0, 3\\); got values from "
+                                                 f"{min(bad, 0)} to {max(bad, 1)}"):
+            loss(wrong, logits)
+
+
 # (loss, params, y_true, y_pred, what is bad): "x" marks the bad value, a NaN or a
 # probability outside [0, 1] whose log (or log of 1 - p) is no number either
 _LOG_P, _LOG_1M = (np.nan, -0.5), (np.nan, 1.5)
