@@ -2,7 +2,7 @@
 
 No op reads a value back to the host except on eager CPU tensors, or on any eager tensor
 under ``value_checks="always"``: the value checks' ``range_reader`` and a fused kernel's
-one-number result (``_on_finite_logits``); never under ``torch.func.vmap``, which refuses it. So every loss runs under
+one-number result (``_on_finite_logits``); never of a tensor ``torch.func.vmap`` batches (torch refuses it). So every loss runs under
 ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
 """
 from __future__ import annotations
@@ -148,7 +148,7 @@ class TorchOps(Ops):
         return x.requires_grad and torch.is_grad_enabled() or not _plain_eager() or _forward_mode()
 
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
-        if neg_weight is not None:  # torch's kernel has none
+        if neg_weight is not None or _no_second_tangent(pos_weight):  # (torch's kernel has no neg_weight)
             return super().bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
         if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
             pos_weight = logits.new_tensor(pos_weight)
@@ -254,15 +254,18 @@ class TorchOps(Ops):
         cpu, tensor, strided = device.type == "cpu", torch.Tensor, torch.strided
 
         def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
-            return (type(y_pred) is tensor and type(y_true) is tensor and (_transform_level() is None or not _vmapped())
+            return (type(y_pred) is tensor and type(y_true) is tensor and _readable(y_true, y_pred)
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
                                                         y_pred.device == device and y_true.device == device)
                     and y_pred.layout is strided and y_true.layout is strided)
         return matches
 
+    def readable(self, y_true, y_pred):
+        return not TRACING() and _readable(y_true, y_pred)  # (a trace cannot ask about transforms: asked first)
+
     def range_reader(self, like, force=False):
-        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING() or _vmapped():
+        if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING():
             return None
         return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
 
@@ -372,6 +375,13 @@ def _forward_mode() -> bool:
     return _forward_ad._current_level >= 0  # (private: the level dual_level() enters)
 
 
+def _no_second_tangent(pos_weight) -> bool:
+    """torch's binary_cross_entropy_with_logits without a pos_weight has no forward derivative
+    of its forward derivative (torch 2.13: jacfwd(jacfwd(...)) raises "ZeroTensors are
+    immutable"): in forward mode the formula runs."""
+    return pos_weight is None and _forward_mode()
+
+
 def _plain_eager() -> bool:
     """Eager, outside every torch.func transform. What is made there may be kept for later
     calls: a trace's tensors are graph-local, and a transform's are wrapped at its level (a
@@ -401,14 +411,25 @@ def _fits(t, y) -> bool:
 
 
 _transform_level = torch._C._functorch.maybe_current_level  # None outside torch.func transforms
-_interpreters, _VMAP = torch._C._functorch.get_interpreter_stack, torch._C._functorch.TransformType.Vmap
+_wrapped, _batched_here, _unwrapped = (torch._C._functorch.is_functorch_wrapped_tensor,
+                                       torch._C._functorch.is_batchedtensor, torch._C._functorch.get_unwrapped)
 
 
-def _vmapped() -> bool:
-    """Inside torch.func.vmap, at any level (vmap of grad too): a batched tensor cannot be read
-    back (torch refuses .item()), so nothing is read there, as in a trace. grad and jvp alone
-    read values as eager code does."""
-    return any(level.key() == _VMAP for level in _interpreters() or ())
+def _readable(y_true, y_pred) -> bool:
+    """Values of a call on these inputs may be read back: no input is batched by torch.func.vmap,
+    whose tensors torch refuses to read (.item()), the loss made of them too. Inputs that vmap
+    leaves unbatched are read: jacfwd's and hessian's (vmap batches only their tangents), or
+    tensors a vmapped function closes over."""
+    return _transform_level() is None or not (_batched(y_true) or _batched(y_pred))
+
+
+def _batched(x) -> bool:
+    """x is batched by vmap at some level (under grad's or jvp's wrappers too)."""
+    while _wrapped(x):
+        if _batched_here(x):
+            return True
+        x = _unwrapped(x)
+    return False
 
 
 OPS = TorchOps()
@@ -490,6 +511,8 @@ def _bce(call, reduction, y_pred):
     pos_weight = call.pos_weight
 
     def with_logits(c, y_true, y_pred):
+        if _no_second_tangent(pos_weight):
+            return None
         return torch.binary_cross_entropy_with_logits(y_pred, smoothed_binary_targets(c, y_true), None, pos_weight,
                                                       reduction)
     return _on_finite_logits(with_logits, reduction != _NONE)

@@ -278,6 +278,8 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     compares.
     """
     ops = call.ops
+    if not ops.readable(y_true, y_pred):
+        return None
     target, prediction = kinds
     read_pred = ops.range_reader(y_pred, force)
     pred_checked = prediction in _BOUNDED and not spec.checks_read_values
@@ -315,7 +317,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
                 _check_bounded(loss, "y_pred", pred_range, prediction)
         if kernel_runs and not read_all and (kernel_covers_labels or read_true_min is not None
                                              and read_true_min(y_true) >= 0):
-            pass  # the kernel refuses labels >= C itself
+            pass  # the kernel refuses every label out of range it does not skip
         elif read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)
             if not (true_lo <= true_range[0] and true_range[1] <= true_hi):
@@ -331,7 +333,7 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
 def label_indices(call: Call, labels):
     """Labels that int64 does not hold as they are, as int64 indices. A float label with a
     fractional part, or NaN, and a uint64 label from 2**63 (the cast wraps it to a negative
-    number: 2**64 - 100 would be -100, which torch's kernel skips, or the ignore_index) become
+    number: 2**63 would be -2**63, which torch's kernel skips, or the ignore_index) become
     -1 (-2 where -1 is ignore_index): an index out of range, which a gather refuses or
     label_guard makes NaN. Where nothing reads the labels (graphs, value_checks="never"), the
     cast alone would count 2.5 as class 2 (and XLA's a NaN as class 0)."""

@@ -158,6 +158,11 @@ class Ops:
         key (never asked in a trace). None where the backend has none."""
         return None
 
+    def readable(self, y_true, y_pred) -> bool:
+        """Whether a call on these inputs may read values back at all (torch: not where
+        torch.func.vmap batches an input; the result it enters is batched too)."""
+        return True
+
     def range_reader(self, like, force: bool = False):
         """A function x -> (min, max) as Python numbers, for tensors like ``like`` (its device,
         dtype and size), or None where reading them would cost a device sync.

@@ -5,9 +5,9 @@ native kernels are used.
   ``"auto"`` (default) checks input values only where it costs no device synchronisation:
   NumPy arrays and eager CPU tensors. ``"always"`` also reads values back from accelerators
   in eager mode (a host round trip per call, for debugging). ``"never"`` turns checks off.
-  Traced code (``torch.compile``, ``tf.function``), ``meta`` tensors and calls under
-  ``torch.func.vmap`` are never checked: there are no values to read (vmap refuses to read
-  a batched tensor back).
+  Traced code (``torch.compile``, ``tf.function``), ``meta`` tensors and calls on inputs
+  that ``torch.func.vmap`` batches are never checked: there are no values to read (torch
+  refuses to read a batched tensor back).
 ``native_kernels``:
   ``True`` (default) lets a backend use a framework's fused loss kernel where its semantics
   equal the spec's; ``False`` forces the generic formula (the conformance harness compares both).

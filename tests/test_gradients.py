@@ -6,6 +6,7 @@ import pytest
 import crossloss
 from crossloss.conformance import cases, harness
 from crossloss.conformance.frameworks import to_backend, to_numpy
+from crossloss.errors import LossValueError
 from crossloss.spec import LABELS
 
 from conftest import BACKENDS
@@ -305,10 +306,10 @@ def test_vmap_with_one_input_unbatched_equals_a_loop(loss, params, in_dims):
 @pytest.mark.parametrize("name", crossloss.list_losses())
 @pytest.mark.parametrize("mode", ["auto", "always"])
 def test_vmap_reads_nothing_and_equals_a_loop_after_an_eager_call(name, mode):
-    """Under torch.func.vmap no value can be read back (torch refuses .item() of a batched
-    tensor): nothing is read there, as in a trace, with every check mode. The eager call
-    before it leaves a plan that reads, for inputs of the very per-sample signature; vmap
-    must not take it, and the eager call after it must still check."""
+    """A tensor that torch.func.vmap batches cannot be read back (torch refuses .item()):
+    such a call reads nothing, as a trace, in every check mode. The eager call before it
+    leaves a plan that reads, for inputs of the very per-sample signature; vmap must not
+    take it, and the eager call after it must still check."""
     import torch
     samples = zip(*(cases.random_cases(name, seed) for seed in (1, 2, 3)))
     for same in samples:
@@ -337,6 +338,28 @@ def test_an_eager_call_after_vmap_still_reads_its_labels(name, params):
     labels[0, 0] = 4
     with pytest.raises(ValueError, match="labels in"):
         loss(labels[0], y_pred[0])
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "hessian", "vmap of a closure"])
+@pytest.mark.parametrize("name,params,y_true,y_pred", [
+    ("cce", {"from_logits": True}, [[1.5, -0.5], [0.2, 0.8]], [[0.3, -1.0], [2.0, 0.5]]),  # no distribution
+    ("bce", {}, [[1.0, 0.0], [0.0, 1.0]], [[0.2, 0.7], [1.5, 0.4]]),  # p = 1.5
+    ("scce", {"from_logits": True}, [0, 5], [[0.3, -1.0], [2.0, 0.5]]),  # label 5 of 2 classes
+])
+def test_inputs_that_vmap_leaves_unbatched_are_checked(transform, name, params, y_true, y_pred):
+    """jacfwd and hessian batch only their tangents, and a vmapped function may close over
+    the loss's inputs: those are plain tensors, read and checked as eager ones are."""
+    import torch
+    loss = crossloss.get(name, **params)
+    y_true = torch.tensor(y_true, dtype=torch.int64 if name == "scce" else torch.float64)
+    y_pred = torch.tensor(y_pred, dtype=torch.float64)
+    run = {"jacfwd": lambda: torch.func.jacfwd(lambda z: loss(y_true, z))(y_pred),
+           "hessian": lambda: torch.func.hessian(lambda z: loss(y_true, z))(y_pred),
+           "vmap of a closure": lambda: torch.func.vmap(lambda s: loss(y_true, y_pred) * s)(torch.ones(2))}[transform]
+    with pytest.raises(LossValueError, match=f"{crossloss.spec(name).name}: argument 'y_"):
+        loss(y_true, y_pred)
+    with pytest.raises(LossValueError, match=f"{crossloss.spec(name).name}: argument 'y_"):
+        run()
 
 
 NESTED = [("cce", {}), ("cce", {"from_logits": True}), ("kld", {}), ("bce", {"pos_weight": 2.0}),
@@ -368,10 +391,12 @@ def test_nested_vmap_with_an_input_batched_at_one_level_equals_a_loop(loss, para
     np.testing.assert_allclose(found.numpy(), loop, rtol=1e-12)
 
 
-@pytest.mark.parametrize("loss,params", NESTED + [("huber", {}), ("mse", {})])
+@pytest.mark.parametrize("loss,params", NESTED + [("huber", {}), ("mse", {}), ("bce", {"from_logits": True}),
+                                                  ("bce", {"from_logits": True, "label_smoothing": 0.1})])
 def test_second_derivatives_by_forward_over_reverse_and_forward_over_forward(loss, params):
     """jacrev(jacfwd), jacfwd(jacfwd) and vmap of jvp against jacrev(jacrev): torch's fused
-    kernels without a forward derivative give way, and no temporary is written in place."""
+    kernels without a forward derivative (of their own, or of it: BCE with logits without a
+    pos_weight) give way, and no temporary is written in place."""
     import torch
     from torch.func import jacfwd, jacrev, jvp, vmap
     spec = crossloss.spec(loss)
@@ -389,9 +414,9 @@ def test_second_derivatives_by_forward_over_reverse_and_forward_over_forward(los
                                rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("in_dims", [(None, 0, 0), (0, None, 0)])
+@pytest.mark.parametrize("in_dims", [(None, 0, 0), (0, None, 0), (None, None, 0)])
 def test_per_sample_gradients_of_sample_weights_with_one_input_shared(in_dims):
-    """vmap(grad) in the sample weights (learnt reweighting), targets or predictions shared."""
+    """vmap(grad) in the sample weights (learnt reweighting), targets or predictions or both shared."""
     import torch
     rng = np.random.default_rng(6)
     y_true = torch.tensor((rng.uniform(size=(5, 4, 3)) > 0.5).astype(float))

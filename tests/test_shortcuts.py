@@ -224,7 +224,7 @@ def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params
     (or one cannot matter), so only y_true is read (one aminmax), and the loss: one scalar.
     Unreduced, or with ignore_index (an ignored row's +inf gives a NaN gradient under a finite
     loss), the logits are read too. Integer labels are read (cross_entropy would skip a label
-    of -100, its own ignore_index), and probabilities are left to torch's BCE kernel, which
+    equal to its own ignore_index, -2**63 here), and probabilities are left to torch's BCE kernel, which
     raises outside [0, 1] (tests/test_inputs.py: the contract's error all the same). Finite
     or not, the numbers are the reference's. cross_entropy raises on every label >= C itself,
     so of the labels only the minimum is read (one ``min``) where they reach it; given an
