@@ -2,7 +2,8 @@
 
 No op reads a value back to the host except on eager CPU tensors, or on any eager tensor
 under ``value_checks="always"``: the value checks' ``range_reader`` and a fused kernel's
-one-number result (``_on_finite_logits``); never of a tensor ``torch.func.vmap`` batches (torch refuses it). So every loss runs under
+one-number result (``_on_finite_logits``); never in a call on a tensor that
+``torch.func.vmap`` batches (torch refuses it). So every loss runs under
 ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
 """
 from __future__ import annotations
