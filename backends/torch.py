@@ -255,7 +255,8 @@ class TorchOps(Ops):
         cpu, tensor, strided = device.type == "cpu", torch.Tensor, torch.strided
 
         def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
-            return (type(y_pred) is tensor and type(y_true) is tensor and _readable(y_true, y_pred)
+            return (type(y_pred) is tensor and type(y_true) is tensor  # (_readable's frame only in a transform)
+                    and (_transform_level() is None or _readable(y_true, y_pred))
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
                                                         y_pred.device == device and y_true.device == device)
