@@ -299,6 +299,33 @@ def test_torch_dice_on_large_dense_inputs_sums_the_product_in_slices_with_the_ri
         assert passed, detail
 
 
+@pytest.mark.parametrize("shape, params", [
+    ((300_000,), {"from_logits": True}),
+    ((70_001, 4), {"from_logits": True, "pos_weight": [1, 3, 0.5, 2], "label_smoothing": 0.2}),
+    ((20_000, 3, 5), {"from_logits": True, "pos_weight": 2.0, "neg_weight": [0.5, 1, 1.5, 1, 0.25]}),
+])
+def test_numpy_bce_with_logits_on_large_inputs_goes_in_slices_with_the_same_numbers(shape, params):
+    """From 2^18 values NumPy's BCE with logits runs slice by slice (rows of the last axis where
+    a weight has one per entry): every value is the reference's and equals the whole-array
+    path's, which strided views of the same inputs take."""
+    from crossloss.backends import numpy as numpy_backend
+    assert math.prod(shape) >= numpy_backend._SLICE_FROM and math.prod(shape) % numpy_backend._SLICE
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal(shape) * 4).astype(np.float32)
+    logits.flat[::1001] = np.inf
+    logits.flat[500::1001] = -np.inf
+    targets = rng.integers(0, 2, shape).astype(np.float32)
+    targets.flat[::7] = 0.3
+    loss = crossloss.get("binary_crossentropy", backend="numpy", reduction="none", **params)
+    sliced = loss(targets, logits)
+    strided = [np.stack([a, np.zeros_like(a)], axis=-1)[..., 0] for a in (targets, logits)]
+    assert not strided[1].flags.c_contiguous
+    np.testing.assert_array_equal(sliced, loss(*strided))
+    expected = reference_for("binary_crossentropy")(targets, logits, reduction="none", **params)
+    passed, _, detail = compare(sliced, np.asarray(expected, dtype=np.float64), "float32")
+    assert passed and np.isinf(sliced).any(), detail
+
+
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
 def test_cached_scalar_constants_keep_the_sign_of_zero(backend):
     """Eager CPU calls reuse one constant per number; 0.0 and -0.0 are equal as keys but not as
