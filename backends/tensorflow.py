@@ -23,8 +23,9 @@ _SIGNIFICAND_BITS = {tf.float32: 24, tf.float64: 53}  # integers up to 2^bits ar
 
 
 def _onednn_enabled() -> bool:
-    """TensorFlow runs its oneDNN kernels: by default on x86 CPUs with AVX512_VNNI, AVX512_BF16
-    or AMX (TF_ENABLE_ONEDNN_OPTS=0 turns them off); they change which contraction is faster."""
+    """TensorFlow runs its oneDNN kernels: by default on x86 CPUs with AVX512_VNNI, AVX_VNNI,
+    AVX512_BF16 or AMX (TF_ENABLE_ONEDNN_OPTS=0 turns them off); they change which
+    contraction is faster."""
     try:
         from tensorflow.python.util import _pywrap_util_port
         return bool(_pywrap_util_port.IsMklEnabled())
@@ -162,8 +163,8 @@ class TensorflowOps(Ops):
 
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: 2x faster at 1e5 values, 4.5x at 1e7.
-        Under oneDNN it is the slower (1.6x at 1e5 and 1e7 on a Zen 4) and the multiply the
-        faster (2.7x at 1e7): there a * b is reduced (and each sum is exact to a few ulps)."""
+        Under oneDNN it is the slower (1.4x at 1e5, 1.6x at 1e7 on a Zen 4) and the multiply
+        the faster (2.7x at 1e7): there a * b is reduced (and each sum is exact to a few ulps)."""
         if _ONEDNN:
             return super().contract(a, b, axis)
         return tf.einsum(self.contraction(a.shape.rank, axis), a, b)

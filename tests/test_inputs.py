@@ -582,6 +582,41 @@ def test_float32_dice_of_equal_values_over_a_million_pixels(backend, targets, sq
     np.testing.assert_allclose(got, exact, rtol=1024 * np.finfo(np.float32).eps / 8 if rows else 1e-6)
 
 
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="needs TensorFlow")
+@pytest.mark.parametrize("onednn", [False, True])
+def test_tensorflow_dice_product_takes_either_contraction(onednn, monkeypatch):
+    """TensorFlow's Dice product over trailing axes is an einsum without oneDNN and a reduced
+    product under it, whichever is the faster there: a machine's suite runs one, so both run
+    here. Each gives the reference's values and gradients; over rows of 1024 equal pixels,
+    einsum holds its recorded bound (W eps / 8) and the reduced product 1e-6."""
+    import tensorflow as tf
+    monkeypatch.setattr(crossloss.backends.load("tensorflow"), "_ONEDNN", onednn)
+    rng = np.random.default_rng(9)
+    y_pred = rng.dirichlet(np.ones(3), (2, 40, 50)).transpose(0, 3, 1, 2)
+    y_true = (rng.uniform(size=y_pred.shape) > 0.5).astype(np.float64)
+    for squared in (False, True):
+        loss = crossloss.get("dice", axis=1, squared=squared, reduction="none")
+        p = tf.Variable(y_pred)
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(loss(tf.constant(y_true), p))
+        expected = reference_for("dice")(y_true, y_pred, axis=1, squared=squared, reduction="none")
+        np.testing.assert_allclose(value.numpy(), np.sum(expected), rtol=1e-12)
+        if "torch" in BACKENDS:  # the gradient against torch's
+            import torch
+            q = torch.tensor(y_pred, requires_grad=True)
+            crossloss.get("dice", axis=1, squared=squared, reduction="none")(torch.tensor(y_true), q).sum().backward()
+            np.testing.assert_allclose(tape.gradient(value, p).numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-15)
+    labels = np.zeros((1, 1024, 1024), np.int64)
+    labels.reshape(-1)[::2] = 1
+    p1 = float(np.float32(0.9))
+    y_pred = np.stack([np.full(labels.shape, 1 - p1, np.float32), np.full(labels.shape, p1, np.float32)], axis=1)
+    y_true = np.stack([labels == 0, labels == 1], axis=1).astype(np.float32)
+    p = np.array([float(np.float32(1 - p1)), p1])
+    exact = 1 - (2 * p * labels.size / 2 + 1e-5) / (p * labels.size + labels.size / 2 + 1e-5)
+    got = crossloss.get("dice", axis=1, reduction="none")(tf.constant(y_true), tf.constant(y_pred)).numpy()[0]
+    np.testing.assert_allclose(got, exact, rtol=1e-6 if onednn else 1024 * np.finfo(np.float32).eps / 8)
+
+
 @pytest.mark.parametrize("smooth_nr,expected", [(0.0, math.nan), (1e-5, -math.inf)])
 def test_dice_without_a_denominator_smoothing_is_the_formulas_value_on_an_empty_mask(backend, smooth_nr, expected):
     """smooth_dr=0 is allowed (spec: >= 0); an empty mask with an empty prediction is then

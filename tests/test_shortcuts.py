@@ -304,26 +304,53 @@ def test_torch_dice_on_large_dense_inputs_sums_the_product_in_slices_with_the_ri
     ((70_001, 4), {"from_logits": True, "pos_weight": [1, 3, 0.5, 2], "label_smoothing": 0.2}),
     ((20_000, 3, 5), {"from_logits": True, "pos_weight": 2.0, "neg_weight": [0.5, 1, 1.5, 1, 0.25]}),
 ])
-def test_numpy_bce_with_logits_on_large_inputs_goes_in_slices_with_the_same_numbers(shape, params):
+def test_numpy_bce_with_logits_on_large_inputs_goes_in_slices_with_the_reference_values(shape, params, monkeypatch):
     """From 2^18 values NumPy's BCE with logits runs slice by slice (rows of the last axis where
-    a weight has one per entry): every value is the reference's and equals the whole-array
-    path's, which strided views of the same inputs take."""
+    a weight has one per entry): the values, infinite logits' limits included, are the reference's."""
     from crossloss.backends import numpy as numpy_backend
     assert math.prod(shape) >= numpy_backend._SLICE_FROM and math.prod(shape) % numpy_backend._SLICE
+    slices = []
+    kernel = numpy_backend._bce_with_logits
+    monkeypatch.setattr(numpy_backend, "_bce_with_logits", lambda *args: slices.append(args) or kernel(*args))
     rng = np.random.default_rng(7)
     logits = (rng.standard_normal(shape) * 4).astype(np.float32)
     logits.flat[::1001] = np.inf
     logits.flat[500::1001] = -np.inf
     targets = rng.integers(0, 2, shape).astype(np.float32)
     targets.flat[::7] = 0.3
-    loss = crossloss.get("binary_crossentropy", backend="numpy", reduction="none", **params)
-    sliced = loss(targets, logits)
-    strided = [np.stack([a, np.zeros_like(a)], axis=-1)[..., 0] for a in (targets, logits)]
-    assert not strided[1].flags.c_contiguous
-    np.testing.assert_array_equal(sliced, loss(*strided))
+    got = crossloss.get("binary_crossentropy", backend="numpy", reduction="none", **params)(targets, logits)
+    assert len(slices) > math.prod(shape) // numpy_backend._SLICE
     expected = reference_for("binary_crossentropy")(targets, logits, reduction="none", **params)
-    passed, _, detail = compare(sliced, np.asarray(expected, dtype=np.float64), "float32")
-    assert passed and np.isinf(sliced).any(), detail
+    passed, _, detail = compare(got, np.asarray(expected, dtype=np.float64), "float32")
+    assert passed and np.isinf(got).any(), detail
+
+
+@pytest.mark.parametrize("weight", ["per class", "per entry", "per row"])
+def test_numpy_bce_with_logits_kernel_in_slices_equals_it_whole(weight, monkeypatch):
+    """The op table's kernel, as a loss of one's own calls it: sliced where its weights are one
+    per entry of the last axis or one in all, whole otherwise (a per-entry or per-row weight
+    broadcasts in ways a slice would not), and the same values bit for bit either way."""
+    from crossloss.backends import numpy as numpy_backend
+    rng = np.random.default_rng(8)
+    shape = (70_001, 4)
+    logits = (rng.standard_normal(shape) * 4).astype(np.float32)
+    targets = rng.uniform(size=shape).astype(np.float32)
+    pos_weight = {"per class": rng.uniform(size=4), "per entry": rng.uniform(size=shape), "per row":
+                  rng.uniform(size=(shape[0], 1))}[weight].astype(np.float32)
+    neg_weight = np.float32(1.5)
+    calls = []
+    kernel = numpy_backend._bce_with_logits
+    monkeypatch.setattr(numpy_backend, "_bce_with_logits", lambda *args: calls.append(args) or kernel(*args))
+    sliced = numpy_backend.OPS.bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
+    assert len(calls) == (1 if weight != "per class" else -(-shape[0] // (numpy_backend._SLICE // 4)))
+    strided = [np.stack([a, np.zeros_like(a)], axis=-1)[..., 0] for a in (targets, logits)]
+    calls.clear()
+    whole = numpy_backend.OPS.bce_with_logits_finite(*strided, pos_weight, neg_weight)
+    assert len(calls) == 1 and len(calls[0]) == 4  # one call, given no output slice
+    np.testing.assert_array_equal(sliced, whole)
+    x, y = logits.astype(np.float64), targets.astype(np.float64)  # softplus(-x) = -log sigmoid(x)
+    expected = pos_weight * y * np.logaddexp(0, -x) + neg_weight * (1 - y) * np.logaddexp(0, x)
+    np.testing.assert_allclose(sliced, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
