@@ -222,9 +222,9 @@ class NumpyOps(Ops):
         if logits.size < _SLICE_FROM or not (_c_order(logits) and _c_order(targets) and targets.shape == logits.shape):
             return _bce_with_logits(targets, logits, pos_weight, neg_weight)
         weights = [np.shape(w) for w in (pos_weight, neg_weight) if w is not None]
-        if not all(shape in ((), (1,), logits.shape[-1:]) for shape in weights):
+        if not all(weight in ((), (1,), logits.shape[-1:]) for weight in weights):
             return _bce_with_logits(targets, logits, pos_weight, neg_weight)  # e.g. a loss of one's own's per-row weight
-        per_class = logits.shape[-1:] in weights and logits.shape[-1] > 1
+        per_class = logits.shape[-1:] in weights and logits.shape[-1] > 1  # one weight per entry of the last axis
         width = logits.shape[-1] if per_class else 1
         shape = (-1, width) if per_class else (-1,)
         out = np.empty_like(logits)

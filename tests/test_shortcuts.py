@@ -341,16 +341,16 @@ def test_numpy_bce_with_logits_kernel_in_slices_equals_it_whole(weight, monkeypa
     calls = []
     kernel = numpy_backend._bce_with_logits
     monkeypatch.setattr(numpy_backend, "_bce_with_logits", lambda *args: calls.append(args) or kernel(*args))
-    sliced = numpy_backend.OPS.bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
+    contiguous = numpy_backend.OPS.bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
     assert len(calls) == (1 if weight != "per class" else -(-shape[0] // (numpy_backend._SLICE // 4)))
     strided = [np.stack([a, np.zeros_like(a)], axis=-1)[..., 0] for a in (targets, logits)]
     calls.clear()
     whole = numpy_backend.OPS.bce_with_logits_finite(*strided, pos_weight, neg_weight)
     assert len(calls) == 1 and len(calls[0]) == 4  # one call, given no output slice
-    np.testing.assert_array_equal(sliced, whole)
+    np.testing.assert_array_equal(contiguous, whole)
     x, y = logits.astype(np.float64), targets.astype(np.float64)  # softplus(-x) = -log sigmoid(x)
     expected = pos_weight * y * np.logaddexp(0, -x) + neg_weight * (1 - y) * np.logaddexp(0, x)
-    np.testing.assert_allclose(sliced, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(contiguous, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
