@@ -145,7 +145,7 @@ class NumpyOps(Ops):
                     and y_true.shape == true_shape and y_pred.dtype == pred_dtype and y_true.dtype == true_dtype)
         return matches
 
-    def range_reader(self, like, force=False):
+    def range_reader(self, like, force=False, nonnegative=False):
         if not like.size:
             return None
         return _float_range if like.dtype.kind == "f" else _exact_range

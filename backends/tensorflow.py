@@ -226,7 +226,7 @@ class TensorflowOps(Ops):
             return None
         return ("tensorflow", y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
-    def range_reader(self, like, force=False):
+    def range_reader(self, like, force=False, nonnegative=False):
         size = like.shape.num_elements()
         if not tf.executing_eagerly() or not size:  # None: an unknown size in a graph
             return None

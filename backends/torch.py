@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import struct
 import warnings
 
 import numpy as np
@@ -266,10 +267,14 @@ class TorchOps(Ops):
     def readable(self, y_true, y_pred):
         return not TRACING() and _readable(y_true, y_pred)  # (a trace cannot ask about transforms: asked first)
 
-    def range_reader(self, like, force=False):
+    def range_reader(self, like, force=False, nonnegative=False):
         if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING():
             return None
-        return _bool_range if like.dtype is torch.bool else _value_range  # (a reader reads like's dtype)
+        if like.dtype is torch.bool:  # (a reader reads like's dtype)
+            return _bool_range
+        if nonnegative and like.dtype in _BIT_PATTERNS and like.numel() >= _BIT_PATTERNS_FROM:
+            return _nonnegative_range
+        return _value_range
 
     def min_reader(self, like, force=False):
         if self.range_reader(like, force) is not _value_range:
@@ -292,11 +297,49 @@ def _bool_range(x):
 def _value_range(x):
     if x.dtype in _WIDE_UNSIGNED:  # aminmax has no kernel for these: int64 holds uint16/32, float64 orders uint64
         x = x.to(torch.float64 if x.dtype is torch.uint64 else torch.int64)
-    if not x.is_contiguous():  # e.g. a one-hot moved to axis 1: reduce it in memory order, ~8x faster
+    lo, hi = torch.aminmax(_in_memory_order(x))
+    return lo.item(), hi.item()
+
+
+def _in_memory_order(x):
+    """x detached, its dimensions permuted into memory order: a one-hot moved to axis 1 reduces
+    ~8x faster so."""
+    if not x.is_contiguous():
         strides = x.stride()
         x = x.permute(sorted(range(x.dim()), key=lambda i: -strides[i]))
-    lo, hi = torch.aminmax(x.detach() if x.requires_grad else x)
-    return lo.item(), hi.item()
+    return x.detach() if x.requires_grad else x
+
+
+def _nonnegative_range(x):
+    """_value_range of values that should be >= 0, read as their bit patterns: those of
+    floats >= 0 are integers in the floats' order, and torch's aminmax is ~1.5x faster on
+    int32 than on float32 (1e5-1e6 values; ~3.5x on int16 than on float16). A sign bit
+    (a negative value, -0.0, a NaN with its sign set) reads the floats again."""
+    bits, as_float, inf = _BIT_PATTERNS[x.dtype]
+    lo, hi = torch.aminmax(_in_memory_order(x).view(bits))
+    lo, hi = lo.item(), hi.item()
+    if lo < 0:
+        return _value_range(x)
+    if hi > inf:  # a NaN: the range aminmax gives for floats
+        return math.nan, math.nan
+    return as_float(lo), as_float(hi)
+
+
+def _from_bits(integer, real, shift=0):
+    """The float whose bit pattern is an integer (packed as ``integer``, shifted left by
+    ``shift`` bits, unpacked as ``real``; struct formats)."""
+    pack, unpack = struct.Struct(integer).pack, struct.Struct(real).unpack
+    return lambda bits: unpack(pack(bits << shift))[0]
+
+
+# dtype -> (the integers of its width, bit pattern -> float, +inf's pattern). Not float64: on
+# int64 aminmax is slower. Below 2^14 values the pattern's path costs more than it saves.
+_BIT_PATTERNS = {
+    torch.float32: (torch.int32, _from_bits("<i", "<f"), 0x7F800000),
+    torch.float16: (torch.int16, _from_bits("<h", "<e"), 0x7C00),
+    torch.bfloat16: (torch.int16, _from_bits("<i", "<f", 16), 0x7F80),  # float32's upper half
+}
+_BIT_PATTERNS_FROM = 1 << 14
 
 
 def _unsigned_min(x):

@@ -281,13 +281,14 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     if not ops.readable(y_true, y_pred):
         return None
     target, prediction = kinds
-    read_pred = ops.range_reader(y_pred, force)
+    labels = call.labels
+    true_kind = None if labels else target if target in _BOUNDED else PROBABILITIES
+    read_pred = ops.range_reader(y_pred, force, nonnegative=prediction == PROBABILITIES)
     pred_checked = prediction in _BOUNDED and not spec.checks_read_values
     read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
-    labels = call.labels
     read_true = None
     if labels or target in _BOUNDED or target == DENSE_OR_LABELS:
-        read_true = ops.range_reader(y_true, force)
+        read_true = ops.range_reader(y_true, force, nonnegative=true_kind == PROBABILITIES)
     if read_pred is None and read_true is None:
         return None
     fractional = labels and ops.dtype_name(y_true) not in INTEGER
@@ -301,7 +302,6 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     # what the values must lie in; each call compares inline, and calls the helper that raises
     # only where a value is outside (at 1e3 values each Python call costs ~0.3 us)
     pred_lo, pred_hi = _BOUNDED[prediction][0] if pred_checked else (None, None)
-    true_kind = None if labels else target if target in _BOUNDED else PROBABILITIES
     if not labels:
         true_lo, true_hi = _BOUNDED[true_kind][0]
     elif fractional or call.num_classes is None:

@@ -1121,3 +1121,42 @@ def test_a_list_holding_tensors_numpy_cannot_read_is_refused_by_name(argument):
     with pytest.raises(LossValueError) as info:
         crossloss.get("mse")(args["y_true"], args["y_pred"], args["sample_weight"])
     assert f"mean_squared_error: argument '{argument}'" in str(info.value) and "requires grad" in str(info.value)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_torch_reads_large_probabilities_as_bit_patterns_to_the_same_range(dtype):
+    """From 2^14 values torch reads probabilities' range from their bit patterns as integers
+    (faster); a sign bit reads the floats again. Both inputs of a dense Dice, in the one-hot's
+    channels-last memory too: the range equals NumPy's min and max (NaN: both NaN), a value
+    outside [0, 1] is refused, and -0.0, subnormals, 0 and 1 give the reference's loss."""
+    import torch
+    from crossloss.backends.torch import OPS
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 4, (2, 64, 64))
+    one_hot = np.moveaxis(np.eye(4)[labels], -1, 1)
+    probs = rng.dirichlet(np.ones(4), (2, 64, 64)).transpose(0, 3, 1, 2)
+    tiny = float(torch.finfo(getattr(torch, dtype)).smallest_normal) / 4  # a subnormal
+    valid = {"-0.0": -0.0, "0": 0.0, "a subnormal": tiny, "1": 1.0}
+    invalid = {"below 0": -2.0 ** -20, "above 1": 1.0 + 2.0 ** -7, "NaN": math.nan, "-NaN": -math.nan,
+               "inf": math.inf}
+    loss = crossloss.get("dice", axis=1)
+    for where in ("y_true", "y_pred"):
+        for name, value in {**valid, **invalid}.items():
+            y_true, y_pred = one_hot.copy(), probs.copy()
+            (y_true if where == "y_true" else y_pred)[1, 2, 30, 40] = value
+            as_torch = [torch.as_tensor(a).to(getattr(torch, dtype)) for a in (y_true, y_pred)]
+            as_torch[0] = torch.as_tensor(np.moveaxis(y_true, 1, -1)).to(getattr(torch, dtype)).movedim(-1, 1)
+            x = as_torch[where == "y_pred"]
+            assert OPS.range_reader(x, nonnegative=True) is not OPS.range_reader(x)  # the patterns' path
+            read = OPS.range_reader(x, nonnegative=True)(x)
+            exact = x.double().numpy()
+            expected = (math.nan, math.nan) if np.isnan(exact).any() else (exact.min(), exact.max())
+            assert np.array_equal(read, expected, equal_nan=True), (where, name, read, expected)
+            if name in invalid:
+                with pytest.raises(LossValueError, match=f"argument '{where}'"):
+                    loss(*as_torch)
+                continue
+            out = float(loss(*as_torch))
+            reference = reference_for("dice")(*(a.double().numpy() for a in as_torch), axis=1)
+            assert out == pytest.approx(float(reference), rel=1e-5 if dtype == "float32" else 1e-2), (where, name)
