@@ -1,11 +1,14 @@
-"""NumPy backend: the op table on ``numpy.ndarray``. No fused kernels: NumPy has none."""
+"""NumPy backend: the op table on ``numpy.ndarray``. NumPy has no fused kernels; one loss
+runs the formula's own kernel where nothing read its logits (``NATIVE``)."""
 from __future__ import annotations
 
 import functools
 
 import numpy as np
 
+from crossloss.backends.kernels import on_finite_logits
 from crossloss.contract import unfit_array
+from crossloss.losses.crossentropy import smoothed_binary_targets
 from crossloss.ops import WIDE_SUMS_FROM, Ops, around_axis, class_zero_positions, values_per_result
 
 # per (shape, axes): 0.15 against 0.5 us a lookup, three of them in a 1e3 Dice (41 against 44 us)
@@ -312,4 +315,23 @@ def _exact_range(x):  # item(): integers stay exact (a message shows them)
 
 
 OPS = NumpyOps()
-NATIVE: dict = {}
+
+
+def _bce_from_logits(call, reduction, y_pred):
+    """BCE with logits, summed or averaged, as the formula computes it where the logits are
+    finite (the same ops, so the same numbers), on logits that were not read: an infinite or
+    NaN logit makes the result NaN, and the formula then runs with its guards. At 1e3 values
+    16.2-17.6 us -> 14.2-14.3 us (the one-liner: ~10.4 us): two reductions and the generic
+    path's calls fewer."""
+    if not call.from_logits or reduction not in ("mean", "sum") or not y_pred.size:
+        return None
+
+    def with_logits(c, y_true, y_pred):
+        with np.errstate(invalid="ignore"):  # inf - inf at an infinite logit: no warning for a valid input
+            loss = OPS.bce_with_logits_finite(smoothed_binary_targets(c, y_true), y_pred, c.pos_weight, c.neg_weight)
+        total = OPS.sum(loss)
+        return total if reduction == "sum" else total / loss.size  # (core._reduce's mean: one rounding)
+    return on_finite_logits(with_logits, result_shows=True)
+
+
+NATIVE = {"binary_crossentropy": _bce_from_logits}

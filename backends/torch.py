@@ -2,7 +2,7 @@
 
 No op reads a value back to the host except on eager CPU tensors, or on any eager tensor
 under ``value_checks="always"``: the value checks' ``range_reader`` and a fused kernel's
-one-number result (``_on_finite_logits``); never in a call on a tensor that
+one-number result (``kernels.on_finite_logits``); never in a call on a tensor that
 ``torch.func.vmap`` batches (torch refuses it). So every loss runs under
 ``torch.compile(fullgraph=True)``, on ``meta`` tensors and on accelerators.
 """
@@ -18,6 +18,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 import torch.nn.functional as F
 
+from crossloss.backends.kernels import on_finite_logits
 from crossloss.losses.crossentropy import smoothed_binary_targets
 from crossloss.ops import ABOVE_FLOOR, Ops
 
@@ -560,7 +561,7 @@ def _bce(call, reduction, y_pred):
             return None
         return torch.binary_cross_entropy_with_logits(y_pred, smoothed_binary_targets(c, y_true), None, pos_weight,
                                                       reduction)
-    return _on_finite_logits(with_logits, reduction != _NONE)
+    return on_finite_logits(with_logits, reduction != _NONE)
 
 
 def _cross_entropy(call, reduction, y_pred):
@@ -575,7 +576,7 @@ def _cross_entropy(call, reduction, y_pred):
     ignore = getattr(call, "ignore_index", None)
     smoothing = call.label_smoothing
     # torch's mean is NaN where no label is left (or every one left weighs 0); without
-    # ignore_index the kernel's result is read in place of the logits (_on_finite_logits
+    # ignore_index the kernel's result is read in place of the logits (on_finite_logits
     # below), which shows it
     mean_of_kept = ignore is not None and reduction == _MEAN
     # smoothing labels, torch adds a row's K log-probabilities before it scales them by e / K
@@ -597,7 +598,7 @@ def _cross_entropy(call, reduction, y_pred):
     cross_entropy.counts_every_entry = ignore is None and weight is None
     # An ignored row's infinite logit leaves the loss finite but makes its gradient NaN: with
     # ignore_index the logits are read.
-    return _on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
+    return on_finite_logits(cross_entropy, reduction != _NONE and ignore is None)
 
 
 def _kl_divergence(call, reduction, y_pred):
@@ -620,33 +621,7 @@ def _kl_divergence(call, reduction, y_pred):
             return torch.sum(torch.kl_div(log_q, y_true, _NONE), axis)
         total = torch.kl_div(log_q, y_true, _SUM)
         return OPS.div(total, rows) if reduction == _MEAN else total
-    return _on_finite_logits(kl_div, reduction != _NONE) if call.from_logits else kl_div
-
-
-def _on_finite_logits(kernel, result_shows=False):
-    """A fused logits kernel where it is exact: for finite logits (it is NaN or inf at +-inf).
-
-    That is known from the logits' range, where the value checks read it (and the guarded
-    formula runs beyond +-finfo.max / 32, see ``Ops.log_softmax``), or, with
-    ``result_shows``, from the reduced loss itself: every infinite logit makes it NaN or inf
-    unless it cannot change a value or a gradient (-inf at a class of zero weight). Then the
-    checks leave the logits unread, and the loss is read instead: one scalar, not the input.
-    A kernel that declines (returns None) leaves the logits to the formula, which reads them.
-    """
-    def run(c, y_true, y_pred):
-        if c.pred_range is not None:
-            return kernel(c, y_true, y_pred) if OPS.finite_logits(y_pred, c.pred_range) else None
-        if not result_shows or c.read is None:  # nothing may be read: the guarded formula
-            return None
-        loss = kernel(c, y_true, y_pred)
-        if loss is None:  # declined on other grounds: the formula's guards need the logits' range
-            c.pred_range = c.fact(c.read(y_pred))
-            return None
-        return loss if math.isfinite(loss.item()) else None
-    run.covers_pred = result_shows
-    run.skipped_label = getattr(kernel, "skipped_label", None)
-    run.counts_every_entry = getattr(kernel, "counts_every_entry", False)
-    return run
+    return on_finite_logits(kl_div, reduction != _NONE) if call.from_logits else kl_div
 
 
 def _fused(choose):

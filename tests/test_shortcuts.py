@@ -353,6 +353,38 @@ def test_numpy_bce_with_logits_kernel_in_slices_equals_it_whole(weight, monkeypa
     np.testing.assert_allclose(contiguous, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("params", [{}, {"label_smoothing": 0.2}, {"pos_weight": [1, 3, 0.5, 2]},
+                                    {"pos_weight": 2.0, "neg_weight": 0.5}])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_bce_with_logits_reads_its_result_not_the_logits(params, reduction, dtype, monkeypatch):
+    """Reduced, NumPy's BCE with logits runs the formula's kernel and sum on logits nobody read,
+    and reads the one-number result: the formula's numbers bit for bit (native_kernels=False).
+    An infinite logit makes that result NaN; then the formula runs with its guards and gives
+    the reference's limit, with no RuntimeWarning (inf - inf inside the kernel)."""
+    import warnings
+    from crossloss.backends import numpy as numpy_backend
+    reads = []
+    read = numpy_backend._float_range
+    monkeypatch.setattr(numpy_backend, "_float_range", lambda x: reads.append(x) or read(x))
+    monkeypatch.setattr(crossloss.core, "_SHARED", {})  # plans of losses bound alike keep the reader they chose
+    loss = crossloss.get("binary_crossentropy", backend="numpy", from_logits=True, reduction=reduction, **params)
+    rng = np.random.default_rng(9)
+    for extreme in (False, True, False):  # one loss, one plan: what it reads is decided per call
+        y_true, y_pred = (a.astype(dtype) for a in inputs("binary", "logits", extreme, rng))
+        reads.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = loss(y_true, y_pred)
+        assert any(x is y_true for x in reads) and not any(x is y_pred for x in reads), (extreme, reads)
+        with crossloss.options(native_kernels=False):
+            formula = loss(y_true, y_pred)
+        assert got.dtype == formula.dtype == dtype and (got == formula or extreme and got == np.inf), (got, formula)
+        expected = reference_for("binary_crossentropy")(y_true, y_pred, from_logits=True, reduction=reduction, **params)
+        passed, _, detail = compare(np.asarray(got), np.asarray(expected, dtype=np.float64), dtype)
+        assert passed, f"extreme={extreme}: {detail}"
+
+
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
 def test_cached_scalar_constants_keep_the_sign_of_zero(backend):
     """Eager CPU calls reuse one constant per number; 0.0 and -0.0 are equal as keys but not as
