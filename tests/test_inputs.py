@@ -1160,3 +1160,34 @@ def test_torch_reads_large_probabilities_as_bit_patterns_to_the_same_range(dtype
             out = float(loss(*as_torch))
             reference = reference_for("dice")(*(a.double().numpy() for a in as_torch), axis=1)
             assert out == pytest.approx(float(reference), rel=1e-5 if dtype == "float32" else 1e-2), (where, name)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("binary_crossentropy", {}), ("kl_divergence", {}), ("dice", {"axis": 1})])
+def test_torch_large_probability_reads_of_other_dtypes_and_negative_views(name, params):
+    """The reader is chosen from the inputs as given: float16 targets against float64
+    probabilities are read after their cast to float64, which has no pattern path, and a view
+    with torch's negative bit (``conj().imag``) refuses ``.view(int)``; both read the floats."""
+    import torch
+    rng = np.random.default_rng(12)
+    y_pred = rng.dirichlet(np.ones(4), (2, 64, 32)).transpose(0, 3, 1, 2) if name == "dice" else \
+        rng.dirichlet(np.ones(4), 4096)
+    y_true = rng.dirichlet(np.ones(4), y_pred.shape[0] if name != "dice" else (2, 64, 32))
+    y_true = y_true.transpose(0, 3, 1, 2) if name == "dice" else y_true
+    assert y_pred.size >= 1 << 14
+    loss = crossloss.get(name, **params)
+    half = torch.tensor(y_true, dtype=torch.float16)
+    expected = float(reference_for(name)(half.double().numpy(), y_pred, **params))
+    got = float(loss(half, torch.tensor(y_pred)))
+    assert got == pytest.approx(expected, rel=1e-9), "float16 targets, float64 predictions"
+    negative = torch.complex(torch.zeros(y_pred.shape, dtype=torch.float32),
+                             -torch.tensor(y_pred, dtype=torch.float32)).conj().imag
+    assert negative.is_neg()
+    got = float(loss(torch.tensor(y_true, dtype=torch.float32), negative))
+    expected = float(reference_for(name)(y_true.astype(np.float32), y_pred.astype(np.float32), **params))
+    assert got == pytest.approx(expected, rel=1e-5), "a negative-bit view"
+    bad = negative.clone()
+    bad.view(-1)[7] = 1.5
+    bad = torch.complex(torch.zeros_like(bad), -bad).conj().imag
+    with pytest.raises(LossValueError, match="argument 'y_pred'"):
+        loss(torch.tensor(y_true, dtype=torch.float32), bad)

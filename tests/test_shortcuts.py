@@ -385,6 +385,30 @@ def test_numpy_bce_with_logits_reads_its_result_not_the_logits(params, reduction
         assert passed, f"extreme={extreme}: {detail}"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(dtype):
+    """Beyond +-finfo.max / 4 the formula clamps a finite logit; the reduced kernel, reading its
+    result and not the logits, counts it exactly, as torch's fused kernel does (docs/semantics.md),
+    except above finfo.max / 2, where its sum overflows and the clamped formula's number stands.
+    No RuntimeWarning either way."""
+    import warnings
+    biggest = float(np.finfo(dtype).max)
+    loss = crossloss.get("binary_crossentropy", backend="numpy", from_logits=True, reduction="sum")
+    rest = math.log1p(math.exp(-3.0)) + math.log1p(math.exp(-2.0))  # the two other terms
+    for logit, target, exact in ((-biggest / 3, 1.0, True), (biggest / 3, 0.0, True), (-biggest, 1.0, True),
+                                 (biggest * 0.75, 0.0, False)):
+        y_true, y_pred = np.array([target, 0.0, 1.0], dtype), np.array([logit, -2.0, 3.0], dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = float(loss(y_true, y_pred))
+        expected = abs(logit) if exact else biggest / 4 + rest
+        assert got == pytest.approx(expected, rel=1e-6), (logit, got)
+        if exact and "torch" in BACKENDS:
+            import torch
+            on_torch = crossloss.get("binary_crossentropy", from_logits=True, reduction="sum")
+            assert got == pytest.approx(float(on_torch(torch.tensor(y_true), torch.tensor(y_pred))), rel=1e-6)
+
+
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
 def test_cached_scalar_constants_keep_the_sign_of_zero(backend):
     """Eager CPU calls reuse one constant per number; 0.0 and -0.0 are equal as keys but not as
