@@ -1145,8 +1145,10 @@ def test_torch_reads_large_probabilities_as_bit_patterns_to_the_same_range(dtype
         for name, value in {**valid, **invalid}.items():
             y_true, y_pred = one_hot.copy(), probs.copy()
             (y_true if where == "y_true" else y_pred)[1, 2, 30, 40] = value
-            as_torch = [torch.as_tensor(a).to(getattr(torch, dtype)) for a in (y_true, y_pred)]
-            as_torch[0] = torch.as_tensor(np.moveaxis(y_true, 1, -1)).to(getattr(torch, dtype)).movedim(-1, 1)
+            as_torch = [torch.as_tensor(a).to(getattr(torch, dtype))
+                        for a in (np.ascontiguousarray(np.moveaxis(y_true, 1, -1)), y_pred)]
+            as_torch[0] = as_torch[0].movedim(-1, 1)  # channels-last in memory, as F.one_hot's permute gives
+            assert not as_torch[0].is_contiguous()
             x = as_torch[where == "y_pred"]
             assert OPS.range_reader(x, nonnegative=True) is not OPS.range_reader(x)  # the patterns' path
             read = OPS.range_reader(x, nonnegative=True)(x)
