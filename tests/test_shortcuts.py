@@ -389,20 +389,24 @@ def test_numpy_bce_with_logits_reads_its_result_not_the_logits(params, reduction
 def test_numpy_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(dtype):
     """Beyond +-finfo.max / 4 the formula clamps a finite logit; the reduced kernel, reading its
     result and not the logits, counts it exactly, as torch's fused kernel does (docs/semantics.md),
-    except above finfo.max / 2, where its sum overflows and the clamped formula's number stands.
+    up to finfo.max itself; where the sum overflows, the clamped formula's number stands.
     No RuntimeWarning either way."""
     import warnings
     biggest = float(np.finfo(dtype).max)
     loss = crossloss.get("binary_crossentropy", backend="numpy", from_logits=True, reduction="sum")
     rest = math.log1p(math.exp(-3.0)) + math.log1p(math.exp(-2.0))  # the two other terms
-    for logit, target, exact in ((-biggest / 3, 1.0, True), (biggest / 3, 0.0, True), (-biggest, 1.0, True),
-                                 (biggest * 0.75, 0.0, False)):
-        y_true, y_pred = np.array([target, 0.0, 1.0], dtype), np.array([logit, -2.0, 3.0], dtype)
+    cases = [([-biggest / 3, -2.0, 3.0], [1.0, 0.0, 1.0], biggest / 3 + rest, True),
+             ([biggest / 3, -2.0, 3.0], [0.0, 0.0, 1.0], biggest / 3 + rest, True),
+             ([-biggest, -2.0, 3.0], [1.0, 0.0, 1.0], biggest + rest, True),
+             ([biggest * 0.75, -2.0, 3.0], [0.0, 0.0, 1.0], biggest * 0.75 + rest, True),
+             # 1.5 finfo.max in all: the sum overflows, and the formula clamps each to max / 4
+             ([biggest * 0.75, biggest * 0.75, 3.0], [0.0, 0.0, 1.0], biggest / 2 + math.log1p(math.exp(-3.0)), False)]
+    for logits, targets, expected, exact in cases:
+        y_true, y_pred = np.array(targets, dtype), np.array(logits, dtype)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             got = float(loss(y_true, y_pred))
-        expected = abs(logit) if exact else biggest / 4 + rest
-        assert got == pytest.approx(expected, rel=1e-6), (logit, got)
+        assert got == pytest.approx(expected, rel=1e-6), (logits, got)
         if exact and "torch" in BACKENDS:
             import torch
             on_torch = crossloss.get("binary_crossentropy", from_logits=True, reduction="sum")
