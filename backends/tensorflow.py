@@ -20,6 +20,7 @@ _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted
 # eager TF reductions (1e3 values: 6 vs 140 us; 1e5: 34 vs 155 us; 1e7: 12 vs 4 ms).
 _READ_ON_HOST_BELOW = 1 << 20
 _SIGNIFICAND_BITS = {tf.float32: 24, tf.float64: 53}  # integers up to 2^bits are exact
+_MASKED_CLASSES = 4  # label_sums masks the labels up to this many classes (measured: 6 is slower at 1e5 and 1e7)
 
 
 def _onednn_enabled() -> bool:
@@ -160,6 +161,23 @@ class TensorflowOps(Ops):
             return tf.gather(self.reshape(x, (outer, classes)), labels, batch_dims=1)
         # at flat positions: class 0's in each (outer, inner) cell, plus label * inner
         return tf.gather(self.reshape(x, (-1,)), _class_zero_positions(outer, classes, inner) + labels * inner)
+
+    def label_sums(self, x, labels, axis, classes, ignored=None, most=None):
+        """Up to _MASKED_CLASSES classes on an axis before the summed ones (channels-first), a
+        mask of the labels against each class picks x's entries, and sums over the trailing
+        axes count and add them: at 2 classes 0.35x the time of the gather and segment sums
+        (TensorFlow's CPU gather takes ~3 ns a value) from 1e5 values to 1e7, at 4 classes
+        0.6-0.9x. Its peak, the mask and one array of x's size, is ~1.4x x's bytes at 1e7
+        values, against 2.1x (4 classes) and 4.3x (2) for the int64 positions and segments.
+        With more classes, or the class axis last (sums over leading axes take two passes),
+        the gather is the faster."""
+        spatial = tuple(i for i in range(1, x.shape.rank) if i != axis)
+        if classes > _MASKED_CLASSES or not spatial or not _trailing(x, spatial):
+            return super().label_sums(x, labels, axis, classes, ignored, most)
+        mask = tf.equal(tf.expand_dims(labels, axis), _class_ids(classes, x.shape.rank, axis, labels.dtype))
+        if ignored is not None:
+            mask = tf.logical_and(mask, tf.expand_dims(tf.logical_not(ignored), axis))
+        return self.sum_over(self.where(mask, x, 0.0), spatial), self.sum_over(tf.cast(mask, x.dtype), spatial)
 
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: without oneDNN 2x faster at 1e5 values,
@@ -334,6 +352,18 @@ def _cached_empty(dtype):
 @functools.lru_cache(maxsize=256)
 def _cached_scalar(value, sign, dtype):
     return tf.constant(np.asarray(value, dtype.as_numpy_dtype))  # TF's own cache of Python numbers mixes up 0.0 and -0.0
+
+
+def _class_ids(classes, rank, axis, dtype):
+    """0 .. classes - 1 along ``axis`` of a rank-``rank`` shape of ones."""
+    if tf.executing_eagerly():
+        return _cached_class_ids(classes, rank, axis, dtype)
+    return tf.reshape(tf.range(classes, dtype=dtype), [classes if i == axis else 1 for i in range(rank)])
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_class_ids(classes, rank, axis, dtype):
+    return tf.constant(np.arange(classes).reshape([classes if i == axis else 1 for i in range(rank)]), dtype=dtype)
 
 
 def _class_zero_positions(outer, classes, inner):

@@ -140,6 +140,28 @@ class Ops:
         """out[k] = the number of i with ids[i] == k (1-D ids), in ``like``'s dtype; no gradient."""
         return self.segment_sum(self.ones_like(like), ids, num_segments, most)
 
+    def label_sums(self, x, labels, axis: int, classes: int, ignored=None, most=None):
+        """(S, N), each (batch, classes), for integer labels of x's shape without ``axis``:
+        S[b, c] = sum of x[b, ..., c, ...] over the positions of sample b labelled c, N[b, c]
+        = how many positions are labelled c. Positions ``ignored`` (a boolean mask of the
+        labels' shape) count in neither; the label there may be anything. ``most``: as in
+        ``segment_sum``. Here a gather and segment sums over (sample, class): no dense one-hot."""
+        shape = self.shape(x)
+        kept = None
+        if ignored is not None:
+            labels = self.where(ignored, 0, labels)
+            kept = self.reshape(1.0 - self.cast(ignored, self.dtype_name(x)), (-1,))
+        picked = self.take_labels(x, labels, axis)
+        segments = self.reshape(labels + self.sample_offsets(shape[0], classes, len(shape) - 1, x), (-1,))
+        size = shape[0] * classes
+        if kept is None:
+            counts = self.segment_count(segments, size, picked, most)
+        else:
+            picked = picked * kept
+            counts = self.segment_sum(kept, segments, size, most)
+        sums = self.segment_sum(picked, segments, size, most)
+        return self.reshape(sums, (shape[0], classes)), self.reshape(counts, (shape[0], classes))
+
     # ---- primitives: host-side facts (never read device memory) -------------------------
     def default_float(self) -> str:
         """The dtype this framework gives Python floats (``np.asarray``'s, ``torch.tensor``'s,

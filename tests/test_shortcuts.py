@@ -248,17 +248,22 @@ def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params
 
 
 @pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
-@pytest.mark.parametrize("params", [{}, {"ignore_index": 2, "squared": True}])
-def test_tensorflow_dice_with_labels_on_large_inputs_uses_a_bincount_with_the_right_gradient(params):
+@pytest.mark.parametrize("params", [{}, {"ignore_index": 2, "squared": True}, {"ignore_index": 0, "per_class": False}])
+@pytest.mark.parametrize("classes", [3, 5])
+def test_tensorflow_dice_with_labels_on_large_inputs_has_the_right_value_and_gradient(classes, params, monkeypatch):
     """Beyond 2^15 pixels TensorFlow's segment sums are a weighted DenseBincount with a supplied
-    gradient (the small cases of the parity report take unsorted_segment_sum)."""
+    gradient (the small cases of the parity report take unsorted_segment_sum); up to
+    _MASKED_CLASSES classes before the pixels, a mask of the labels replaces the gather."""
     from crossloss.backends import tensorflow as tf_backend
     from crossloss.conformance.frameworks import traced, value_and_gradient
+    masked = classes <= tf_backend._MASKED_CLASSES
+    if masked:  # the path taken: no gather
+        monkeypatch.setattr(tf_backend.TensorflowOps, "take_labels", None)
     rng = np.random.default_rng(5)
-    shape = (2, 3, 128, 160)  # 40960 labels: above the threshold
+    shape = (2, classes, 128, 160)  # 40960 labels: above the threshold
     assert shape[0] * shape[2] * shape[3] >= tf_backend._BINCOUNT_FROM
-    labels = rng.integers(0, 3, (2, 128, 160))
-    probs = rng.dirichlet(np.ones(3), (2, 128, 160)).transpose(0, 3, 1, 2)
+    labels = rng.integers(0, classes, (2, 128, 160))
+    probs = rng.dirichlet(np.ones(classes), (2, 128, 160)).transpose(0, 3, 1, 2)
     loss = {b: crossloss.get("dice", backend=b, axis=1, **params) for b in ("tensorflow", "torch")}
     value, grad = value_and_gradient("tensorflow", loss["tensorflow"], *(to_backend("tensorflow", a, "float64")
                                                                         for a in (labels, probs)))

@@ -49,32 +49,19 @@ def _dense_sums(c, t, p):
 
 
 def _label_sums(c, labels, p):
-    """The same sums for integer labels via a gather and segment sums over (sample, class)."""
+    """The same sums for integer labels (``label_sums``: never a dense one-hot; t^2 = t)."""
     ops = c.ops
     shape = ops.shape(p)
-    batch, classes = shape[0], c.num_classes
-    if classes is None:  # a graph's input signature left it out: the segments could not be laid out
+    if c.num_classes is None:  # a graph's input signature left it out: the segments could not be laid out
         raise bad_value("dice", "y_pred", "a class axis of known size for integer-label targets (give it in a "
                         "graph's input signature)", f"shape {ops.static_shape(p)}")
     spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
     pixels = values_per_result(ops.static_shape(p), spatial)  # the most a segment (sample, class) gathers
-    kept = None
+    ignored = None
     if c.ignore_index is not None:
         ignored = labels == c.ignore_index
-        labels = ops.where(ignored, 0, labels)
-        kept = 1.0 - ops.cast(ignored, c.dtype)
-    picked = ops.take_labels(p, labels, c.axis)
-    segments = ops.reshape(labels + ops.sample_offsets(batch, classes, len(shape) - 1, p), (-1,))
-    size = batch * classes
-    if kept is None:
-        targets = ops.segment_count(segments, size, picked, pixels)
-    else:
-        kept_flat = ops.reshape(kept, (-1,))
-        picked = picked * kept_flat
-        p = p * c.label_index(kept, p)
-        targets = ops.segment_sum(kept_flat, segments, size, pixels)
-    intersection = ops.reshape(ops.segment_sum(picked, segments, size, pixels), (batch, classes))
-    targets = ops.reshape(targets, (batch, classes))  # t^2 = t
+        p = p * c.label_index(1.0 - ops.cast(ignored, c.dtype), p)
+    intersection, targets = ops.label_sums(p, labels, c.axis, c.num_classes, ignored, pixels)
     if not spatial:
         predicted = ops.square(p) if c.squared else p
     else:
