@@ -167,8 +167,8 @@ class TensorflowOps(Ops):
         mask of the labels against each class picks x's entries, and sums over the trailing
         axes count and add them: at 2 classes 0.35x the time of the gather and segment sums
         (TensorFlow's CPU gather takes ~3 ns a value) from 1e5 values to 1e7, at 4 classes
-        0.6-0.9x. Its peak, the mask and one array of x's size, is ~1.4x x's bytes at 1e7
-        values, against 2.1x (4 classes) and 4.3x (2) for the int64 positions and segments.
+        0.6-0.9x. Its peak, the mask and one array of x's size, is 1.25x x's bytes at 1e7
+        values, against 1.7x (4 classes) and 3.4x (2) for the int64 positions and segments.
         With more classes, or the class axis last (sums over leading axes take two passes),
         the gather is the faster."""
         spatial = tuple(i for i in range(1, x.shape.rank) if i != axis)
