@@ -57,11 +57,10 @@ def _label_sums(c, labels, p):
                         "graph's input signature)", f"shape {ops.static_shape(p)}")
     spatial = tuple(i for i in range(1, len(shape)) if i != c.axis)
     pixels = values_per_result(ops.static_shape(p), spatial)  # the most a segment (sample, class) gathers
-    ignored = None
-    if c.ignore_index is not None:
-        ignored = labels == c.ignore_index
-        p = p * c.label_index(1.0 - ops.cast(ignored, c.dtype), p)
+    ignored = None if c.ignore_index is None else labels == c.ignore_index
     intersection, targets = ops.label_sums(p, labels, c.axis, c.num_classes, ignored, pixels)
+    if ignored is not None:  # nor in P
+        p = p * c.label_index(1.0 - ops.cast(ignored, c.dtype), p)
     if not spatial:
         predicted = ops.square(p) if c.squared else p
     else:
