@@ -356,14 +356,13 @@ def _cached_scalar(value, sign, dtype):
 
 def _class_ids(classes, rank, axis, dtype):
     """0 .. classes - 1 along ``axis`` of a rank-``rank`` shape of ones."""
-    if tf.executing_eagerly():
-        return _cached_class_ids(classes, rank, axis, dtype)
-    return tf.reshape(tf.range(classes, dtype=dtype), [classes if i == axis else 1 for i in range(rank)])
+    shape = tuple(classes if i == axis else 1 for i in range(rank))
+    return _cached_class_ids(shape, dtype) if tf.executing_eagerly() else tf.reshape(tf.range(classes, dtype=dtype), shape)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_class_ids(classes, rank, axis, dtype):
-    return tf.constant(np.arange(classes).reshape([classes if i == axis else 1 for i in range(rank)]), dtype=dtype)
+def _cached_class_ids(shape, dtype):
+    return tf.constant(np.arange(math.prod(shape)).reshape(shape), dtype=dtype)
 
 
 def _class_zero_positions(outer, classes, inner):
