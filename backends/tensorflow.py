@@ -1,7 +1,9 @@
 """TensorFlow backend: the op table on ``tf.Tensor`` (eager, ``tf.function`` and XLA).
 
 TensorFlow's fused losses (``sigmoid_cross_entropy_with_logits``, ``sparse_softmax_...``)
-return NaN at infinite logits, so the generic formulas are used throughout.
+return NaN at infinite logits, so they are the op table's primitives for finite logits and
+the generic formulas supply the limits; reduced BCE with logits reads its one-number result
+instead of the logits (``NATIVE``, as NumPy's).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from crossloss.backends.kernels import bce_from_logits
 from crossloss.ops import Ops, around_axis, class_zero_positions
 
 
@@ -380,4 +383,5 @@ def _class_zero_constant(outer, classes, inner):
 
 
 OPS = TensorflowOps()
-NATIVE: dict = {}
+# sigmoid_cross_entropy_with_logits, reduced, its result read instead of the logits' range
+NATIVE = {"binary_crossentropy": bce_from_logits(OPS)}

@@ -358,47 +358,60 @@ def test_numpy_bce_with_logits_kernel_in_slices_equals_it_whole(weight, monkeypa
     np.testing.assert_allclose(contiguous, expected, rtol=1e-5, atol=1e-6)
 
 
+OWN_BCE_KERNEL = [b for b in ("numpy", "tensorflow") if b in BACKENDS]  # the formula's op is the kernel
+
+
+@pytest.mark.parametrize("backend", OWN_BCE_KERNEL)
 @pytest.mark.parametrize("params", [{}, {"label_smoothing": 0.2}, {"pos_weight": [1, 3, 0.5, 2]},
                                     {"pos_weight": 2.0, "neg_weight": 0.5}])
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_numpy_bce_with_logits_reads_its_result_not_the_logits(params, reduction, dtype, monkeypatch):
-    """Reduced, NumPy's BCE with logits runs the formula's kernel and sum on logits nobody read,
-    and reads the one-number result: the formula's numbers bit for bit (native_kernels=False).
-    An infinite logit makes that result NaN; then the formula runs with its guards and gives
-    the reference's limit, with no RuntimeWarning (inf - inf inside the kernel)."""
+def test_bce_with_logits_reads_its_result_not_the_logits(backend, params, reduction, dtype, monkeypatch):
+    """Reduced, NumPy's and TensorFlow's BCE with logits run the formula's kernel and sum on
+    logits nobody read, and read the one-number result: the formula's numbers bit for bit
+    (native_kernels=False). An infinite logit makes that result NaN; then the formula runs
+    with its guards and gives the reference's limit, with no RuntimeWarning (inf - inf inside
+    the kernel). Unreduced, the logits are read."""
     import warnings
-    from crossloss.backends import numpy as numpy_backend
+    ops = crossloss.backends.load(backend).OPS
     reads = []
-    read = numpy_backend._float_range
-    monkeypatch.setattr(numpy_backend, "_float_range", lambda x: reads.append(x) or read(x))
+    range_reader = type(ops).range_reader
+
+    def counted(self, like, *args, **kwargs):  # the checks choose their readers once per plan
+        read = range_reader(self, like, *args, **kwargs)
+        return read and (lambda x: reads.append(x) or read(x))
+    monkeypatch.setattr(type(ops), "range_reader", counted)
     monkeypatch.setattr(crossloss.core, "_SHARED", {})  # plans of losses bound alike keep the reader they chose
-    loss = crossloss.get("binary_crossentropy", backend="numpy", from_logits=True, reduction=reduction, **params)
+    loss = crossloss.get("binary_crossentropy", backend=backend, from_logits=True, reduction=reduction, **params)
     rng = np.random.default_rng(9)
     for extreme in (False, True, False):  # one loss, one plan: what it reads is decided per call
         y_true, y_pred = (a.astype(dtype) for a in inputs("binary", "logits", extreme, rng))
+        targets, logits = to_backend(backend, y_true, dtype), to_backend(backend, y_pred, dtype)
         reads.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            got = loss(y_true, y_pred)
-        assert any(x is y_true for x in reads) and not any(x is y_pred for x in reads), (extreme, reads)
+            got = loss(targets, logits)
+        assert [x is logits for x in reads] == ([True, False] if reduction == "none" else [False]), (extreme, reads)
         with crossloss.options(native_kernels=False):
-            formula = loss(y_true, y_pred)
-        assert got.dtype == formula.dtype == dtype and got == formula, (got, formula)
+            formula = loss(targets, logits)
+        assert ops.dtype_name(got) == ops.dtype_name(formula) == dtype, (got, formula)
+        got, formula = to_numpy(got), to_numpy(formula)
+        assert np.array_equal(got, formula), (got, formula)
         expected = reference_for("binary_crossentropy")(y_true, y_pred, from_logits=True, reduction=reduction, **params)
-        passed, _, detail = compare(np.asarray(got), np.asarray(expected, dtype=np.float64), dtype)
+        passed, _, detail = compare(got, np.asarray(expected, dtype=np.float64), dtype)
         assert passed, f"extreme={extreme}: {detail}"
 
 
+@pytest.mark.parametrize("backend", OWN_BCE_KERNEL)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_numpy_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(dtype):
+def test_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(backend, dtype):
     """Beyond +-finfo.max / 4 the formula clamps a finite logit; the reduced kernel, reading its
     result and not the logits, counts it exactly, as torch's fused kernel does (docs/semantics.md),
     up to finfo.max itself; where the sum overflows, the clamped formula's number stands.
     No RuntimeWarning either way."""
     import warnings
     biggest = float(np.finfo(dtype).max)
-    loss = crossloss.get("binary_crossentropy", backend="numpy", from_logits=True, reduction="sum")
+    loss = crossloss.get("binary_crossentropy", backend=backend, from_logits=True, reduction="sum")
     rest = math.log1p(math.exp(-3.0)) + math.log1p(math.exp(-2.0))  # the two other terms
     cases = [([-biggest / 3, -2.0, 3.0], [1.0, 0.0, 1.0], biggest / 3 + rest, True),
              ([biggest / 3, -2.0, 3.0], [0.0, 0.0, 1.0], biggest / 3 + rest, True),
@@ -407,7 +420,7 @@ def test_numpy_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(dtype)
              # 1.5 finfo.max in all: the sum overflows, and the formula clamps each to max / 4
              ([biggest * 0.75, biggest * 0.75, 3.0], [0.0, 0.0, 1.0], biggest / 2 + math.log1p(math.exp(-3.0)), False)]
     for logits, targets, expected, exact in cases:
-        y_true, y_pred = np.array(targets, dtype), np.array(logits, dtype)
+        y_true, y_pred = (to_backend(backend, np.array(a, dtype), dtype) for a in (targets, logits))
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             got = float(loss(y_true, y_pred))
@@ -415,7 +428,8 @@ def test_numpy_bce_with_logits_counts_huge_finite_logits_exactly_as_torch(dtype)
         if exact and "torch" in BACKENDS:
             import torch
             on_torch = crossloss.get("binary_crossentropy", from_logits=True, reduction="sum")
-            assert got == pytest.approx(float(on_torch(torch.tensor(y_true), torch.tensor(y_pred))), rel=1e-6)
+            assert got == pytest.approx(float(on_torch(torch.tensor(targets, dtype=getattr(torch, dtype)),
+                                                       torch.tensor(logits, dtype=getattr(torch, dtype)))), rel=1e-6)
 
 
 @pytest.mark.parametrize("backend", [b for b in ("torch", "tensorflow") if b in BACKENDS])
