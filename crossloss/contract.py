@@ -283,12 +283,14 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     target, prediction = kinds
     labels = call.labels
     true_kind = None if labels else target if target in _BOUNDED else PROBABILITIES
-    read_pred = ops.range_reader(y_pred, force, nonnegative=prediction == PROBABILITIES)
+    read_pred = ops.range_reader(y_pred, force, nonnegative=prediction == PROBABILITIES,
+                                 minimum="y_pred" in spec.uses_minimum)
     pred_checked = prediction in _BOUNDED and not spec.checks_read_values
     read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
     read_true = None
     if labels or target in _BOUNDED or target == DENSE_OR_LABELS:
-        read_true = ops.range_reader(y_true, force, nonnegative=true_kind == PROBABILITIES)
+        read_true = ops.range_reader(y_true, force, nonnegative=true_kind == PROBABILITIES,
+                                     minimum="y_true" in spec.uses_minimum)
     if read_pred is None and read_true is None:
         return None
     fractional = labels and ops.dtype_name(y_true) not in INTEGER

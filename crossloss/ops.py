@@ -185,14 +185,16 @@ class Ops:
         torch.func.vmap batches an input; the result it enters is batched too)."""
         return True
 
-    def range_reader(self, like, force: bool = False, nonnegative: bool = False):
+    def range_reader(self, like, force: bool = False, nonnegative: bool = False, minimum: bool = True):
         """A function x -> (min, max) as Python numbers, for tensors like ``like`` (its device,
         dtype and size), or None where reading them would cost a device sync.
 
         ``force`` reads eager accelerator tensors too; traced, meta and empty tensors give
         None. ``nonnegative``: the values should be >= 0 (probabilities), which a backend may
-        read faster; the range read is the same either way. Chosen once per input signature,
-        so that a call only reads.
+        read faster; the range read is the same either way. With ``minimum=False`` too, no one
+        uses the min: where every value lies in [0, 1] a backend may give 0.0 for it (a
+        bound), and the exact range elsewhere. Chosen once per input signature, so that a
+        call only reads.
         """
         raise NotImplementedError
 

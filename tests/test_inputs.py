@@ -1164,6 +1164,69 @@ def test_torch_reads_large_probabilities_as_bit_patterns_to_the_same_range(dtype
             assert out == pytest.approx(float(reference), rel=1e-5 if dtype == "float32" else 1e-2), (where, name)
 
 
+BOUND_READERS = [(backend, path) for backend, paths in (("numpy", ["host"]), ("tensorflow", ["host", "device"]))
+                 if backend in BACKENDS for path in paths]
+
+
+@pytest.mark.parametrize("backend,path", BOUND_READERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_probabilities_whose_min_no_formula_uses_are_read_by_their_largest_bit_pattern(backend, path, dtype):
+    """NumPy and TensorFlow read probabilities whose min no formula uses (Dice's inputs, BCE's
+    and categorical CE's targets) by one max of their bit patterns as unsigned integers:
+    within [0, 1] that max is exact and the min is given as 0.0, a bound. A sign bit (-0.0
+    too), a NaN or a value above 1 reads the exact range instead, which the error shows."""
+    ops = crossloss.backends.load(backend).OPS
+    rng = np.random.default_rng(13)
+    probs = rng.uniform(0.05, 0.9, (2, 3, 16, 16))
+    valid = {"0": 0.0, "a subnormal": float(np.finfo(dtype).smallest_normal) / 4, "0.95": 0.95, "1": 1.0}
+    invalid = {"below 0": -2.0 ** -20, "above 1": 1.0 + 2.0 ** -20, "NaN": math.nan, "-NaN": -math.nan,
+               "inf": math.inf}
+    for name, value in {**valid, "-0.0": -0.0, **invalid}.items():
+        values = probs.astype(dtype)
+        values[1, 2, 5, 7] = value
+        x = to_backend(backend, values, dtype)
+        exact = ops.range_reader(x)
+        if backend == "tensorflow":
+            from crossloss.backends import tensorflow as tf_backend
+            assert ops.range_reader(x, nonnegative=True, minimum=False) is tf_backend._host_bound
+            read = (tf_backend._host_bound if path == "host" else tf_backend._device_bound)(x)
+            exact = exact if path == "host" else tf_backend._device_range
+        else:
+            read = ops.range_reader(x, nonnegative=True, minimum=False)(x)
+        if name in valid:
+            assert read == (0.0, float(values.max())), (name, read)
+        else:  # read exactly
+            assert np.array_equal(read, exact(x), equal_nan=True), (name, read, exact(x))
+    assert ops.range_reader(x, nonnegative=True) is not ops.range_reader(x, nonnegative=True, minimum=False)
+    values = probs.astype(dtype)
+    values[0, 1, 2, 3] = 1.5
+    with pytest.raises(LossValueError, match=f"y_pred.*got values from {float(values.min()):.6g} to 1.5"):
+        crossloss.get("dice", backend=backend, axis=1)(to_backend(backend, probs, dtype), to_backend(backend, values, dtype))
+
+
+@pytest.mark.parametrize("backend", [b for b, _ in BOUND_READERS if _ == "host"])
+@pytest.mark.parametrize("name,params,minimum_used", [
+    ("dice", {"axis": 1}, ()), ("binary_crossentropy", {}, ("y_pred",)),
+    ("categorical_crossentropy", {"axis": 1}, ("y_pred",)), ("kl_divergence", {"axis": 1}, ("y_true", "y_pred"))])
+def test_the_min_is_read_exactly_where_a_formula_uses_it(backend, name, params, minimum_used, monkeypatch):
+    """KL's targets' min decides the floor of log p, and BCE's and categorical CE's
+    probabilities' that of log q: those are read exactly; the rest by their maximum alone."""
+    ops = crossloss.backends.load(backend).OPS
+    asked = {}
+    range_reader = type(ops).range_reader
+
+    def recorded(self, like, *args, **kwargs):
+        asked["y_pred" if like is y_pred else "y_true"] = kwargs.get("minimum", True)
+        return range_reader(self, like, *args, **kwargs)
+    monkeypatch.setattr(type(ops), "range_reader", recorded)
+    monkeypatch.setattr(crossloss.core, "_SHARED", {})
+    rng = np.random.default_rng(14)
+    y_true, y_pred = (to_backend(backend, rng.dirichlet(np.ones(3), (4, 5)).transpose(0, 2, 1), "float32")
+                      for _ in range(2))
+    crossloss.get(name, backend=backend, **params)(y_true, y_pred)
+    assert asked == {"y_true": "y_true" in minimum_used, "y_pred": "y_pred" in minimum_used}, asked
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name,params", [("binary_crossentropy", {}), ("kl_divergence", {}), ("dice", {"axis": 1})])
 def test_torch_large_probability_reads_of_other_dtypes_and_negative_views(name, params):

@@ -105,6 +105,7 @@ SPECS = [
     LossSpec(
         "binary_crossentropy", _binary, aliases=("bce", "weighted_binary_crossentropy"),
         y_true=PROBABILITIES, y_pred=_prediction, none_shape="y_pred's shape: one value per element",
+        uses_minimum=("y_pred",),  # (its log floor; y is only multiplied)
         params=(_LOGITS,
                 Param("label_smoothing", 0.0, _SMOOTHING + ": y -> y (1 - e) + 0.5 e", unit_interval),
                 Param("pos_weight", None, "weight of the positive term: a scalar (or an array of one) or one "
@@ -117,6 +118,7 @@ SPECS = [
     LossSpec(
         "categorical_crossentropy", _categorical, aliases=("cce",), class_axis=True,
         y_true=PROBABILITIES, y_pred=_prediction, none_shape="y_pred's shape without the class axis",
+        uses_minimum=("y_pred",),
         params=(_LOGITS, Param("label_smoothing", 0.0, _SMOOTHING + ": y -> y (1 - e) + e / K", unit_interval),
                 _CLASS_WEIGHT, _AXIS),
         formula="l = -sum_c w_c y_c log q_c over the class axis; q = p (log floored at -100, never "

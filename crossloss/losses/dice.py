@@ -94,7 +94,7 @@ def _dice(c, y_true, y_pred):
 SPECS = [
     LossSpec(
         "dice", _dice, class_axis=True, y_true=DENSE_OR_LABELS, y_pred=_prediction, gathers_labels=True,
-        values_per_entry=False,
+        values_per_entry=False, uses_minimum=(),  # (no log: sums and products only)
         check_params=_check_params,
         none_shape="(batch, classes) (classes less the background with include_background=False); (batch,) "
                    "with per_class=False or axis=None; (classes,) with "
