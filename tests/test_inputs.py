@@ -1168,6 +1168,25 @@ BOUND_READERS = [(backend, path) for backend, paths in (("numpy", ["host"]), ("t
                  if backend in BACKENDS for path in paths]
 
 
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("dtype", ["bool", "int64", "uint8", "float16", "bfloat16", "float32"])
+def test_tensorflow_host_reads_view_the_buffer_and_copy_only_what_exports_none(dtype):
+    """Below 2^20 values a host tensor is read through NumPy: a view of its buffer (two reads
+    share memory), or for bfloat16 (no buffer format) and a tf.Variable a copy. The range
+    is the values' either way, and a loss refuses a bad value of each."""
+    import tensorflow as tf
+    from crossloss.backends import tensorflow as tf_backend
+    values = np.array([[3, 0, 1], [2, 1, 1]]) if dtype != "bool" else np.array([[True, False, True]])
+    x = tf.constant(values, dtype=getattr(tf, dtype))
+    assert np.shares_memory(tf_backend._host_values(x), tf_backend._host_values(x)) == (dtype != "bfloat16")
+    for tensor in (x, tf.Variable(x)):
+        assert tf_backend._host_range(tensor) == (values.min(), values.max()), (dtype, tensor)
+    if dtype in ("int64", "uint8", "bfloat16"):  # as labels of 3 classes: the 3 is out of range
+        with pytest.raises(LossValueError, match="y_true.*got .*3"):
+            crossloss.get("sparse_categorical_crossentropy", backend="tensorflow")(
+                tf.Variable(x), tf.constant(np.full((2, 3, 3), 1 / 3), tf.float32))
+
+
 @pytest.mark.parametrize("backend,path", BOUND_READERS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_probabilities_whose_min_no_formula_uses_are_read_by_their_largest_bit_pattern(backend, path, dtype):
