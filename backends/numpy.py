@@ -151,7 +151,7 @@ class NumpyOps(Ops):
         if not like.size:
             return None
         if nonnegative and not minimum and like.dtype in _UNSIGNED:
-            return unit_interval_bound
+            return nonnegative_bound
         return _float_range if like.dtype.kind == "f" else _exact_range
 
     def clip(self, x, lo, hi):
@@ -313,21 +313,30 @@ def _float_range(x):  # float() of a NumPy float: item() costs 0.9 us more, 20 t
     return float(np.minimum.reduce(x, axis=None)), float(np.maximum.reduce(x, axis=None))
 
 
-# float dtype -> (the unsigned integers of its width, 1.0's bit pattern)
-_UNSIGNED = {np.dtype(np.float32): (np.uint32, 0x3F800000), np.dtype(np.float64): (np.uint64, 0x3FF0000000000000)}
+# dtype -> the unsigned integers of its width (bool has no order to keep)
+_UNSIGNED = {np.dtype(name): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)
+             for name in (f"int{bits}", f"uint{bits}", *([f"float{bits}"] if bits >= 32 else []))}
 
 
-def unit_interval_bound(x):
-    """(0.0, max) of a float32 or float64 array whose values all lie in [0, 1], from one
-    reduction, not two (2.5 -> 1.0 us at 1e3 float32 values, 7.7 -> 2.6 us at 1e5): read as
-    unsigned integers, the bit patterns of [+0, 1] are those up to 1.0's, in the floats'
-    order, and a sign bit (-0.0's too) or a NaN makes a larger one. The 0.0 is a bound of the
-    min (``Ops.range_reader``'s ``minimum=False``). Otherwise: the exact range."""
-    unsigned, one = _UNSIGNED[x.dtype]
-    top = np.maximum.reduce(x.view(unsigned), axis=None)
-    if top > one:
-        return _float_range(x)
-    return 0.0, float(top.view(x.dtype))
+def nonnegative_bound(x):
+    """(0, max) of an array of values >= 0 from one reduction, not two (2.5 -> 1.0 us at 1e3
+    float32 values, 7.7 -> 2.6 us at 1e5): read as unsigned integers of their width, the bit
+    patterns of floats >= +0 and of integers >= 0 keep their order, and a sign bit (-0.0's
+    too) makes a pattern above all of theirs; then the exact range. The 0 is a bound of the
+    min (``Ops.range_reader``'s ``minimum=False``); a NaN is the largest pattern, a NaN max."""
+    top = np.maximum.reduce(x.view(_UNSIGNED[x.dtype]), axis=None)
+    return bound_of_largest_pattern(top, x.dtype) or (_float_range(x) if x.dtype.kind == "f" else _exact_range(x))
+
+
+def bound_of_largest_pattern(top, dtype):
+    """(0, max) of values of ``dtype`` whose largest bit pattern, as an unsigned NumPy integer
+    of their width, is ``top``; None where that has a sign bit (a negative value or -0.0)."""
+    if dtype.kind == "u":
+        return 0, int(top)
+    if top >> (8 * top.itemsize - 1):
+        return None
+    value = top.view(dtype)
+    return (0.0, float(value)) if dtype.kind == "f" else (0, int(value))
 
 
 def _exact_range(x):  # item(): integers stay exact (a message shows them)

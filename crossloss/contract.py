@@ -283,18 +283,24 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
     target, prediction = kinds
     labels = call.labels
     true_kind = None if labels else target if target in _BOUNDED else PROBABILITIES
-    read_pred = ops.range_reader(y_pred, force, nonnegative=prediction == PROBABILITIES,
-                                 minimum="y_pred" in spec.uses_minimum)
-    pred_checked = prediction in _BOUNDED and not spec.checks_read_values
-    read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
-    read_true = None
-    if labels or target in _BOUNDED or target == DENSE_OR_LABELS:
-        read_true = ops.range_reader(y_true, force, nonnegative=true_kind == PROBABILITIES,
-                                     minimum="y_true" in spec.uses_minimum)
-    if read_pred is None and read_true is None:
-        return None
     fractional = labels and ops.dtype_name(y_true) not in INTEGER
     ignore = getattr(call, "ignore_index", None)
+    # values >= 0 whose min no formula uses may be read by their max alone (Ops.range_reader's
+    # minimum=False); where that check fails, the exact range is read for the message
+    bound_pred = prediction == PROBABILITIES and "y_pred" not in spec.uses_minimum
+    bound_true = "y_true" not in spec.uses_minimum and (true_kind == PROBABILITIES
+                                                         or labels and not fractional and ignore is None)
+    read_pred = ops.range_reader(y_pred, force, nonnegative=prediction == PROBABILITIES, minimum=not bound_pred)
+    exact_pred = ops.range_reader(y_pred, force) if bound_pred else read_pred
+    pred_checked = prediction in _BOUNDED and not spec.checks_read_values
+    read_whole_pred = read_pred if pred_checked or prediction == LOGITS else None
+    read_true = exact_true = None
+    if labels or target in _BOUNDED or target == DENSE_OR_LABELS:
+        read_true = ops.range_reader(y_true, force, nonnegative=true_kind == PROBABILITIES or bound_true,
+                                     minimum=not bound_true)
+        exact_true = ops.range_reader(y_true, force) if bound_true else read_true
+    if read_pred is None and read_true is None:
+        return None
     to_gathers = (read_true is not None and labels and not fractional and spec.gathers_labels
                   and ignore is None and ops.gathers_check_bounds(y_pred))
     skipped = kernel_skipped_label if labels and not fractional else None
@@ -316,17 +322,18 @@ def value_checker(loss: str, spec, call: Call, y_true, y_pred, kinds: tuple, for
         if read_whole_pred is not None and (read_all or not (kernel_runs and kernel_covers_pred)):
             pred_range = read_whole_pred(y_pred)
             if pred_checked and not (pred_lo <= pred_range[0] and pred_range[1] <= pred_hi):  # NaN fails too
-                _check_bounded(loss, "y_pred", pred_range, prediction)
+                _check_bounded(loss, "y_pred", exact_pred(y_pred) if bound_pred else pred_range, prediction)
         if kernel_runs and not read_all and (kernel_covers_labels or read_true_min is not None
                                              and read_true_min(y_true) >= 0):
             pass  # the kernel refuses every label out of range it does not skip
         elif read_true is not None and (read_all or not to_gathers or kernel_runs):
             true_range = read_true(y_true)
             if not (true_lo <= true_range[0] and true_range[1] <= true_hi):
+                found = exact_true(y_true) if bound_true else true_range
                 if labels:
-                    _check_labels(loss, template, y_true, true_range, read_true, fractional)
+                    _check_labels(loss, template, y_true, found, exact_true, fractional)
                 else:
-                    _check_bounded(loss, "y_true", true_range, true_kind)
+                    _check_bounded(loss, "y_true", found, true_kind)
         # read: for formulas that check the y_pred values they read themselves
         return template.for_call(settings, true_range, pred_range, read_pred)
     return check

@@ -192,9 +192,9 @@ class Ops:
         ``force`` reads eager accelerator tensors too; traced, meta and empty tensors give
         None. ``nonnegative``: the values should be >= 0 (probabilities), which a backend may
         read faster; the range read is the same either way. With ``minimum=False`` too, no one
-        uses the min: where every value lies in [0, 1] a backend may give 0.0 for it (a
-        bound), and the exact range elsewhere. Chosen once per input signature, so that a
-        call only reads.
+        uses the min: where no value is negative a backend may give 0 for it (a bound; the
+        max stays exact), and the exact range elsewhere. Chosen once per input signature, so
+        that a call only reads.
         """
         raise NotImplementedError
 

@@ -1188,20 +1188,23 @@ def test_tensorflow_host_reads_view_the_buffer_and_copy_only_what_exports_none(d
 
 
 @pytest.mark.parametrize("backend,path", BOUND_READERS)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_probabilities_whose_min_no_formula_uses_are_read_by_their_largest_bit_pattern(backend, path, dtype):
-    """NumPy and TensorFlow read probabilities whose min no formula uses (Dice's inputs, BCE's
-    and categorical CE's targets) by one max of their bit patterns as unsigned integers:
-    within [0, 1] that max is exact and the min is given as 0.0, a bound. A sign bit (-0.0
-    too), a NaN or a value above 1 reads the exact range instead, which the error shows."""
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int8", "uint8"])
+def test_values_whose_min_no_formula_uses_are_read_by_their_largest_bit_pattern(backend, path, dtype):
+    """NumPy and TensorFlow read values >= 0 whose min no formula uses (Dice's inputs, BCE's
+    and categorical CE's targets, labels without ignore_index) by one max of their bit
+    patterns as unsigned integers: where no value has a sign bit the max is exact (NaN
+    included) and the min is given as 0, a bound; a sign bit (-0.0 too) reads the exact range."""
     ops = crossloss.backends.load(backend).OPS
     rng = np.random.default_rng(13)
-    probs = rng.uniform(0.05, 0.9, (2, 3, 16, 16))
-    valid = {"0": 0.0, "a subnormal": float(np.finfo(dtype).smallest_normal) / 4, "0.95": 0.95, "1": 1.0}
-    invalid = {"below 0": -2.0 ** -20, "above 1": 1.0 + 2.0 ** -20, "NaN": math.nan, "-NaN": -math.nan,
-               "inf": math.inf}
-    for name, value in {**valid, "-0.0": -0.0, **invalid}.items():
-        values = probs.astype(dtype)
+    floats = dtype.startswith("float")
+    base = rng.uniform(0.05, 0.9, (2, 3, 16, 16)) if floats else rng.integers(3, 9, (2, 3, 16, 16))
+    cases = {"0": 0, "the largest": 100} if not floats else {
+        "0": 0.0, "a subnormal": float(np.finfo(dtype).smallest_normal) / 4, "1": 1.0, "above 1": 1.0 + 2.0 ** -20,
+        "NaN": math.nan, "inf": math.inf, "-0.0": -0.0, "below 0": -2.0 ** -20, "-NaN": -math.nan}
+    if dtype.startswith("int"):
+        cases["below 0"] = -1
+    for name, value in cases.items():
+        values = base.astype(dtype)
         values[1, 2, 5, 7] = value
         x = to_backend(backend, values, dtype)
         exact = ops.range_reader(x)
@@ -1212,38 +1215,62 @@ def test_probabilities_whose_min_no_formula_uses_are_read_by_their_largest_bit_p
             exact = exact if path == "host" else tf_backend._device_range
         else:
             read = ops.range_reader(x, nonnegative=True, minimum=False)(x)
-        if name in valid:
-            assert read == (0.0, float(values.max())), (name, read)
-        else:  # read exactly
-            assert np.array_equal(read, exact(x), equal_nan=True), (name, read, exact(x))
+        signed = np.signbit(values).any()
+        expected = exact(x) if signed else (0, np.nan if np.isnan(values).any() else values.max())
+        assert np.array_equal(read, expected, equal_nan=True), (name, read, expected)
+        assert type(read[1]) is (float if floats else int), (name, read)
     assert ops.range_reader(x, nonnegative=True) is not ops.range_reader(x, nonnegative=True, minimum=False)
-    values = probs.astype(dtype)
-    values[0, 1, 2, 3] = 1.5
-    with pytest.raises(LossValueError, match=f"y_pred.*got values from {float(values.min()):.6g} to 1.5"):
-        crossloss.get("dice", backend=backend, axis=1)(to_backend(backend, probs, dtype), to_backend(backend, values, dtype))
 
 
-@pytest.mark.parametrize("backend", [b for b, _ in BOUND_READERS if _ == "host"])
-@pytest.mark.parametrize("name,params,minimum_used", [
-    ("dice", {"axis": 1}, ()), ("binary_crossentropy", {}, ("y_pred",)),
-    ("categorical_crossentropy", {"axis": 1}, ("y_pred",)), ("kl_divergence", {"axis": 1}, ("y_true", "y_pred"))])
-def test_the_min_is_read_exactly_where_a_formula_uses_it(backend, name, params, minimum_used, monkeypatch):
+@pytest.mark.parametrize("backend", [b for b, path in BOUND_READERS if path == "host"])
+@pytest.mark.parametrize("name,where,bad", [("dice", "y_pred", 1.5), ("dice", "y_true", 1.5), ("dice", "y_true", 7),
+                                            ("sparse_categorical_crossentropy", "y_true", 7)])
+def test_a_failed_check_by_the_largest_pattern_names_the_exact_range(backend, name, where, bad):
+    """The max alone gives 0 for the min: where the check fails, the range is read again
+    exactly, so the message shows the values' own min."""
+    rng = np.random.default_rng(15)
+    probs = rng.uniform(0.05, 0.9, (2, 3, 8, 8)).astype("float32")
+    y_true = probs.copy() if not isinstance(bad, int) else rng.integers(1, 3, (2, 8, 8))
+    y_pred = probs.copy()
+    (y_true if where == "y_true" else y_pred)[(0, 1, 2, 3) if y_true.ndim == 4 or where == "y_pred" else (0, 2, 3)] = bad
+    found = y_true if where == "y_true" else y_pred
+    low = f"{found.min():.6g}" if found.dtype.kind == "f" else f"{found.min()}"
+    loss = crossloss.get(name, backend=backend, axis=1)
+    with pytest.raises(LossValueError, match=f"argument '{where}'.* got values from {low} to {bad}"):
+        loss(to_backend(backend, y_true, str(y_true.dtype)), to_backend(backend, y_pred, "float32"))
+
+
+@pytest.mark.parametrize("backend", [b for b, path in BOUND_READERS if path == "host"])
+@pytest.mark.parametrize("name,params,labels,minimum_used", [
+    ("dice", {"axis": 1}, False, ()), ("dice", {"axis": 1}, True, ()),
+    ("dice", {"axis": 1, "ignore_index": 2}, True, ("y_true",)),
+    ("sparse_categorical_crossentropy", {"axis": 1}, True, ()),
+    ("binary_crossentropy", {}, False, ("y_pred",)), ("categorical_crossentropy", {"axis": 1}, False, ("y_pred",)),
+    ("kl_divergence", {"axis": 1}, False, ("y_true", "y_pred"))])
+def test_the_min_is_read_exactly_where_it_is_used(backend, name, params, labels, minimum_used, monkeypatch):
     """KL's targets' min decides the floor of log p, and BCE's and categorical CE's
-    probabilities' that of log q: those are read exactly; the rest by their maximum alone."""
+    probabilities' that of log q; labels with an ignore_index may hold a negative one: those
+    are read exactly, the rest by their maximum alone (sparse CE's y_pred: the values it reads)."""
     ops = crossloss.backends.load(backend).OPS
-    asked = {}
+    reads = []
     range_reader = type(ops).range_reader
 
     def recorded(self, like, *args, **kwargs):
-        asked["y_pred" if like is y_pred else "y_true"] = kwargs.get("minimum", True)
-        return range_reader(self, like, *args, **kwargs)
+        read = range_reader(self, like, *args, **kwargs)
+        minimum = kwargs.get("minimum", True)
+        return read and (lambda x: reads.append((x is y_pred and "y_pred" or x is y_true and "y_true", minimum))
+                         or read(x))
     monkeypatch.setattr(type(ops), "range_reader", recorded)
     monkeypatch.setattr(crossloss.core, "_SHARED", {})
     rng = np.random.default_rng(14)
-    y_true, y_pred = (to_backend(backend, rng.dirichlet(np.ones(3), (4, 5)).transpose(0, 2, 1), "float32")
-                      for _ in range(2))
+    probs = rng.dirichlet(np.ones(3), (4, 5)).transpose(0, 2, 1)
+    y_true = to_backend(backend, rng.integers(0, 3, (4, 5)) if labels else rng.dirichlet(np.ones(3), (4, 5)).transpose(0, 2, 1),
+                        "int64" if labels else "float32")
+    y_pred = to_backend(backend, probs, "float32")
     crossloss.get(name, backend=backend, **params)(y_true, y_pred)
-    assert asked == {"y_true": "y_true" in minimum_used, "y_pred": "y_pred" in minimum_used}, asked
+    reads = [read for read in reads if read[0]]  # (sparse CE reads the probabilities it gathers too)
+    assert dict(reads) == {k: k in minimum_used for k, _ in reads} and len(reads) == len(dict(reads)), reads
+    assert "y_true" in dict(reads), reads
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")

@@ -126,7 +126,7 @@ SPECS = [
     LossSpec(
         "sparse_categorical_crossentropy", _sparse, aliases=("scce",), class_axis=True,
         y_true=LABELS, y_pred=_prediction, none_shape="the labels' shape, less a size-1 class axis (ignored entries are 0)",
-        checks_read_values=True, gathers_labels=True,
+        checks_read_values=True, gathers_labels=True, uses_minimum=("y_pred",),
         params=(_LOGITS,
                 Param("ignore_index", None, "a label value that contributes nothing and is not counted",
                       integer_or_none),
