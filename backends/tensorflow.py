@@ -24,7 +24,12 @@ _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted
 # eager TF reductions (1e3 values: 6 vs 140 us; 1e5: 34 vs 155 us; 1e7: 12 vs 4 ms).
 _READ_ON_HOST_BELOW = 1 << 20
 _SIGNIFICAND_BITS = {tf.float32: 24, tf.float64: 53}  # integers up to 2^bits are exact
-_MASKED_CLASSES = 4  # label_sums masks the labels up to this many classes (measured: 6 is slower at 1e5 and 1e7)
+# label_sums masks the labels up to this many classes, where the mask's peak memory stays
+# below the gather's (at 1e7 values 1.25x y_pred's bytes against 3.35x at 2 classes, 1.56x
+# against 1.68x at 4, 1.60x against 1.01x at 6). In time (int8 comparisons) the mask is
+# 0.62-0.64x of the gather at 4 classes, 0.70x at 6, 0.93-0.96x at 8 (1e5 and 1e7 values).
+_MASKED_CLASSES = 4
+_NARROW_COMPARISONS_FROM = 1 << 15  # (labels x classes) beyond which the mask compares int8 labels: below, the cast costs more
 
 
 def _onednn_enabled() -> bool:
@@ -171,14 +176,15 @@ class TensorflowOps(Ops):
         mask of the labels against each class picks x's entries, and sums over the trailing
         axes count and add them: at 2 classes 0.35x the time of the gather and segment sums
         (TensorFlow's CPU gather takes ~3 ns a value) from 1e5 values to 1e7, at 4 classes
-        0.6-0.9x. Its peak, the mask and one array of x's size, is 1.25x x's bytes at 1e7
-        values, against 1.7x (4 classes) and 3.4x (2) for the int64 positions and segments.
+        0.6x. Its peak, the mask and one array of x's size at a time, is 1.25x x's bytes at 1e7
+        values and 2 classes, 1.56x at 4, against 3.35x and 1.68x for the int64 positions and
+        segments (the BFC allocator's count).
         With more classes, or the class axis last (sums over leading axes take two passes),
         the gather is the faster."""
         spatial = tuple(i for i in range(1, x.shape.rank) if i != axis)
         if classes > _MASKED_CLASSES or not spatial or not _trailing(x, spatial):
             return super().label_sums(x, labels, axis, classes, ignored, most)
-        mask = tf.equal(tf.expand_dims(labels, axis), _class_ids(classes, x.shape.rank, axis, labels.dtype))
+        mask = _label_mask(labels, axis, classes, x.shape.rank)
         if ignored is not None:
             mask = tf.logical_and(mask, tf.expand_dims(tf.logical_not(ignored), axis))
         return self.sum_over(self.where(mask, x, 0.0), spatial), self.sum_over(tf.cast(mask, x.dtype), spatial)
@@ -387,10 +393,24 @@ def _cached_scalar(value, sign, dtype):
     return tf.constant(np.asarray(value, dtype.as_numpy_dtype))  # TF's own cache of Python numbers mixes up 0.0 and -0.0
 
 
+def _label_mask(labels, axis, classes, rank):
+    """labels == c for each class c along ``axis`` (a new one): bool, rank ``rank``. Many
+    comparisons take int8 labels, faster with the cast (2.3 -> 0.97 ms for 2.5e6 labels of 4
+    classes, 103 -> 48 us for 16200); one past int8 wraps, but it was refused where labels are
+    read, and where they are not (label_guard) it makes the loss NaN. (A function, so that
+    the int8 copy is freed before the caller's next array.)"""
+    size = labels.shape.num_elements()
+    if size is None or size * classes > _NARROW_COMPARISONS_FROM:
+        labels = tf.cast(labels, tf.int8)
+    return tf.equal(tf.expand_dims(labels, axis), _class_ids(classes, rank, axis, labels.dtype))
+
+
 def _class_ids(classes, rank, axis, dtype):
     """0 .. classes - 1 along ``axis`` of a rank-``rank`` shape of ones."""
     shape = tuple(classes if i == axis else 1 for i in range(rank))
-    return _cached_class_ids(shape, dtype) if tf.executing_eagerly() else tf.reshape(tf.range(classes, dtype=dtype), shape)
+    if tf.executing_eagerly():
+        return _cached_class_ids(shape, dtype)
+    return tf.constant(np.arange(classes).reshape(shape), dtype=dtype)  # (CPU has no int8 range)
 
 
 @functools.lru_cache(maxsize=16)

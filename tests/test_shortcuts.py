@@ -280,6 +280,28 @@ def test_tensorflow_dice_with_labels_on_large_inputs_has_the_right_value_and_gra
         assert passed, f"{trace}: {detail}"
 
 
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("label", [257, -255, 2 ** 40 + 1])
+def test_tensorflow_dice_mask_of_int8_labels_never_counts_a_wrapped_label(label):
+    """Beyond 2^15 comparisons the mask compares int8 labels, where these labels wrap to class
+    1. Read (eager), the label is refused by name; unread (value_checks="never", a graph),
+    the loss is NaN, not a number that counted it in class 1."""
+    import tensorflow as tf
+    from crossloss.backends import tensorflow as tf_backend
+    rng = np.random.default_rng(16)
+    labels = rng.integers(0, 3, (2, 64, 96))
+    assert labels.size * 3 > tf_backend._NARROW_COMPARISONS_FROM
+    labels[1, 10, 20] = label
+    probs = rng.dirichlet(np.ones(3), (2, 64, 96)).transpose(0, 3, 1, 2)
+    y_true, y_pred = tf.constant(labels), tf.constant(probs, tf.float32)
+    loss = crossloss.get("dice", backend="tensorflow", axis=1)
+    with pytest.raises(crossloss.LossValueError, match=f"argument 'y_true'.*to {label}|from {label}"):
+        loss(y_true, y_pred)
+    with crossloss.options(value_checks="never"):
+        assert np.isnan(float(loss(y_true, y_pred)))
+    assert np.isnan(float(tf.function(loss)(y_true, y_pred)))
+
+
 @pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
 @pytest.mark.parametrize("params", [{}, {"squared": True, "batch": True}])
 def test_torch_dice_on_large_dense_inputs_sums_the_product_in_slices_with_the_right_gradient(params):
