@@ -178,9 +178,9 @@ class TensorflowOps(Ops):
         (TensorFlow's CPU gather takes ~3 ns a value) from 1e5 values to 1e7, at 4 classes
         0.6x. Its peak, the mask and one array of x's size at a time, is 1.25x x's bytes at 1e7
         values and 2 classes, 1.56x at 4, against 3.35x and 1.68x for the int64 positions and
-        segments (the BFC allocator's count).
-        With more classes, or the class axis last (sums over leading axes take two passes),
-        the gather is the faster."""
+        segments (the BFC allocator's count). With more classes the gather holds less (see
+        _MASKED_CLASSES), and with the class axis last (sums over leading axes take two
+        passes) it is the faster."""
         spatial = tuple(i for i in range(1, x.shape.rank) if i != axis)
         if classes > _MASKED_CLASSES or not spatial or not _trailing(x, spatial):
             return super().label_sums(x, labels, axis, classes, ignored, most)
@@ -396,9 +396,9 @@ def _cached_scalar(value, sign, dtype):
 def _label_mask(labels, axis, classes, rank):
     """labels == c for each class c along ``axis`` (a new one): bool, rank ``rank``. Many
     comparisons take int8 labels, faster with the cast (2.3 -> 0.97 ms for 2.5e6 labels of 4
-    classes, 103 -> 48 us for 16200); one past int8 wraps, but it was refused where labels are
-    read, and where they are not (label_guard) it makes the loss NaN. (A function, so that
-    the int8 copy is freed before the caller's next array.)"""
+    classes, 103 -> 48 us for 16200); a label beyond int8 wraps, but it was refused where
+    labels are read, and where they are not (label_guard) it makes the loss NaN. (A function,
+    so that the int8 copy is freed before the caller's next array.)"""
     size = labels.shape.num_elements()
     if size is None or size * classes > _NARROW_COMPARISONS_FROM:
         labels = tf.cast(labels, tf.int8)
