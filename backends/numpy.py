@@ -150,7 +150,7 @@ class NumpyOps(Ops):
     def range_reader(self, like, force=False, nonnegative=False, minimum=True):
         if not like.size:
             return None
-        if nonnegative and not minimum and like.dtype in _UNSIGNED:
+        if nonnegative and not minimum and like.dtype in UNSIGNED:
             return nonnegative_bound
         return _float_range if like.dtype.kind == "f" else _exact_range
 
@@ -314,7 +314,7 @@ def _float_range(x):  # float() of a NumPy float: item() costs 0.9 us more, 20 t
 
 
 # dtype -> the unsigned integers of its width (bool has no order to keep)
-_UNSIGNED = {np.dtype(name): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)
+UNSIGNED = {np.dtype(name): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)
              for name in (f"int{bits}", f"uint{bits}", *([f"float{bits}"] if bits >= 32 else []))}
 
 
@@ -324,7 +324,7 @@ def nonnegative_bound(x):
     patterns of floats >= +0 and of integers >= 0 keep their order, and a sign bit (-0.0's
     too) makes a pattern above all of theirs; then the exact range. The 0 is a bound of the
     min (``Ops.range_reader``'s ``minimum=False``); a NaN is the largest pattern, a NaN max."""
-    top = np.maximum.reduce(x.view(_UNSIGNED[x.dtype]), axis=None)
+    top = np.maximum.reduce(x.view(UNSIGNED[x.dtype]), axis=None)
     return bound_of_largest_pattern(top, x.dtype) or (_float_range(x) if x.dtype.kind == "f" else _exact_range(x))
 
 
