@@ -20,9 +20,13 @@ from crossloss.ops import Ops, around_axis, class_zero_positions
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
-# Below this many values, NumPy's min and max of a host tensor's buffer cost less than two
-# eager TF reductions (1e3 values: 6 vs 140 us; 1e5: 34 vs 155 us; 1e7: 12 vs 4 ms).
+# Below these many values, NumPy reads a view of a host tensor's buffer for less than eager
+# TF reductions take. Its min and max (1e3 values: 6 vs 140 us; 2^18 22 vs 117 us, 2^20 74
+# vs 204 us; alone 2^22 too, 509 vs 605 us, but in a loss at 3e6 values a KL read on the
+# host took 3-4% longer); its one max of the bit patterns (2^22 167 vs 231 us, 1e7 0.90 vs
+# 0.81 ms; dense Dice at 3e6 values 11% faster, Dice with labels 3%). 2-core AMD EPYC.
 _READ_ON_HOST_BELOW = 1 << 20
+_BOUND_ON_HOST_BELOW = 1 << 22
 _SIGNIFICAND_BITS = {tf.float32: 24, tf.float64: 53}  # integers up to 2^bits are exact
 # label_sums masks the labels up to this many classes, where the mask's peak memory stays
 # below the gather's (at 1e7 values 1.25x y_pred's bytes against 3.35x at 2 classes, 1.56x
@@ -262,7 +266,7 @@ class TensorflowOps(Ops):
         if not (on_host or force):
             return None
         if nonnegative and not minimum and like.dtype in _UNSIGNED:
-            return _host_bound if on_host and size < _READ_ON_HOST_BELOW else _device_bound
+            return _host_bound if on_host and size < _BOUND_ON_HOST_BELOW else _device_bound
         return _host_range if on_host and size < _READ_ON_HOST_BELOW else _device_range
 
 

@@ -1171,7 +1171,7 @@ BOUND_READERS = [(backend, path) for backend, paths in (("numpy", ["host"]), ("t
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
 @pytest.mark.parametrize("dtype", ["bool", "int64", "uint8", "float16", "bfloat16", "float32"])
 def test_tensorflow_host_reads_view_the_buffer_and_copy_only_what_exports_none(dtype):
-    """Below 2^20 values a host tensor is read through NumPy: a view of its buffer (two reads
+    """Below 2^20 values (2^22 for one max) a host tensor is read through NumPy: a view of its buffer (two reads
     share memory), or for bfloat16 (no buffer format) and a tf.Variable a copy. The range
     is the values' either way, and a loss refuses a bad value of each."""
     import tensorflow as tf
@@ -1220,6 +1220,11 @@ def test_values_whose_min_no_formula_uses_are_read_by_their_largest_bit_pattern(
         assert np.array_equal(read, expected, equal_nan=True), (name, read, expected)
         assert type(read[1]) is (float if floats else int), (name, read)
     assert ops.range_reader(x, nonnegative=True) is not ops.range_reader(x, nonnegative=True, minimum=False)
+    if backend == "tensorflow":  # between 2^20 and 2^22 values only the one max stays on the host
+        import tensorflow as tf
+        middle = tf.zeros((1 << 21,), getattr(tf, dtype))
+        assert ops.range_reader(middle, nonnegative=True, minimum=False) is tf_backend._host_bound
+        assert ops.range_reader(middle) is tf_backend._device_range
 
 
 @pytest.mark.parametrize("backend", [b for b, path in BOUND_READERS if path == "host"])
