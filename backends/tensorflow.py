@@ -411,9 +411,8 @@ def _label_mask(labels, axis, classes, rank):
 def _class_ids(classes, rank, axis, dtype):
     """0 .. classes - 1 along ``axis`` of a rank-``rank`` shape of ones."""
     shape = tuple(classes if i == axis else 1 for i in range(rank))
-    if tf.executing_eagerly():
-        return _cached_class_ids(shape, dtype)
-    return tf.constant(np.arange(classes).reshape(shape), dtype=dtype)  # (CPU has no int8 range)
+    # (a constant, not tf.range: the CPU has no int8 range)
+    return _cached_class_ids(shape, dtype) if tf.executing_eagerly() else _cached_class_ids.__wrapped__(shape, dtype)
 
 
 @functools.lru_cache(maxsize=16)

@@ -100,8 +100,9 @@ class LossSpec:
     # a backend whose gathers check their indices (``Ops.gathers_check_bounds``) checks them.
     gathers_labels: bool = False
     # The inputs whose minimum the formula uses, from ``call.true_range`` / ``call.pred_range``
-    # (a log floor that a minimum above 1.2e-38 skips). Probabilities of the others may be
-    # checked by their maximum alone (``Ops.range_reader``'s ``minimum=False``).
+    # (a log floor that a minimum above 1.2e-38 skips). Probabilities of the others, and labels
+    # without an ignore_index, may be checked by their max alone (``Ops.range_reader``'s
+    # ``minimum=False``; contract.value_checker reads the exact range where that check fails).
     uses_minimum: tuple[str, ...] = ("y_true", "y_pred")
     # Raises (errors.bad_value) on a combination of bound parameters that no input can make
     # valid, so that get() refuses it (``crossloss.core.bind``).
