@@ -182,6 +182,9 @@ class TorchOps(Ops):
             return super().affine(x, a, b)
         return torch.add(offset, x, alpha=a)  # b + a x in one pass; alpha is not wrapped
 
+    def add_multiple(self, x, y, a):
+        return torch.add(x, y, alpha=a)
+
     def clip(self, x, lo, hi):
         return torch.clamp(x, lo, hi)
 

@@ -89,6 +89,8 @@ class Ops:
     def affine(self, x, a: float, b: float):  # a x + b for Python numbers a, b (one pass where fused)
         offset = self.scalar(b, x)
         return x + offset if a == 1 else offset - x if a == -1 else self.scalar(a, x) * x + offset
+    def add_multiple(self, x, y, a: float):  # x + a y for a Python number a (one pass where fused)
+        return x + self.scalar(a, y) * y
     def log_softmax_finite(self, x, axis: int): raise NotImplementedError  # exact for finite x only
     def softmax_finite(self, x, axis: int):  # exact for finite x only; a native kernel holds one array, not two
         return self.exp(self.log_softmax_finite(x, axis))

@@ -47,6 +47,20 @@ def test_dice_near_zero_keeps_its_relative_precision(backend, params, predicted)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("smooth_nr,smooth_dr", [(0.0, 1e-3), (1e-5, 1e-3), (1e-3, 1e-5)])
+def test_dice_of_a_perfect_prediction_keeps_its_relative_precision(backend, smooth_nr, smooth_dr):
+    """p = t: the loss is (smooth_dr - smooth_nr) / (2 T + smooth_dr), all of it smoothing.
+    P + T - 2 I cancels exactly before the smoothing's difference is added; added to -2 I
+    first, that difference lost float32's bits of 2 I (5e-4 of the loss at T = 3)."""
+    labels = np.array([[0, 0, 1], [2, 0, 3]])
+    t = np.eye(4, dtype=np.float32)[labels].transpose(0, 2, 1)  # (2, 4, 3): class 3 absent in sample 0
+    out = crossloss.get("dice", axis=1, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction="none")(
+        to_backend(backend, t, "float32"), to_backend(backend, t.copy(), "float32"))
+    exact = (smooth_dr - smooth_nr) / (2 * t.astype(np.float64).sum(axis=2) + smooth_dr)
+    np.testing.assert_allclose(to_numpy(out), exact, rtol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype,beta", [("float32", 1e-40), ("float32", 1e-46), ("float64", 1e-310)])
 def test_smooth_l1_with_a_beta_below_the_smallest_normal_number_is_l1(backend, dtype, beta):
     """Only subnormal errors would be quadratic there, and the loss is |e| to within beta / 2.

@@ -85,9 +85,13 @@ def _dice(c, y_true, y_pred):
     if c.batch:
         intersection, predicted, targets = (ops.sum(x, axis=0) for x in (intersection, predicted, targets))
     # 1 - (2 I + smooth_nr) / (P + T + smooth_dr), as (P + T - 2 I + smooth_dr - smooth_nr) / (P + T + smooth_dr):
-    # 1 - ratio would round a loss near 0 (a nearly empty prediction of an empty mask) to multiples of eps
+    # 1 - ratio would round a loss near 0 (a nearly empty prediction of an empty mask) to multiples of eps.
+    # P + T - 2 I first: a near-perfect prediction cancels exactly (2 I is exact) before the smoothing adds
     total = predicted + targets
-    loss = (total + ops.affine(intersection, -2.0, c.smooth_dr - c.smooth_nr)) / ops.affine(total, 1.0, c.smooth_dr)
+    numerator = ops.add_multiple(total, intersection, -2.0)
+    if c.smooth_dr != c.smooth_nr:
+        numerator = ops.affine(numerator, 1.0, c.smooth_dr - c.smooth_nr)
+    loss = numerator / ops.affine(total, 1.0, c.smooth_dr)
     return Terms(loss, weighted_by_sample=not c.batch)
 
 
