@@ -34,6 +34,7 @@ _SIGNIFICAND_BITS = {tf.float32: 24, tf.float64: 53}  # integers up to 2^bits ar
 # 0.62-0.64x of the gather at 4 classes, 0.70x at 6, 0.93-0.96x at 8 (1e5 and 1e7 values).
 _MASKED_CLASSES = 4
 _NARROW_COMPARISONS_FROM = 1 << 15  # (labels x classes) beyond which the mask compares int8 labels: below, the cast costs more
+_COUNT_IN_BYTES_FROM = 1 << 20  # mask values from which label_sums counts in uint8 chunks: below, their fixed cost is more
 
 
 def _onednn_enabled() -> bool:
@@ -191,7 +192,9 @@ class TensorflowOps(Ops):
         mask = _label_mask(labels, axis, classes, x.shape.rank)
         if ignored is not None:
             mask = tf.logical_and(mask, tf.expand_dims(tf.logical_not(ignored), axis))
-        return self.sum_over(self.where(mask, x, 0.0), spatial), self.sum_over(tf.cast(mask, x.dtype), spatial)
+        counts = _count_true(mask, spatial)
+        counts = self.sum_over(tf.cast(mask, x.dtype), spatial) if counts is None else tf.cast(counts, x.dtype)
+        return self.sum_over(self.where(mask, x, 0.0), spatial), counts
 
     def contract(self, a, b, axis):
         """einsum contracts without the a * b temporary: without oneDNN 2x faster at 1e5 values,
@@ -406,6 +409,32 @@ def _label_mask(labels, axis, classes, rank):
     if size is None or size * classes > _NARROW_COMPARISONS_FROM:
         labels = tf.cast(labels, tf.int8)
     return tf.equal(tf.expand_dims(labels, axis), _class_ids(classes, rank, axis, labels.dtype))
+
+
+def _count_true(mask, axes):
+    """How many of ``mask`` are True over its trailing ``axes``, as int32, counted in bytes:
+    uint8 sums of chunks of at most 255 values (none can wrap), then int32 sums of those. A
+    quarter of the bytes of a float mask: 2.70 -> 1.17 ms for 4 x 2.5e6 values, 0.75 -> 0.48
+    ms for 4 x 5e5 (2-core AMD EPYC). None (sum a float mask) below _COUNT_IN_BYTES_FROM
+    values, where the uint8 sums' fixed cost is the more (83 -> 165 us at 1e5), where no
+    chunk of 64 to 255 values divides the summed size, and outside eager host calls:
+    TensorFlow has no GPU kernel that sums uint8 (reduction_ops_sum.cc; it would run on the
+    host), and a graph is traced before its device is known."""
+    shape = mask.shape.as_list()
+    if not (tf.executing_eagerly() and _on_host(mask)) or math.prod(shape) < _COUNT_IN_BYTES_FROM:
+        return None
+    lead, size = shape[:-len(axes)], math.prod(shape[-len(axes):])
+    chunk = _chunk_dividing(size)
+    if chunk is None:
+        return None
+    chunks = tf.reduce_sum(tf.reshape(tf.cast(mask, tf.uint8), lead + [size // chunk, chunk]), axis=-1)
+    return tf.reduce_sum(tf.cast(chunks, tf.int32), axis=-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_dividing(size):
+    """The largest number of values from 64 to 255 that divides ``size``, or None."""
+    return next((chunk for chunk in range(255, 63, -1) if size % chunk == 0), None)
 
 
 def _class_ids(classes, rank, axis, dtype):

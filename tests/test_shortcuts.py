@@ -253,12 +253,15 @@ def test_torch_fused_kernels_read_what_they_do_not_check_themselves(name, params
 def test_tensorflow_dice_with_labels_on_large_inputs_has_the_right_value_and_gradient(classes, params, monkeypatch):
     """Beyond 2^15 pixels TensorFlow's segment sums are a weighted DenseBincount with a supplied
     gradient (the small cases of the parity report take unsorted_segment_sum); up to
-    _MASKED_CLASSES classes before the pixels, a mask of the labels replaces the gather."""
+    _MASKED_CLASSES classes before the pixels, a mask of the labels replaces the gather, and
+    it is counted in bytes here (from _COUNT_IN_BYTES_FROM values; the parity report's small
+    cases count the float mask)."""
     from crossloss.backends import tensorflow as tf_backend
     from crossloss.conformance.frameworks import traced, value_and_gradient
     masked = classes <= tf_backend._MASKED_CLASSES
     if masked:  # the path taken: no gather
         monkeypatch.setattr(tf_backend.TensorflowOps, "take_labels", None)
+        monkeypatch.setattr(tf_backend, "_COUNT_IN_BYTES_FROM", 0)
     rng = np.random.default_rng(5)
     shape = (2, classes, 128, 160)  # 40960 labels: above the threshold
     assert shape[0] * shape[2] * shape[3] >= tf_backend._BINCOUNT_FROM
@@ -278,6 +281,31 @@ def test_tensorflow_dice_with_labels_on_large_inputs_has_the_right_value_and_gra
     for trace in ("tf.function(jit_compile=True)", "tf.function, unknown batch size"):
         passed, _, detail = compare(to_numpy(traced("tensorflow", trace, loss["tensorflow"], *float32)), eager, "float32")
         assert passed, f"{trace}: {detail}"
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+@pytest.mark.parametrize("shape,chunk", [((2, 3, 128, 160), 160), ((1, 2, 255, 4), 255), ((2, 3, 7, 11), 77),
+                                         ((2, 3, 257, 1), None), ((2, 1, 5, 6), None)])
+def test_tensorflow_counts_a_label_mask_in_bytes_exactly(shape, chunk, monkeypatch):
+    """label_sums counts a large mask in uint8 sums of chunks of at most 255 values, then in
+    int32: exact for random masks and all-True ones (a chunk of 255 Trues is the most a uint8
+    holds). Where no chunk of 64 to 255 values divides the pixels (257; 30), and in a graph
+    (its device is not known there, and no GPU kernel sums uint8), it leaves the count to the
+    float mask (None)."""
+    import tensorflow as tf
+    from crossloss.backends import tensorflow as tf_backend
+    monkeypatch.setattr(tf_backend, "_COUNT_IN_BYTES_FROM", 0)
+    assert tf_backend._chunk_dividing(shape[2] * shape[3]) == chunk
+    rng = np.random.default_rng(17)
+    in_graph = []
+    tf.function(lambda m: in_graph.append(tf_backend._count_true(m, (2, 3))) or 0)(tf.zeros(shape, tf.bool))
+    assert in_graph == [None]
+    for mask in (rng.random(shape) < 0.7, np.ones(shape, bool)):
+        counts = tf_backend._count_true(tf.constant(mask), (2, 3))
+        if chunk is None:
+            assert counts is None
+            continue
+        np.testing.assert_array_equal(counts.numpy(), mask.sum(axis=(2, 3)))
 
 
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
