@@ -417,7 +417,8 @@ def _count_true(mask, axes):
     quarter of the bytes of a float mask: 2.70 -> 1.17 ms for 4 x 2.5e6 values, 0.75 -> 0.48
     ms for 4 x 5e5 (2-core AMD EPYC). None (sum a float mask) below _COUNT_IN_BYTES_FROM
     values, where the uint8 sums' fixed cost is the more (83 -> 165 us at 1e5), where no
-    chunk of 64 to 255 values divides the summed size, and outside eager host calls:
+    chunk of 64 to 255 values divides the summed size (smaller chunks would leave the int32
+    sums a large part of the work), and outside eager host calls:
     TensorFlow has no GPU kernel that sums uint8 (reduction_ops_sum.cc; it would run on the
     host), and a graph is traced before its device is known."""
     shape = mask.shape.as_list()
