@@ -418,9 +418,9 @@ def _count_true(mask, axes):
     ms for 4 x 5e5 (2-core AMD EPYC). None (sum a float mask) below _COUNT_IN_BYTES_FROM
     values, where the uint8 sums' fixed cost is the more (83 -> 165 us at 1e5), where no
     chunk of 64 to 255 values divides the summed size (smaller chunks would leave the int32
-    sums a large part of the work), and outside eager host calls:
-    TensorFlow has no GPU kernel that sums uint8 (reduction_ops_sum.cc; it would run on the
-    host), and a graph is traced before its device is known."""
+    sums a large part of the work), and outside eager host calls: TensorFlow has no GPU
+    kernel that sums uint8 (reduction_ops_sum.cc; it would run on the host), and a graph is
+    traced before its device is known."""
     shape = mask.shape.as_list()
     if not (tf.executing_eagerly() and _on_host(mask)) or math.prod(shape) < _COUNT_IN_BYTES_FROM:
         return None
@@ -428,7 +428,7 @@ def _count_true(mask, axes):
     chunk = _chunk_dividing(size)
     if chunk is None:
         return None
-    chunks = tf.reduce_sum(tf.reshape(tf.cast(mask, tf.uint8), lead + [size // chunk, chunk]), axis=-1)
+    chunks = tf.reduce_sum(tf.reshape(tf.cast(mask, tf.uint8), _dims((*lead, size // chunk, chunk))), axis=-1)
     return tf.reduce_sum(tf.cast(chunks, tf.int32), axis=-1)
 
 
