@@ -712,3 +712,22 @@ def test_sigmoid_has_no_overflow_and_no_cancellation(backend, dtype):
     np.testing.assert_allclose(np.where(expected < tiny, 0.0, got), np.where(expected < tiny, 0.0, expected),
                                rtol=4 * np.finfo(dtype).eps, atol=0)
     assert np.isnan(got[-1]) and got[0] == 0.0 and got[-2] == 1.0
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name, y_true", [("binary_crossentropy", "torch.randint(0, 2, (6, 4)).double()"),
+                                          ("categorical_crossentropy", "torch.rand(6, 4, dtype=torch.float64)"),
+                                          ("sparse_categorical_crossentropy", "torch.randint(0, 4, (6,))"),
+                                          ("kl_divergence", "torch.rand(6, 4, dtype=torch.float64)")])
+def test_torch_kernels_that_read_their_result_warn_of_nothing_in_training(name, y_true):
+    """A fused logits kernel whose reduced result is read (float64 logits are left unread)
+    reads it detached: torch warns, once a process (so in a process of its own here), when a
+    tensor that requires grad becomes a Python number."""
+    import subprocess
+    import sys
+    code = ("import warnings, torch, crossloss; warnings.simplefilter('error'); "
+            "x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True); "
+            f"crossloss.get({name!r}, backend='torch', from_logits=True)({y_true}, x).backward(); "
+            "assert torch.isfinite(x.grad).all()")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
