@@ -714,6 +714,66 @@ def test_sigmoid_has_no_overflow_and_no_cancellation(backend, dtype):
     assert np.isnan(got[-1]) and got[0] == 0.0 and got[-2] == 1.0
 
 
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
+@pytest.mark.parametrize("params, infinite", [({}, False), ({}, True), ({"label_smoothing": 0.0, "class_weight": [1, 2, 0.5, 1, 3]}, False),
+                                              ({"ignore_index": 2}, True)])
+@pytest.mark.parametrize("batch, parts", [(5, 3), (2, 2)])
+def test_tensorflow_log_softmax_over_a_leading_class_axis_goes_a_group_of_samples_at_a_time(
+        batch, parts, params, infinite, monkeypatch):
+    """From _PARTS_FROM values (lowered here) TensorFlow's sparse CE from logits with the class
+    axis before the last takes each group of samples' log-softmax at the labels by reductions
+    along the axis, no transposes: values and gradients are torch's and the reference's, the
+    groups' sizes differ by at most one sample, and a graph keeps the whole-tensor kernel."""
+    from crossloss.backends import tensorflow as tf_backend
+    from crossloss.conformance.frameworks import traced, value_and_gradient
+    size = batch * 5 * 6 * 7
+    monkeypatch.setattr(tf_backend, "_PARTS_FROM", -(-size // parts))
+    groups = []
+    whole = tf_backend._shifted_log_softmax_at
+    monkeypatch.setattr(tf_backend, "_shifted_log_softmax_at", lambda ops, x, *a: groups.append(x.shape[0]) or whole(ops, x, *a))
+    rng = np.random.default_rng(11)
+    logits = rng.normal(size=(batch, 5, 6, 7)) * 3
+    labels = rng.integers(0, 5, (batch, 6, 7))
+    if infinite:
+        logits[0, 1, 2, 3], logits[1, :, 0, 0], logits[-1, 4, 5, 6] = math.inf, -math.inf, -math.inf
+    loss = {b: crossloss.get("sparse_categorical_crossentropy", backend=b, axis=1, from_logits=True, **params)
+            for b in ("tensorflow", "torch")}
+    value, grad = value_and_gradient("tensorflow", loss["tensorflow"], *(to_backend("tensorflow", a, "float64")
+                                                                        for a in (labels, logits)))
+    assert sorted(groups, reverse=True) == [batch // parts + (i < batch % parts) for i in range(parts)]
+    torch_value, torch_grad = value_and_gradient("torch", loss["torch"], *(to_backend("torch", a, "float64")
+                                                                         for a in (labels, logits)))
+    with np.errstate(all="ignore"):
+        expected = reference_for("sparse_categorical_crossentropy")(labels, logits, axis=1, from_logits=True, **params)
+    for got, want in ((value, expected), (value, torch_value), (grad, torch_grad)):
+        passed, _, detail = compare(np.asarray(got), np.asarray(want, dtype=np.float64), "float64")
+        assert passed, detail
+    float32 = [to_backend("tensorflow", a, "float32") for a in (labels, logits)]
+    eager = to_numpy(loss["tensorflow"](*float32))
+    del groups[:]
+    passed, _, detail = compare(to_numpy(traced("tensorflow", "tf.function(jit_compile=True)", loss["tensorflow"],
+                                                *float32)), eager, "float32")
+    assert passed and not groups, detail
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+def test_tensorflow_takes_log_softmax_whole_where_parts_would_not_help(monkeypatch):
+    """_sample_parts splits only eager tensors of _PARTS_FROM values or more, with two samples or
+    more and the class axis neither first nor last (there the kernel needs no transpose)."""
+    import tensorflow as tf
+    from crossloss.backends import tensorflow as tf_backend
+    monkeypatch.setattr(tf_backend, "_PARTS_FROM", 100)
+    x = tf.zeros((4, 5, 6))
+    assert tf_backend._sample_parts(x, 1) == tf_backend._sample_parts(x, -2) == [2, 2]  # 120 values
+    monkeypatch.setattr(tf_backend, "_PARTS_FROM", 50)
+    assert tf_backend._sample_parts(x, 1) == [2, 1, 1]
+    assert tf_backend._sample_parts(x, 2) is None and tf_backend._sample_parts(x, -1) is None
+    assert tf_backend._sample_parts(x, 0) is None
+    assert tf_backend._sample_parts(tf.zeros((1, 5, 60)), 1) is None
+    assert tf_backend._sample_parts(tf.zeros((4, 5, 2)), 1) is None  # 40 values
+    assert tf.function(lambda x: tf.constant(tf_backend._sample_parts(x, 1) is None))(x)
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("name, y_true", [("binary_crossentropy", "torch.randint(0, 2, (6, 4)).double()"),
                                           ("categorical_crossentropy", "torch.rand(6, 4, dtype=torch.float64)"),
