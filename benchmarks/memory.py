@@ -17,8 +17,14 @@ Method:
 
   * torch on CUDA (``--backends torch:cuda``): the caching allocator's peak,
     ``torch.cuda.max_memory_allocated()`` after a reset, minus the bytes allocated before.
+  * TensorFlow (``--backends tensorflow``): the BFC allocator's peak of bytes in use
+    (``TF_CPU_ALLOCATOR_USE_BFC=true``; ``tf.config.experimental.get_memory_info``) after a
+    reset, minus the bytes in use before. BFC hands out a free chunk whole where it is less
+    than twice the request, so a peak depends on what was freed before: each peak is
+    measured in a process of its own, after one warm-up call. "fwd+bwd" is the gradient in
+    y_pred under a ``tf.GradientTape``, the gradient (1.0) included.
 
-    python benchmarks/memory.py [--backends torch,numpy,torch:cuda]
+    python benchmarks/memory.py [--backends torch,numpy,tensorflow,torch:cuda]
 
 Writes benchmarks/results/memory.json.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import tracemalloc
 
@@ -75,6 +82,26 @@ def numpy_natives():
         "from_logits": [("-mean(take_along_axis(log_softmax))", np_sparse_logits)],
         "activation=None": [("np.eye one-hot + dice formula", one_hot_dice)],
         "activation=softmax": [("softmax + one-hot + dice", lambda t, x: one_hot_dice(t, np_softmax(x, 1)))],
+    }
+
+
+def tensorflow_natives():
+    import keras
+    import tensorflow as tf
+
+    channels_last = (0, 2, 3, 1)  # Keras's and tf.nn's class axis is the last one
+    scce = keras.losses.SparseCategoricalCrossentropy()
+    dice = keras.losses.Dice(axis=(2, 3))
+
+    def one_hot_dice(t, p):
+        return dice(tf.one_hot(t, p.shape[1], axis=1), p)
+
+    return {
+        "probabilities": [("keras SCCE(transpose(p))", lambda t, p: scce(t, tf.transpose(p, channels_last)))],
+        "from_logits": [("tf.nn.sparse_softmax_xent(transpose(x))", lambda t, x: tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=tf.transpose(x, channels_last))))],
+        "activation=None": [("tf.one_hot + keras.losses.Dice", one_hot_dice)],
+        "activation=softmax": [("softmax + tf.one_hot + keras Dice", lambda t, x: one_hot_dice(t, tf.nn.softmax(x, 1)))],
     }
 
 
@@ -154,6 +181,44 @@ def measure_cuda(call, labels_np, pred_np) -> dict:
     return {"fwd": peak(lambda: call(labels, pred)), "fwd+bwd": peak(forward_backward)}
 
 
+def tensorflow_peak(case: int, method: int, mode: str) -> int:
+    """In this process: the BFC allocator's peak bytes in use beyond those in use before one
+    call (after a warm-up call) of CASES[case] by method (0: crossloss, then the natives)."""
+    import tensorflow as tf
+    loss_name, variant, params, kind = CASES[case]
+    fn = crossloss.get(loss_name, backend="tensorflow", **params) if method == 0 else \
+        tensorflow_natives()[variant][method - 1][1]
+    labels, pred = (tf.constant(a) for a in make_inputs(kind))
+
+    def call():
+        if mode == "fwd":
+            return fn(labels, pred)
+        with tf.GradientTape() as tape:
+            tape.watch(pred)
+            loss = fn(labels, pred)
+        return tape.gradient(loss, pred)
+
+    call()  # warm-up
+    gc.collect()
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    call()
+    return tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
+
+
+def measure_tensorflow(case: int, method: int) -> dict:
+    """Each peak in a process of its own (tensorflow_peak)."""
+    env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    peaks = {}
+    for mode in ("fwd", "fwd+bwd"):
+        run = subprocess.run([sys.executable, __file__, "--tensorflow-peak", str(case), str(method), mode],
+                             env=env, capture_output=True, text=True)
+        if run.returncode:
+            raise RuntimeError(f"tensorflow_peak {case} {method} {mode}:\n{run.stderr[-3000:]}")
+        peaks[mode] = int(run.stdout.split()[-1])
+    return peaks
+
+
 def measure_numpy(call, labels, pred) -> dict:
     call(labels, pred)  # warm-up
     return {"fwd": numpy_peak(lambda: call(labels, pred))}
@@ -165,22 +230,31 @@ def main(argv=None):
     parser.add_argument("--value-checks", default="auto", choices=("auto", "always", "never"),
                         help="crossloss's value_checks for the run (always: CUDA inputs are read too)")
     parser.add_argument("--out", default=str(RESULTS / "memory.json"))
+    parser.add_argument("--tensorflow-peak", nargs=3, metavar=("CASE", "METHOD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.tensorflow_peak:  # a child of measure_tensorflow
+        case, method, mode = args.tensorflow_peak
+        crossloss.set_options(value_checks=args.value_checks)
+        print(tensorflow_peak(int(case), int(method), mode))
+        return 0
     crossloss.set_options(value_checks=args.value_checks)
     args.quick, args.budget, args.load_at_start = False, None, os.getloadavg()  # (for speed.environment)
     args.device = "cuda" if "torch:cuda" in args.backends.split(",") else "cpu"
     rows = []
     print(f"{'loss':<32} {'variant':<19} {'backend':<10} {'method':<36} {'fwd':>6} {'fwd+bwd':>8}   (peak extra / y_pred bytes)")
     for backend in args.backends.split(","):
-        natives = torch_natives() if backend.startswith("torch") else numpy_natives()
-        for loss_name, variant, params, kind in CASES:
+        natives = {"numpy": numpy_natives, "tensorflow": tensorflow_natives}.get(backend, torch_natives)()
+        for case, (loss_name, variant, params, kind) in enumerate(CASES):
             labels, pred = make_inputs(kind)
             loss = crossloss.get(loss_name, **params)
-            for method, fn in [("crossloss", None)] + natives[variant]:
+            for index, (method, fn) in enumerate([("crossloss", None)] + natives[variant]):
                 row = {"loss": loss_name, "variant": variant, "backend": backend, "method": method,
                        "shape": list(SHAPE), "y_pred_bytes": pred.nbytes}
-                measure = {"torch": measure_torch, "torch:cuda": measure_cuda, "numpy": measure_numpy}[backend]
-                peaks = measure(fn or loss, labels, pred)
+                if backend == "tensorflow":
+                    peaks = measure_tensorflow(case, index)
+                else:
+                    measure = {"torch": measure_torch, "torch:cuda": measure_cuda, "numpy": measure_numpy}[backend]
+                    peaks = measure(fn or loss, labels, pred)
                 for k, v in peaks.items():
                     row[f"{k}_bytes"], row[f"{k}_ratio"] = v, v / pred.nbytes
                 rows.append(row)
@@ -189,7 +263,9 @@ def main(argv=None):
     write_results(args, rows, method={
         "torch": "torch.profiler profile_memory: max running sum of CPU allocator events",
         "torch:cuda": "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before",
-        "numpy": "tracemalloc peak minus traced memory before the call"})
+        "numpy": "tracemalloc peak minus traced memory before the call",
+        "tensorflow": "BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true) peak minus bytes in use before the call, "
+                      "each peak in a process of its own after a warm-up call"})
 
 
 if __name__ == "__main__":
