@@ -29,7 +29,7 @@ test: $(VENV)/.all
 bench: $(VENV)/.all
 	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/calls.py
-	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/memory.py --backends torch,numpy,tensorflow
 
 clean:
 	rm -rf $(VENV) build *.egg-info reports benchmarks/results
