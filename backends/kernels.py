@@ -27,8 +27,7 @@ def on_finite_logits(kernel, result_shows=False):
         if loss is None:  # declined on other grounds: the formula's guards need the logits' range
             c.pred_range = c.fact(c.read(y_pred))
             return None
-        # (detached: torch warns when a tensor that requires grad becomes a Python number)
-        return loss if math.isfinite(float(c.ops.stop_gradient(loss))) else None
+        return loss if math.isfinite(c.ops.number(loss)) else None
     run.covers_pred = result_shows
     run.skipped_label = getattr(kernel, "skipped_label", None)
     run.counts_every_entry = getattr(kernel, "counts_every_entry", False)

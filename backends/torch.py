@@ -146,6 +146,7 @@ class TorchOps(Ops):
 
     isinf = staticmethod(torch.isinf)
     stop_gradient = staticmethod(torch.Tensor.detach)
+    number = staticmethod(torch.Tensor.item)  # float() of a tensor that requires grad warns; item() does not
 
     def differentiated(self, x):
         return x.requires_grad and torch.is_grad_enabled() or not _plain_eager() or _forward_mode()

@@ -187,6 +187,9 @@ class Ops:
         torch.func.vmap batches an input; the result it enters is batched too)."""
         return True
 
+    def number(self, x) -> float:  # a one-value tensor as a Python number (a host read)
+        return float(x)
+
     def range_reader(self, like, force: bool = False, nonnegative: bool = False, minimum: bool = True):
         """A function x -> (min, max) as Python numbers, for tensors like ``like`` (its device,
         dtype and size), or None where reading them would cost a device sync.
