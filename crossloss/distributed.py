@@ -80,7 +80,8 @@ def _readable(count):
         return float(count)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(count, torch.Tensor):
-        return float(count) if count.is_cpu and not torch.compiler.is_compiling() else None
+        # (item(): float() of a count that requires grad warns)
+        return count.item() if count.is_cpu and not torch.compiler.is_compiling() else None
     tf = sys.modules.get("tensorflow")
     if tf is not None and tf.executing_eagerly() and count.device.endswith("CPU:0"):
         return float(count)

@@ -99,6 +99,17 @@ def test_the_count_carries_no_gradient(backend):
     assert float(tape.gradient(value, weight)) == pytest.approx(3.0)
 
 
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_a_count_that_requires_grad_is_read_without_a_warning():
+    """torch warns, once a process (so in a process of its own here), when a tensor that
+    requires grad becomes a Python number: the count is read with item()."""
+    code = ("import warnings, torch, crossloss.distributed; warnings.simplefilter('error'); "
+            "w = torch.tensor(2.0, requires_grad=True); "
+            "crossloss.distributed.global_mean(torch.tensor(6.0) * w, w * 1.0).backward(); assert w.grad == 3.0")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def _bad_global_means():
     """(total, count, error, message): each was accepted (a vector, a negative mean, two
     frameworks mixed) or failed with a bare TypeError naming nothing."""
