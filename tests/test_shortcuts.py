@@ -7,6 +7,8 @@ from the values is per call: the same loss object, fed finite and infinite input
 signature in turn, must give the reference's numbers every time.
 """
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -715,7 +717,7 @@ def test_sigmoid_has_no_overflow_and_no_cancellation(backend, dtype):
 
 
 @pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and TensorFlow")
-@pytest.mark.parametrize("params, infinite", [({}, False), ({}, True), ({"label_smoothing": 0.0, "class_weight": [1, 2, 0.5, 1, 3]}, False),
+@pytest.mark.parametrize("params, infinite", [({}, False), ({}, True), ({"class_weight": [1, 2, 0.5, 1, 3]}, False),
                                               ({"ignore_index": 2}, True)])
 @pytest.mark.parametrize("batch, parts", [(5, 3), (2, 2)])
 def test_tensorflow_log_softmax_over_a_leading_class_axis_goes_a_group_of_samples_at_a_time(
@@ -781,13 +783,11 @@ def test_tensorflow_takes_log_softmax_whole_where_parts_would_not_help(monkeypat
                                           ("kl_divergence", "torch.rand(6, 4, dtype=torch.float64)")])
 def test_torch_kernels_that_read_their_result_warn_of_nothing_in_training(name, y_true):
     """A fused logits kernel whose reduced result is read (float64 logits are left unread)
-    reads it detached: torch warns, once a process (so in a process of its own here), when a
-    tensor that requires grad becomes a Python number."""
-    import subprocess
-    import sys
+    reads it with Ops.number, item() on torch: torch warns, once a process (so in a process of
+    its own here), when float() makes a tensor that requires grad a Python number."""
     code = ("import warnings, torch, crossloss; warnings.simplefilter('error'); "
             "x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True); "
             f"crossloss.get({name!r}, backend='torch', from_logits=True)({y_true}, x).backward(); "
             "assert torch.isfinite(x.grad).all()")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
