@@ -508,3 +508,43 @@ def test_forward_mode_tangents_keep_the_compute_dtype(name, reduction):
         forward, reverse = jacfwd(lambda p: loss(y_true, p))(y_pred), jacrev(lambda p: loss(y_true, p))(y_pred)
     assert forward.dtype == torch.float32
     torch.testing.assert_close(forward, reverse)
+
+
+@pytest.mark.parametrize("loss, params, shape, targets", [
+    ("dice", {"activation": "softmax", "axis": 1}, (3, 4, 5, 6), "distribution"),
+    ("dice", {"activation": "softmax", "axis": 2}, (3, 4, 5, 6), "distribution"),
+    ("dice", {"activation": "softmax", "axis": -2}, (2, 5, 7), "labels"),
+    ("categorical_crossentropy", {"from_logits": True, "axis": 1}, (3, 4, 5, 6), "distribution"),
+    ("kl_divergence", {"from_logits": True, "axis": -2}, (2, 5, 7), "distribution")])
+def test_tensorflow_softmax_before_the_last_axis_has_torchs_first_and_second_derivatives(loss, params, shape, targets):
+    """TensorFlow's softmax and log-softmax over an axis before the last reduce along it, no
+    transposes, with gradients of their own: the losses give torch's value, gradient and
+    Hessian-vector product, eager and under tf.function(jit_compile=True); logits 1e4 apart too."""
+    import tensorflow as tf
+    import torch
+    rng = np.random.default_rng(12)
+    axis = params["axis"] % len(shape)
+    logits = rng.normal(size=shape) * 3
+    logits[0, 0] += 1e4  # (one row of classes far ahead: the shift by the max keeps exp finite)
+    picked = rng.integers(0, shape[axis], tuple(s for i, s in enumerate(shape) if i != axis))
+    y_true = picked if targets == "labels" else np.moveaxis(rng.dirichlet(np.ones(shape[axis]), picked.shape), -1, axis)
+    direction = rng.normal(size=shape)
+
+    x = torch.tensor(logits, requires_grad=True)
+    value = crossloss.get(loss, backend="torch", **params)(torch.tensor(y_true), x)
+    (grad,) = torch.autograd.grad(value, x, create_graph=True)
+    (hvp,) = torch.autograd.grad((grad * torch.tensor(direction)).sum(), x)
+
+    tf_loss = crossloss.get(loss, backend="tensorflow", **params)
+    x = tf.constant(logits)
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            tf_value = tf_loss(tf.constant(y_true), x)
+        tf_grad = inner.gradient(tf_value, x)
+        along = tf.reduce_sum(tf_grad * direction)
+    tf_hvp = outer.gradient(along, x)
+    traced = tf.function(tf_loss, jit_compile=True)(tf.constant(y_true), x)
+    for found, expected in ((tf_value, value), (traced, value), (tf_grad, grad), (tf_hvp, hvp)):
+        np.testing.assert_allclose(found.numpy(), expected.detach().numpy(), rtol=1e-9, atol=1e-12)
