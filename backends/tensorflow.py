@@ -359,7 +359,7 @@ def _shifted_log_softmax_at(ops, x, index, axis):
     one-hot(i) - softmax(x), as the kernel's."""
     shifted = x - tf.stop_gradient(tf.reduce_max(x, axis, keepdims=True))
     picked = ops.take_along_axis(shifted, index, axis)
-    return picked - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis, keepdims=True))
+    return picked - _log_sum_exp(shifted, axis)
 
 
 def _last(x, axis) -> bool:
@@ -390,8 +390,13 @@ def _softmax_and_slope(x, top, axis):
 def _log_softmax_and_slope(x, top, axis):
     """(x - max) - log(sum(exp(x - max))), and the slope g - exp(y) sum(g)."""
     shifted = x - top
-    y = shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis, keepdims=True))
+    y = shifted - _log_sum_exp(shifted, axis)
     return y, lambda upstream: upstream - tf.exp(y) * tf.reduce_sum(upstream, axis, keepdims=True)
+
+
+def _log_sum_exp(shifted, axis):
+    """log(sum(exp(x - max))) along ``axis``, kept as a size-1 axis: x - max is at most 0, so nothing overflows."""
+    return tf.math.log(tf.reduce_sum(tf.exp(shifted), axis, keepdims=True))
 
 
 def _trailing(x, axis) -> bool:
