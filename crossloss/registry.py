@@ -34,7 +34,7 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     """Add a loss. Its name and aliases must be new unless ``replace=True``, which replaces a
     loss of the same name registered before (not a built-in one, and no other loss's alias)."""
     if not isinstance(spec, LossSpec):
-        raise TypeError(f"register: argument 'spec' expected a LossSpec; got {type(spec).__name__}")
+        raise bad_type("register", "spec", "a LossSpec", type(spec).__name__)
     return _added(spec, replace, "register")
 
 
@@ -79,11 +79,14 @@ def _with_default_checks(spec: LossSpec) -> LossSpec:
 
 
 def _same_function(old: LossSpec | None, new: LossSpec) -> bool:
-    """Both specs compute with a function of the same module and qualified name (crossloss.loss's
-    wrapper carries its function's)."""
+    """Both specs compute with a module-level function of the same module and name (crossloss.loss's
+    wrapper carries its function's): a reload. Lambdas and functions nested in a factory share
+    their qualified names ('<lambda>', 'factory.<locals>.compute') with others, so never match."""
     def where(spec):
         return getattr(spec.compute, "__module__", None), getattr(spec.compute, "__qualname__", None)
-    return old is not None and None not in where(new) and where(old) == where(new)
+    module, name = where(new)
+    return old is not None and module is not None and isinstance(name, str) and "<" not in name \
+        and where(old) == (module, name)
 
 
 def _checked(spec: LossSpec) -> LossSpec:

@@ -44,7 +44,9 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     for reduction in reductions:  # a wrong parameter or reduction: the loss's own error, once
         crossloss.get(name, reduction=reduction, **params)
     if (y_true is None) != (y_pred is None):
-        raise ValueError("assert_backends_agree: pass both y_true and y_pred, or neither")
+        missing, given = ("y_pred", "y_true") if y_pred is None else ("y_true", "y_pred")
+        raise crossloss.LossValueError(f"{caller}: argument {missing!r} expected an array beside {given} (both "
+                                       f"inputs, or neither for the random cases); got None")
     if y_true is None:
         checked = cases.all_cases(name, params_list=[params] if params else None)
     else:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import crossloss
-from crossloss import BackendUnavailableError, LossTypeError, LossValueError, UnknownLossError
+from crossloss import BackendUnavailableError, LossSpec, LossTypeError, LossValueError, Terms, UnknownLossError
 from crossloss.options import Options
 
 from conftest import BACKENDS
@@ -412,6 +412,30 @@ def test_a_module_that_registers_a_loss_can_load_again(tmp_path, monkeypatch):
             crossloss.loss("reloaded_error", formula="e", reference=lambda t, p: p - t)(lambda c, t, p: p - t)
     finally:
         crossloss.unregister("reloaded_error")
+
+
+def test_register_of_no_spec_is_a_crossloss_type_error():
+    with pytest.raises(LossTypeError, match="register: argument 'spec' expected a LossSpec; got str") as info:
+        crossloss.register("my_loss")
+    assert isinstance(info.value, crossloss.CrosslossError)
+
+
+def test_a_second_lambda_or_factory_function_under_a_taken_name_is_refused():
+    """Lambdas, and functions nested in one factory, share their module and qualified name;
+    that must not pass for a reload, which would replace the first loss silently."""
+    def factory(power):
+        def compute(c, y_true, y_pred):
+            return Terms(c.ops.abs(y_pred - y_true) ** power)
+        return compute
+    for first, second in ((lambda c, t, p: Terms(c.ops.square(p - t)), lambda c, t, p: Terms(c.ops.abs(p - t))),
+                          (factory(2), factory(3))):
+        crossloss.register(LossSpec("twice_registered", first, formula="e^k", none_shape="y_pred's shape"))
+        try:
+            with pytest.raises(LossValueError, match="already taken by 'twice_registered'"):
+                crossloss.register(LossSpec("twice_registered", second, formula="e", none_shape="y_pred's shape"))
+            assert float(crossloss.get("twice_registered")(np.zeros(2), np.full(2, 3.0))) == 9.0  # the first's
+        finally:
+            crossloss.unregister("twice_registered")
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")

@@ -59,6 +59,14 @@ def test_assert_backends_agree_passes_on_a_correct_loss_with_given_inputs():
     assert passed >= 3 * 2 * 3  # backends x dtypes x reductions, at least NumPy's
 
 
+@pytest.mark.parametrize("given", [{"y_true": np.ones(2)}, {"y_pred": np.ones(2)}])
+def test_assert_backends_agree_with_one_input_names_the_other(given):
+    missing = ({"y_true", "y_pred"} - set(given)).pop()
+    with pytest.raises(LossValueError, match=rf"assert_backends_agree: argument '{missing}' expected an array "
+                                             rf"beside {set(given).pop()} .*; got None"):
+        crossloss.testing.assert_backends_agree("mse", **given)
+
+
 def test_given_inputs_with_an_infinity_get_no_finite_differences():
     """Central differences at an infinite input are NaN: a correct loss must still pass."""
     assert crossloss.testing.assert_backends_agree("mse", np.array([0.0, 1.0]), np.array([np.inf, 3.0])) > 0
