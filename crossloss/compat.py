@@ -17,7 +17,10 @@ Infinite logits keep crossloss's limits in both profiles where the frameworks gi
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import replace
+
+import numpy as np
 
 from .contract import check_axes
 from .errors import bad_type, bad_value, did_you_mean
@@ -194,16 +197,19 @@ def _keras_dice(c, y_true, y_pred):
 
 
 def _axes(value):
+    """None, an axis or a non-empty tuple (list, 1-D array) of axes: integers, NumPy's too."""
     if value is None:
         return None
     expected = "None, an axis or a tuple of axes"
     try:
-        values = (value,) if isinstance(value, int) else tuple(value)
-    except TypeError:  # not iterable: 1.5
+        values = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    except TypeError:  # not iterable: 1.5, a 0-d array of floats
         raise TypeError(expected) from None
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise TypeError(expected)
+    if not values:
         raise ValueError(expected)
-    return values
+    return tuple(map(int, values))
 
 
 def _keras_profiles() -> dict:

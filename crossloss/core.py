@@ -494,6 +494,8 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
     if compat is not None:
         from . import compat as profiles
         spec = profiles.lookup(compat, spec.name)
+    if not isinstance(reduction, str):
+        raise bad_type(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)), repr(reduction))
     if reduction not in spec.reductions:
         raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)),
                         repr(reduction) + did_you_mean(reduction, spec.reductions))

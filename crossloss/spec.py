@@ -178,12 +178,19 @@ def boolean(value) -> bool:
 
 
 def one_of(*choices) -> Callable[[Any], Any]:
+    """One of some strings (or None, where it is one): a NumPy array is no choice, nor a number."""
+    expected = "one of " + ", ".join(repr(c) for c in choices)
+
     def check(value):
+        if value is None and None in choices:
+            return None
+        if not isinstance(value, str):  # (an array's == would compare each entry)
+            raise TypeError(expected)
         if value not in choices:
-            error = ValueError("one of " + ", ".join(repr(c) for c in choices))
+            error = ValueError(expected)
             error.hint = did_you_mean(value, [c for c in choices if isinstance(c, str)])  # (bind shows it)
             raise error
-        return value
+        return str(value)  # (a NumPy string too)
     return check
 
 

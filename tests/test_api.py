@@ -88,6 +88,11 @@ def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_
     ("cce", {"class_weight": ["a", "b"]}, "class_weight", "1-D array of numbers", LossTypeError),
     ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error", LossTypeError),
     ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'", LossValueError),
+    ("mse", {"reduction": None}, "reduction", "'mean', 'sum', 'none'", LossTypeError),
+    ("dice", {"activation": 1}, "activation", "'sigmoid'", LossTypeError),
+    # an array's == compares entries: its truth value is no answer (nor NumPy's message the error's)
+    ("dice", {"activation": np.array(["sigmoid", "softmax"])}, "activation", "one of None, 'sigmoid'", LossTypeError),
+    ("dice", {"activation": np.array("softmax")}, "activation", "one of None, 'sigmoid'", LossTypeError),
     # combinations that no input can make valid
     ("dice", {"axis": 0}, "axis", "batch axis", LossValueError),
     ("dice", {"axis": None, "activation": "softmax"}, "axis", "softmax", LossValueError),

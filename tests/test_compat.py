@@ -56,6 +56,20 @@ def test_keras_axes_that_are_no_axis_are_refused_by_name():
         crossloss.get("dice", compat="keras", axes=1.5)
 
 
+@pytest.mark.parametrize("axes,error", [(("1", 2), LossTypeError), ((1, True), LossTypeError), ((), LossValueError)])
+def test_keras_axes_of_the_wrong_type_or_none_are_refused_by_kind(axes, error):
+    with pytest.raises(error, match=r"dice\[keras\]: argument 'axes' expected None, an axis or a tuple of axes"):
+        crossloss.get("dice", compat="keras", axes=axes)
+
+
+@pytest.mark.parametrize("axes", [np.int64(1), (np.int64(1),), np.array([1])])
+def test_keras_axes_may_be_numpy_integers_as_every_other_axis(axes):
+    y_true, y_pred = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]), np.array([[0.2, 0.7, 0.6], [0.9, 0.1, 0.3]])
+    loss = crossloss.get("dice", compat="keras", axes=axes)
+    assert loss.params["axes"] == (1,) and type(loss.params["axes"][0]) is int  # a config stays JSON-able
+    np.testing.assert_array_equal(loss(y_true, y_pred), crossloss.get("dice", compat="keras", axes=1)(y_true, y_pred))
+
+
 @pytest.mark.parametrize("name,argument,value,expected", [
     ("bce", "axis", 3, "an axis"), ("bce", "axis", -3, "an axis"), ("dice", "axes", 5, "an axis"),
     ("dice", "axes", (0, 0), "distinct axes"), ("dice", "axes", (1, -1), "distinct axes")])
