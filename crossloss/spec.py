@@ -131,9 +131,12 @@ class LossSpec:
         if self.doc:
             lines.append(self.doc)
         lines.append(f"formula: {self.formula}")
-        lines.append(f"reduction='none' returns: {self.none_shape}")
+        if "none" in self.reductions:
+            lines.append(f"reduction='none' returns: {self.none_shape}")
         lines.append("parameters:")
-        lines.append("  reduction = 'mean': 'mean' | 'sum' | 'none'")
+        allowed = " | ".join(map(repr, self.reductions))
+        lines.append(f"  reduction = 'mean': {allowed}" if "mean" in self.reductions else
+                     f"  reduction (get() needs one; 'mean' is not one): {allowed}")
         lines += [f"  {p.name} = {p.default!r}: {p.doc}" for p in self.params]
         return "\n".join(lines)
 

@@ -41,6 +41,13 @@ def test_spec_shows_parameters_defaults_docs_and_formula():
     text = str(crossloss.spec("huber"))
     assert "delta = 1.0" in text and "0.5 e^2" in text and "reduction" in text
     assert crossloss.spec("dice").defaults()["smooth_nr"] == 1e-5
+    assert "reduction = 'mean': 'mean' | 'sum' | 'none'" in text and "reduction='none' returns" in text
+
+
+def test_spec_shows_only_the_reductions_a_loss_takes():
+    text = LossSpec("mean_only", lambda c, t, p: Terms(c.ops.square(p - t)), formula="e^2",
+                    none_shape="y_pred's shape", reductions=("mean",)).describe()
+    assert text.endswith("reduction = 'mean': 'mean'") and "'sum'" not in text and "reduction='none'" not in text
 
 
 @pytest.mark.parametrize("typo,suggestion", [("dise", "dice"), ("hubber", "huber"), ("mean_squared_eror", "mean_squared_error")])
