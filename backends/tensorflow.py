@@ -38,6 +38,20 @@ _PARTS_FROM = 1 << 20  # values from which log_softmax_finite_at goes a group of
 _COUNT_IN_BYTES_FROM = 1 << 20  # mask values from which label_sums counts in uint8 chunks: below, their fixed cost is more
 
 
+def _recording_check():
+    """A function telling whether an eager tape or forward accumulator is recording (it
+    answers for every tensor: a tape that watches none still records); always True where
+    TensorFlow does not say."""
+    try:
+        from tensorflow.python.eager.record import could_possibly_record
+        return could_possibly_record
+    except ImportError:
+        return lambda: True
+
+
+_recording = _recording_check()
+
+
 def _onednn_enabled() -> bool:
     """TensorFlow runs its oneDNN kernels: by default on x86 CPUs with AVX512_VNNI, AVX_VNNI,
     AVX512_BF16 or AMX (TF_ENABLE_ONEDNN_OPTS=0 turns them off); they change which
@@ -174,6 +188,9 @@ class TensorflowOps(Ops):
 
     isinf = staticmethod(tf.math.is_inf)
     stop_gradient = staticmethod(tf.stop_gradient)
+
+    def differentiated(self, x):
+        return not tf.executing_eagerly() or _recording()  # (a graph may be differentiated later)
 
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
         if pos_weight is None and neg_weight is None:
