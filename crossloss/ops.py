@@ -385,6 +385,12 @@ class Ops:
             p = self.where(p >= 1.0, self.stop_gradient(p), p)
         return self.maximum_(self.log1p(-p), LOG_FLOOR)
 
+    def with_slope_of(self, value, slope):
+        """value's numbers with slope's derivatives (of every order): stop_gradient(value) +
+        (slope - stop_gradient(slope)), which adds an exact 0 where slope is finite. For a
+        value whose precise form differentiates with cancellation."""
+        return self.stop_gradient(value) + (slope - self.stop_gradient(slope))
+
     def ratio_or_zero(self, a, b):
         """a / b, and 0 with zero slope where b == 0: a mean over nothing (all labels ignored,
         every class weight 0, an empty batch) is 0, whatever its sum."""

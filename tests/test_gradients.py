@@ -166,6 +166,33 @@ def test_the_slope_on_the_log_floor_is_zero_and_elsewhere_the_textbook_one(backe
 
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-5), ("float64", 1e-12)])
+@pytest.mark.parametrize("targets,params", [("labels", {}), ("soft", {}), ("soft", {"smooth_dr": 0.0}),
+                                            ("labels", {"per_class": False, "smooth_nr": 0.5})])
+def test_the_dice_slope_keeps_its_precision_where_the_loss_is_near_1(backend, dtype, rtol, targets, params):
+    """Dice's slope in p is (M / D^2 - 2 t / D) / count (M = 2 I + smooth_nr, D = P + T +
+    smooth_dr), written out here in float64. The precise value's form N / D differentiates to
+    1/D - N/D^2, which cancels where the loss is near 1: for a class the target lacks it gave
+    noise (0, or the wrong sign, in half the float32 entries; a helper's audit)."""
+    rng = np.random.default_rng(5)
+    batch, classes, side = 2, 3, 32
+    labels = rng.integers(0, 2, (batch, side, side))  # class 2 in no sample
+    t = np.moveaxis(np.eye(classes)[labels], -1, 1) if targets == "labels" else \
+        rng.random((batch, classes, side, side)) * (np.arange(classes) < 2)[:, None, None]
+    p = rng.random((batch, classes, side, side)).astype(dtype).astype(np.float64)  # exact in both dtypes
+    sn, sd = params.get("smooth_nr", 1e-5), params.get("smooth_dr", 1e-5)
+    over = (1, 2, 3) if params.get("per_class", True) is False else (2, 3)
+    intersection, total = (p * t).sum(over, keepdims=True), (p + t).sum(over, keepdims=True)
+    count = batch * (1 if over == (1, 2, 3) else classes)
+    expected = ((2 * intersection + sn) / (total + sd) ** 2 - 2 * t / (total + sd)) / count
+    case = cases.Case("dice", "near 1", {"axis": 1, **params}, labels if targets == "labels" else t, p)
+    _, grad = torch_grad(case, dtype=dtype) if backend == "torch" else tf_grad(case, dtype=dtype)
+    absent = expected[:, 2] if over == (2, 3) else expected  # near 1: every entry's own precision
+    np.testing.assert_allclose(grad[:, 2] if over == (2, 3) else grad, absent, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
 @pytest.mark.parametrize("params", [{}, {"pos_weight": 3.0}, {"neg_weight": 1.0}, {"neg_weight": 0.5},
                                     {"pos_weight": [2.0, 0.0, 1.0], "neg_weight": [0.0, 2.0, 1.0]}])
 def test_the_slope_at_an_infinite_logit_is_zero_with_any_binary_weights(backend, params):

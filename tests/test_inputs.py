@@ -624,6 +624,16 @@ def test_dice_without_a_denominator_smoothing_is_the_formulas_value_on_an_empty_
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's, of the 0/0 or x/0 asked for
         got = to_numpy(loss(to_backend(backend, empty, "float32"), to_backend(backend, empty, "float32")))
     np.testing.assert_array_equal(got, np.full((1, 2), expected))
+    if backend == "torch":  # where a slope is wanted, it is taken from 1 - M / D: that must not touch the value
+        import torch
+        got = loss(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2, requires_grad=True)).detach().numpy()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        p = tf.zeros((1, 4, 2))
+        with tf.GradientTape() as tape:
+            tape.watch(p)
+            got = loss(tf.zeros((1, 4, 2)), p).numpy()
+    np.testing.assert_array_equal(got, np.full((1, 2), expected))
 
 
 @pytest.mark.parametrize("targets", ["labels", "dense"])

@@ -91,7 +91,14 @@ def _dice(c, y_true, y_pred):
     numerator = ops.add_multiple(total, intersection, -2.0)
     if c.smooth_dr != c.smooth_nr:
         numerator = ops.affine(numerator, 1.0, c.smooth_dr - c.smooth_nr)
-    loss = numerator / ops.affine(total, 1.0, c.smooth_dr)
+    denominator = ops.affine(total, 1.0, c.smooth_dr)
+    loss = numerator / denominator
+    if ops.differentiated(loss):
+        # N / D's slope, 1/D - N/D^2, cancels where the loss is near 1 (to noise for a class the target
+        # lacks): the slopes are 1 - M / D's, M = 2 I + smooth_nr (M/D^2 in P and T, -2/D in I)
+        if c.smooth_dr == 0:  # D = 0 (an empty class): the value is N / 0; M / 0 would make it NaN
+            denominator = ops.where(denominator > 0, denominator, 1.0)
+        loss = ops.with_slope_of(loss, -(ops.affine(intersection, 2.0, c.smooth_nr) / denominator))
     return Terms(loss, weighted_by_sample=not c.batch)
 
 
