@@ -62,7 +62,13 @@ class TorchOps(Ops):
         return None if x.device == like.device else f"a tensor on {x.device}"
 
     def unfit(self, x):
-        return None if x.layout is torch.strided else f"a tensor of layout {x.layout}"
+        if x.layout is not torch.strided:
+            return f"a tensor of layout {x.layout}"
+        if x.is_nested:
+            return "a nested tensor (pad its entries to one shape, and weigh the padding 0 by sample_weight)"
+        if isinstance(x, torch.masked.MaskedTensor):  # its mask would be kept on some paths and dropped on others
+            return "a torch.masked.MaskedTensor (weigh the entries by its mask through sample_weight instead)"
+        return None
 
     def dtype_name(self, x):
         return _DTYPES.get(x.dtype) or str(x.dtype).removeprefix("torch.")
@@ -248,7 +254,9 @@ class TorchOps(Ops):
         return super().segment_count(ids, num_segments, like, most)
 
     def signature(self, y_true, y_pred):
-        if not _plain_eager():  # a plan's tensors (class weights) must not be kept from there
+        # None in a trace (a plan's tensors, class weights, must not be kept from there), and for
+        # tensors that a plan of their shape would take but unfit refuses (a nested one has no shape)
+        if not _plain_eager() or _unplanned(y_true) or _unplanned(y_pred):
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_true.layout, y_pred.shape, y_pred.dtype, y_pred.device,
                 y_pred.layout)
@@ -263,6 +271,7 @@ class TorchOps(Ops):
         def matches(y_true, y_pred):  # (never asked in a trace: TRACING)
             return (type(y_pred) is tensor and type(y_true) is tensor  # (_readable's frame only in a transform)
                     and (_transform_level() is None or _readable(y_true, y_pred))
+                    and not (y_pred.is_nested or y_true.is_nested)  # (a nested tensor's shape raises)
                     and y_pred.shape == pred_shape and y_true.shape == true_shape and y_pred.dtype is pred_dtype
                     and y_true.dtype is true_dtype and (y_pred.is_cpu and y_true.is_cpu if cpu else  # (cheaper)
                                                         y_pred.device == device and y_true.device == device)
@@ -285,6 +294,10 @@ class TorchOps(Ops):
         if self.range_reader(like, force) is not _value_range:
             return super().min_reader(like, force)
         return _unsigned_min if like.dtype in _WIDE_UNSIGNED else _min_value
+
+
+def _unplanned(x):
+    return x.is_nested or type(x) is not torch.Tensor and isinstance(x, torch.masked.MaskedTensor)
 
 
 def _as_tensor(x, dtype, device):
