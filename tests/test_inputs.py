@@ -775,6 +775,34 @@ def test_a_weight_with_more_axes_than_the_loss_is_refused(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("bad", [1.5, math.nan])
+def test_an_ignored_entrys_probabilities_are_not_read(backend, bad):
+    """Sparse CE on probabilities reads the label's probability; an ignored entry's row had
+    its class 0 read instead (the label set to 0 for the gather): 1.5 there was refused, at
+    class 1 not, and under "never" a NaN there gave the row a NaN slope (a helper's audit)."""
+    labels = np.array([0, 1, 2, 1])  # entry 2 is ignored
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [bad, 0.3, 0.3], [0.3, 0.3, 0.4]])
+    expected = reference_for("scce")(labels, probabilities, ignore_index=2)
+    loss = crossloss.get("scce", ignore_index=2)
+    for mode in ("auto", "never"):
+        with crossloss.options(value_checks=mode):
+            got = to_numpy(loss(to_backend(backend, labels, "int64"), to_backend(backend, probabilities, "float64")))
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    if backend == "torch":
+        import torch
+        p = torch.tensor(probabilities, requires_grad=True)
+        with crossloss.options(value_checks="never"):
+            loss(torch.tensor(labels), p).backward()
+        np.testing.assert_array_equal(p.grad[2].numpy(), 0.0)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        p = tf.constant(probabilities)
+        with tf.GradientTape() as tape, crossloss.options(value_checks="never"):
+            tape.watch(p)
+            value = loss(tf.constant(labels), p)
+        np.testing.assert_array_equal(tape.gradient(value, p).numpy()[2], 0.0)
+
+
 def test_bool_labels_against_an_ignore_index_they_cannot_hold_are_checked_as_labels(backend):
     """ignore_index=5 cannot be a bool: the labels are range-checked without comparing with it
     (TensorFlow would fail to convert 5 to a bool)."""

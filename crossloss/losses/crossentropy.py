@@ -70,6 +70,8 @@ def _sparse(c, labels, y_pred):
         picked = ops.log_softmax_at(y_pred, index, c.axis, c.pred_range)
     else:  # only the labelled probability is read (and checked) and logged
         picked = ops.take_along_axis(y_pred, index, c.axis)
+        if ignored is not None:  # their class 0 was gathered: it counts nowhere (as a NaN slope would)
+            picked = ops.where(c.label_index(ignored, y_pred), 1.0, picked)
         picked = ops.floored_log(picked, c.check_probabilities(picked))
     if c.class_weight is None and not c.label_smoothing and ignored is None:  # log q_t, its class axis kept
         return Terms(picked, scale=-1.0, along=c.axis)
