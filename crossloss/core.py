@@ -251,13 +251,16 @@ class Loss:
                 continue  # a scalar weighs every class
             size = len(weights)
             axis = call.axis if call.axis is not None else len(pred_shape) - 1
+            # (a loss without a class axis, BCE, weighs the entries of the last axis)
+            per, along = ("class", f"class axis {axis}") if call.axis is not None else ("entry of the last axis",
+                                                                                       "last axis")
             if pred_shape and pred_shape[axis] is None:
-                raise bad_value(self.spec.name, k, f"one weight per class, for y_pred whose class axis {axis} has a "
+                raise bad_value(self.spec.name, k, f"one weight per {per}, for y_pred whose {along} has a "
                                 f"known size (give it in a graph's input signature)",
                                 f"{size} weights and y_pred of shape {pred_shape}")
             if not pred_shape or pred_shape[axis] != size:
-                raise bad_value(self.spec.name, k, f"one weight per class, {pred_shape[axis] if pred_shape else 1} "
-                                f"for y_pred of shape {pred_shape} (class axis {axis})",
+                raise bad_value(self.spec.name, k, f"one weight per {per}, {pred_shape[axis] if pred_shape else 1} "
+                                f"for y_pred of shape {pred_shape}" + (f" ({along})" if call.axis is not None else ""),
                                 f"{size} weight{'s' if size != 1 else ''}")
 
 

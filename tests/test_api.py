@@ -389,6 +389,14 @@ def test_a_fraction_is_a_weight_as_it_is_a_delta():
         crossloss.get("bce", pos_weight=0.5)(y_true, y_pred))
 
 
+def test_bce_weights_are_counted_along_the_last_axis_in_its_message():
+    """BCE has no class axis: its weights are one per entry of the last axis, as documented
+    (the message spoke of a class axis; a helper's audit)."""
+    with pytest.raises(LossValueError, match=r"'pos_weight' expected one weight per entry of the last axis, 4 for "
+                                             r"y_pred of shape \(2, 3, 4\); got 3 weights$"):
+        crossloss.get("bce", pos_weight=[1.0, 2.0, 3.0])(np.zeros((2, 3, 4)), np.full((2, 3, 4), 0.5))
+
+
 def test_one_class_weight_for_many_classes_is_refused_as_torch_refuses_it():
     """class_weight=[2.0] for three classes is a mistake (torch's cross_entropy refuses it);
     a scalar weighs every class. BCE's pos_weight of one entry broadcasts, as torch's does."""
