@@ -363,17 +363,16 @@ class Ops:
     def floored_log(self, p, known=None):
         """max(log p, -100): the log of a probability, finite at p = 0, NaN at NaN.
 
-        Where a slope may be taken, p <= 3.7e-44 (just below e^-100) is cut: the log takes 1
-        there and the floor is set after, so the floor's slope is 0 and no 0/0 = NaN is even
-        computed (one that a ``where`` drops still trips torch's anomaly mode). (Raising p to
-        3.7e-44 instead fails where float32 subnormals read as 0: TensorFlow on CPU.) With p
+        Where a slope may be taken, it is cut at p <= 3.7e-44 (just below e^-100), so that
+        the floor's slope is 0 rather than 0/0 = NaN at p = 0: those entries reach the log
+        through ``stop_gradient``, which leaves every value as it is. (Raising p to 3.7e-44
+        instead fails where float32 subnormals read as 0: TensorFlow on CPU.) With p
         ``known`` to be at least ABOVE_FLOOR the floor never acts.
         """
         if known is not None and known[0] >= ABOVE_FLOOR:
             return self.log(p)
         if self.differentiated(p):
-            cut = p <= _BELOW_FLOOR
-            return self.masked_fill_(self.maximum_(self.log_(self.where(cut, 1.0, p)), LOG_FLOOR), cut, LOG_FLOOR)
+            return self.maximum_(self.log_(self.where(p <= _BELOW_FLOOR, self.stop_gradient(p), p)), LOG_FLOOR)
         return self.maximum_(self.log(p), LOG_FLOOR)
 
     def floored_log1m(self, p, known=None):
@@ -383,8 +382,7 @@ class Ops:
         if known is not None and known[1] < 1.0:
             return self.log1p(-p)
         if self.differentiated(p):
-            cut = p >= 1.0
-            return self.masked_fill_(self.maximum_(self.log1p(-self.where(cut, 0.0, p)), LOG_FLOOR), cut, LOG_FLOOR)
+            p = self.where(p >= 1.0, self.stop_gradient(p), p)
         return self.maximum_(self.log1p(-p), LOG_FLOOR)
 
     def with_slope_of(self, value, slope):

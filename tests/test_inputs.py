@@ -259,6 +259,35 @@ def test_a_bad_probability_that_is_not_read_makes_the_loss_nan(backend, name, pa
         assert np.isnan(to_numpy(traced(lambda t, p: loss(t, p))(y_true, y_pred)))
 
 
+@pytest.mark.skipif(not {"torch", "tensorflow"} <= set(BACKENDS), reason="needs torch and tensorflow")
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["bce", "cce"])
+def test_a_negative_probability_near_0_makes_the_loss_nan_where_a_slope_is_taken(framework, dtype, name):
+    """Where a derivative may be taken, the floor's cut entries (p <= 3.7e-44) keep their
+    values on the way to the log: a negative p stays NaN (a version that took them as 0 gave
+    -100 for p = -0.5). On TensorFlow's CPU kernels, which read subnormals as 0 (its float64
+    log too), a negative subnormal is -0.0; torch reads its sign."""
+    negatives = [-0.5, -float(np.finfo(dtype).tiny)]  # the smallest normal
+    if framework == "torch":
+        negatives += [-float(np.finfo(dtype).smallest_subnormal), -1e-44]
+    for bad in negatives:
+        y_pred = np.array([[bad, 1.0], [0.5, 0.5]])
+        y_true = np.array([[1.0, 0.0], [0.0, 1.0]])
+        with crossloss.options(value_checks="never"):
+            if framework == "torch":
+                import torch
+                value = crossloss.get(name)(torch.tensor(y_true), torch.tensor(y_pred, dtype=getattr(torch, dtype),
+                                                                               requires_grad=True)).detach().numpy()
+            else:
+                import tensorflow as tf
+                p = tf.constant(y_pred, dtype)
+                with tf.GradientTape() as tape:
+                    tape.watch(p)
+                    value = crossloss.get(name)(tf.constant(y_true), p).numpy()
+        assert np.isnan(value), (bad, value)
+
+
 def test_torch_profile_ignores_label_minus_100_by_default(backend):
     """torch's ignore_index default; crossloss's own default ignores nothing (above)."""
     probs = np.array([[0.5, 0.4, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
