@@ -77,6 +77,9 @@ class TensorflowOps(Ops):
     tensor_types = (tf.Tensor, tf.Variable)
     refusals = (IndexError, RuntimeError, tf.errors.InvalidArgumentError)  # (a gather's index out of range)
 
+    def current(self, x):  # (its value: a read that a tape records, as Keras reads its variables)
+        return x.value() if isinstance(x, tf.Variable) and tf.executing_eagerly() else x
+
     def default_float(self):
         return "float32"
 

@@ -155,6 +155,7 @@ class Loss:
         ops = backend.OPS
         if not (isinstance(y_pred, ops.tensor_types) and isinstance(y_true, ops.tensor_types)):
             y_true, y_pred = _as_tensors(spec.name, ops, y_true, y_pred, sample_weight)
+        y_true, y_pred = ops.current(y_true), ops.current(y_pred)
         key = ops.signature(y_true, y_pred)  # None inside a trace: nothing is reused there
         plan = self._plans.get(key) if key is not None else None
         if plan is None:
@@ -395,14 +396,13 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None 
     values = terms.values
     if sample_weight is None:
         return values
+    sample_weight = ops.current(sample_weight)  # (an eager tf.Variable's declared shape may leave sizes unknown)
     signature = ops.signature(sample_weight, values) if fitted is not None and ops.is_tensor(sample_weight) else None
     key = None if signature is None else (type(sample_weight), signature)  # (a tf.Variable, a tensor subclass)
     fit = fitted.get(key) if key is not None else None
     if fit is None:
         weight = contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
-        # (a tf.Variable's signature is its declared shape: where that leaves a size unknown,
-        # weight_for compares the sizes on every call, so such a weight is never remembered)
-        if key is not None and None not in (ops.static_shape(sample_weight) or (None,)):
+        if key is not None:
             if len(fitted) >= 16:  # weights whose shapes follow the batch's values: keep a few
                 fitted.clear()
             dtype, shape = ops.dtype_name(weight), ops.shape(weight)

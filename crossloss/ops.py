@@ -47,6 +47,10 @@ class Ops:
         move it, else None."""
         return None
     def dtype_name(self, x) -> str: raise NotImplementedError  # "float32", "int64", "bool", ...
+    def current(self, x):
+        """x as a tensor of its own shape (an eager tf.Variable's is the one declared, which
+        may leave sizes unknown, as a graph's do); x itself on most backends."""
+        return x
     def unfit(self, x):
         """What makes tensor x unfit for a loss (a sparse layout), described for an error; None if nothing."""
         return None

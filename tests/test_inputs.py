@@ -1099,9 +1099,10 @@ def test_weights_of_a_signature_seen_before_are_weighed_by_their_own_values(back
 
 @pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
 def test_a_weight_variable_of_unknown_sizes_is_compared_on_every_call():
-    """A tf.Variable's signature is its declared shape, [None, None] here: the plan's fit of
-    the first weight was taken for a later one of another shape, whose misfit (a (1, 3)
-    weight on (4, 3) values, which TensorFlow broadcasts) then went unchecked."""
+    """A tf.Variable's declared shape, [None, None] here, is not its value's: the plan's fit
+    of the first weight had been taken for a later one of another shape (a (1, 3) weight on
+    (4, 3) values, which TensorFlow broadcasts), and then a graph's guard gave NaN. Eager
+    calls read the variable's value, whose misfit is refused as a tensor's."""
     import tensorflow as tf
     rng = np.random.default_rng(6)
     y_true, y_pred = (tf.constant(rng.standard_normal((4, 3)), tf.float32) for _ in range(2))
@@ -1110,9 +1111,32 @@ def test_a_weight_variable_of_unknown_sizes_is_compared_on_every_call():
     expected = np.mean((y_pred.numpy().astype(np.float64) - y_true.numpy()) ** 2)
     assert float(loss(y_true, y_pred, weight)) == pytest.approx(expected, rel=1e-6)
     weight.assign([[1.0, 0.0, 0.0]])
-    assert np.isnan(float(loss(y_true, y_pred, weight)))
+    with pytest.raises(LossValueError, match=r"argument 'sample_weight' .*got shape \(1, 3\)"):
+        loss(y_true, y_pred, weight)
     weight.assign(tf.fill((4, 1), 2.0))
     assert float(loss(y_true, y_pred, weight)) == pytest.approx(2 * expected, rel=1e-6)
+
+
+@pytest.mark.skipif("tensorflow" not in BACKENDS, reason="TensorFlow is not installed")
+def test_eager_variables_of_unknown_sizes_are_checked_as_their_values():
+    """An eager tf.Variable declared with unknown sizes was planned as a graph's input: its
+    values went unread (a BCE target of 2 gave a number), and a valid sparse CE or Dice call
+    with the class axis unknown failed comparing a label with None (a helper's audit)."""
+    import tensorflow as tf
+    def variable(values):
+        return tf.Variable(np.asarray(values, np.float32), shape=tf.TensorShape([None] * np.ndim(values)))
+    labels, logits = tf.constant([0, 2]), [[0.5, 1.0, -1.0], [2.0, 0.0, 0.5]]
+    for name, params in (("scce", {"from_logits": True}), ("dice", {"activation": "softmax"})):
+        loss = crossloss.get(name, **params)
+        np.testing.assert_array_equal(loss(labels, variable(logits)).numpy(), loss(labels, tf.constant(logits, tf.float32)).numpy())
+        p = variable(logits)
+        with tf.GradientTape() as tape:  # read through the variable: the tape sees it
+            value = loss(labels, p)
+        assert tape.gradient(value, p) is not None
+    with pytest.raises(LossValueError, match="binary_crossentropy: argument 'y_true' expected probabilities in"):
+        crossloss.get("bce")(variable([0.0, 2.0]), tf.constant([0.3, 0.6]))
+    with pytest.raises(LossValueError, match=r"sparse_categorical_crossentropy: argument 'y_true' expected integer labels"):
+        crossloss.get("scce", from_logits=True)(tf.Variable([0, 5], shape=tf.TensorShape([None])), variable(logits))
 
 
 @pytest.mark.parametrize("name,params", [("mse", {}), ("scce", {"from_logits": True}), ("bce", {})])
