@@ -98,7 +98,7 @@ def _dice(c, y_true, y_pred):
         # lacks): the slopes are 1 - M / D's, M = 2 I + smooth_nr (M/D^2 in P and T, -2/D in I)
         if c.smooth_dr == 0:  # D = 0 (an empty class): the value is N / 0; M / 0 would make it NaN
             denominator = ops.where(denominator > 0, denominator, 1.0)
-        loss = ops.with_slope_of(loss, -(ops.affine(intersection, 2.0, c.smooth_nr) / denominator))
+        loss = ops.with_slope_of(loss, ops.affine(intersection, -2.0, -c.smooth_nr) / denominator)  # -M / D
     return Terms(loss, weighted_by_sample=not c.batch)
 
 
