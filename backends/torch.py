@@ -313,10 +313,24 @@ def _bool_range(x):
 
 
 def _value_range(x):
-    if x.dtype in _WIDE_UNSIGNED:  # aminmax has no kernel for these: int64 holds uint16/32, float64 orders uint64
-        x = x.to(torch.float64 if x.dtype is torch.uint64 else torch.int64)
+    if x.dtype is torch.uint64:
+        return _uint64_range(_in_memory_order(x).view(torch.int64))
+    if x.dtype in _WIDE_UNSIGNED:  # aminmax has no kernel for these: int64 holds uint16/32
+        x = x.to(torch.int64)
     lo, hi = torch.aminmax(_in_memory_order(x))
     return lo.item(), hi.item()
+
+
+def _uint64_range(signed):
+    """uint64 values' exact range (an error shows it; through float64 it was rounded to 6
+    digits) from their patterns as int64, where those from 2^63 read negative."""
+    lo, hi = (bound.item() for bound in torch.aminmax(signed))
+    if lo >= 0:
+        return lo, hi
+    top = torch.where(signed < 0, signed, lo).max().item() + 2 ** 64  # the largest from 2^63
+    if hi < 0:  # every one from 2^63
+        return lo + 2 ** 64, top
+    return torch.where(signed >= 0, signed, hi).min().item(), top
 
 
 def _in_memory_order(x):

@@ -710,8 +710,17 @@ def test_a_narrow_label_that_wraps_onto_ignore_index_is_refused(backend, dtype, 
     with pytest.raises(LossValueError, match=f"'y_true' expected integer labels in \\[0, 3\\) or ignore_index={ignore}; "
                                              "got values from ") as info:
         crossloss.get(name, ignore_index=ignore)(labels, probs)
-    shown = float(str(info.value).rsplit(" to ", 1)[1])  # torch reads uint64 through float64: 6 digits
-    assert shown == pytest.approx(max(label, 2), rel=1e-5)
+    # exactly: torch's uint64 labels were read through float64, and shown to 6 digits
+    assert str(info.value).endswith(f"got values from {min(label, 0)} to {max(label, 2)}")
+
+
+@pytest.mark.parametrize("labels", [[2 ** 63, 2 ** 64 - 1, 2 ** 63 + 5], [7, 2 ** 63 + 1, 3, 2 ** 64 - 2]])
+def test_uint64_labels_from_2_63_are_shown_exactly(backend, labels):
+    """Their range is read from their patterns as int64 on torch (where those from 2^63 are
+    negative), not through float64, which rounded them to 6 digits in the message."""
+    y_true = to_backend(backend, np.array(labels, np.uint64), "float32")
+    with pytest.raises(LossValueError, match=rf"got values from {min(labels)} to {max(labels)}$"):
+        crossloss.get("scce")(y_true, to_backend(backend, np.full((len(labels), 3), 1 / 3), "float64"))
 
 
 @pytest.mark.parametrize("ignore,label", [(None, 2 ** 64 - 100), (-1, 2 ** 64 - 1), (-100, 2 ** 64 - 100),
