@@ -144,7 +144,9 @@ def _as_mean(ops, values, count, counted, weight):
     Under tf.distribute Keras divides each replica's loss by the number of replicas and sums
     the gradients: the global mean needs the replicas' mean count, not this shard's, where
     shards may count differently (ignored labels, class or sample weights, and shards of
-    different sizes: a last batch split unevenly)."""
+    different sizes: a last batch split unevenly). Keras reports the replicas' values weighed
+    by their shards' sizes: with shards of different sizes, that needs other values than the
+    slopes do (``with_slope_of``)."""
     if weight is not None:
         count = ops.sum(weight if counted is None else counted * weight)
     elif count is None:
@@ -153,11 +155,17 @@ def _as_mean(ops, values, count, counted, weight):
         count = ops.size(values)
     dtype = ops.dtype_name(values)
     count = ops.cast(count, dtype)
-    if ops.name == "tensorflow":
-        count, replicas = distributed.tf_count_over_replicas(count)
-        count = count / replicas if replicas > 1 else count
     size = ops.size(values)  # an int, or a tensor in a graph with an unknown batch size
     size = float(size) if isinstance(size, int) else ops.cast(size, dtype)
+    if ops.name == "tensorflow":
+        count, replicas = distributed.tf_count_over_replicas(count)
+        if replicas > 1:
+            # Keras reports the replicas' losses weighed by their shards' sizes: as values, the
+            # global size over the global count make that the global mean; a shard's own size
+            # times the replicas' number, the slope, where shards differ in size (a last batch)
+            everywhere, _ = distributed.tf_count_over_replicas(ops.cast(size, dtype))
+            return ops.with_slope_of(values * ops.ratio_or_zero(everywhere, count),
+                                     values * ops.ratio_or_zero(size * replicas, count))
     return values * ops.ratio_or_zero(size, count)
 
 
