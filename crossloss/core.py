@@ -398,7 +398,7 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None 
         return values
     sample_weight = ops.current(sample_weight)  # (an eager tf.Variable's declared shape may leave sizes unknown)
     signature = ops.signature(sample_weight, values) if fitted is not None and ops.is_tensor(sample_weight) else None
-    key = None if signature is None else (type(sample_weight), signature)  # (a tf.Variable, a tensor subclass)
+    key = None if signature is None else (type(sample_weight), signature)  # (a tensor subclass)
     fit = fitted.get(key) if key is not None else None
     if fit is None:
         weight = contract.weight_for(loss, ops, sample_weight, values, like, per_sample=terms.weighted_by_sample)
