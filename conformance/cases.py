@@ -227,6 +227,13 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
             add("empty masks", np.zeros_like(y_true), y_pred)
             if params.get("activation") is None:
                 add("empty predictions", y_true, np.zeros_like(y_pred))
+            axis = params.get("axis", -1)
+            if axis is not None and not labels and params.get("activation") != "softmax" \
+                    and params.get("include_background", True):  # one class: y_true may be its mask, unaxed
+                one_class = list(shape)
+                one_class[axis] = 1
+                mask = np.squeeze(rng.uniform(size=one_class) < 0.5, axis).astype(np.float64)
+                add("one class, its mask without the class axis", mask, rng.uniform(0.02, 0.98, one_class))
     return cases
 
 

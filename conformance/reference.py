@@ -379,7 +379,8 @@ def dice(
     p = y_pred | sigmoid(y_pred) | softmax(y_pred, axis)     (activation)
     t = y_true (same shape as y_pred) or one-hot of integer labels
         (t_c = [label == c]); with labels, pixels labelled ignore_index are
-        dropped from every sum.
+        dropped from every sum. With one class, a y_true without the class
+        axis is that class's mask, whatever its dtype.
     Per sample b and class c, summing over the spatial axes:
         I = sum p t,  P = sum p (or p^2 if squared),  T = sum t (or t^2)
     include_background=False drops class 0; per_class=False also sums I, P, T
@@ -411,6 +412,8 @@ def dice(
         t = _f64(yt)[:, None]
     elif yt.shape == np.shape(y_pred):  # dense targets
         t = np.moveaxis(_f64(yt), axis, 1)
+    elif n_classes == 1 and yt.ndim == np.ndim(y_pred) - 1:  # one class: its mask, whatever the dtype
+        t = _f64(yt)[:, None]
     else:  # integer labels
         if yt.ndim == np.ndim(y_pred):  # size-1 class axis present
             yt = np.squeeze(yt, axis=axis)
