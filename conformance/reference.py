@@ -248,7 +248,7 @@ def binary_crossentropy(
     if from_logits:
         log_p, log_not_p = _log_sigmoid(x), _log_sigmoid(-x)
     else:
-        log_p, log_not_p = _floored_log(x), _floored_log(1.0 - x)
+        log_p, log_not_p = _floored_log(x), np.maximum(np.log1p(-x), LOG_FLOOR)  # (1 - p would round a tiny p)
 
     loss = -(_zero_safe_mul(w_pos * y, log_p) + _zero_safe_mul(w_neg * (1.0 - y), log_not_p))
     return _reduce(loss, sample_weight, reduction)

@@ -20,6 +20,15 @@ def test_matches_reference(loss, backend, dtype):
         f"{r.case} [{r.reduction}, {r.check}]: {r.detail}" for r in failed[:20])
 
 
+def test_the_reference_bce_keeps_tiny_probabilities_precise():
+    """-log(1 - p) = p + p^2/2 + ...: the reference took log(1 - p), which rounds 1 - 1e-20 to 1
+    (0 for 1e-20; 2e-5 off at 1e-12), where the docs and torch take log1p(-p) (a helper's audit)."""
+    from crossloss.conformance.reference import reference
+    p = np.array([1e-20, 1e-12, 1e-9])
+    np.testing.assert_allclose(reference("binary_crossentropy", np.zeros(3), p, reduction="none"), p + p * p / 2,
+                               rtol=1e-15)
+
+
 def test_every_loss_has_random_and_edge_cases():
     for loss in crossloss.list_losses():
         labels = {c.label for c in cases.all_cases(loss)}
