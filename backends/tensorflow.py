@@ -38,18 +38,11 @@ _PARTS_FROM = 1 << 20  # values from which log_softmax_finite_at goes a group of
 _COUNT_IN_BYTES_FROM = 1 << 20  # mask values from which label_sums counts in uint8 chunks: below, their fixed cost is more
 
 
-def _recording_check():
-    """A function telling whether an eager tape or forward accumulator is recording (it
-    answers for every tensor: a tape that watches none still records); always True where
-    TensorFlow does not say."""
-    try:
-        from tensorflow.python.eager.record import could_possibly_record
-        return could_possibly_record
-    except ImportError:
-        return lambda: True
-
-
-_recording = _recording_check()
+try:  # whether an eager tape or forward accumulator records (any: one that watches nothing still does)
+    from tensorflow.python.eager.record import could_possibly_record as _recording
+except ImportError:  # where TensorFlow does not say: one may
+    def _recording():
+        return True
 
 
 def _onednn_enabled() -> bool:

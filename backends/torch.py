@@ -256,7 +256,7 @@ class TorchOps(Ops):
     def signature(self, y_true, y_pred):
         # None in a trace (a plan's tensors, class weights, must not be kept from there), and for
         # tensors that a plan of their shape would take but unfit refuses (a nested one has no shape)
-        if not _plain_eager() or _unplanned(y_true) or _unplanned(y_pred):
+        if not _plain_eager() or self.unfit(y_true) is not None or self.unfit(y_pred) is not None:
             return None
         return (y_true.shape, y_true.dtype, y_true.device, y_true.layout, y_pred.shape, y_pred.dtype, y_pred.device,
                 y_pred.layout)
@@ -294,10 +294,6 @@ class TorchOps(Ops):
         if self.range_reader(like, force) is not _value_range:
             return super().min_reader(like, force)
         return _unsigned_min if like.dtype in _WIDE_UNSIGNED else _min_value
-
-
-def _unplanned(x):
-    return x.is_nested or type(x) is not torch.Tensor and isinstance(x, torch.masked.MaskedTensor)
 
 
 def _as_tensor(x, dtype, device):
