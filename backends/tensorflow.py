@@ -132,6 +132,7 @@ class TensorflowOps(Ops):
     square = staticmethod(tf.square)
     exp = staticmethod(tf.exp)
     log = staticmethod(tf.math.log)
+    xlogy = staticmethod(tf.math.xlogy)
     log1p = staticmethod(tf.math.log1p)
     sigmoid = staticmethod(tf.sigmoid)             # exact at +-inf
     log_sigmoid = staticmethod(tf.math.log_sigmoid)  # -softplus(-x): 0 and -inf at +-inf
@@ -188,12 +189,12 @@ class TensorflowOps(Ops):
     def differentiated(self, x):
         return not tf.executing_eagerly() or _recording()  # (a graph may be differentiated later)
 
-    def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
+    def bce_with_logits_exact(self, targets, logits, pos_weight, neg_weight=None):
         if pos_weight is None and neg_weight is None:
             return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
         # not weighted_cross_entropy_with_logits: its gradient at a logit of 0 is wrong (it
         # differentiates relu(-x) and |x| there as 0; sigmoid_cross_entropy_with_logits does not)
-        return super().bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
+        return super().bce_with_logits_exact(targets, logits, pos_weight, neg_weight)
 
     def take_along_axis(self, x, index, axis):
         """One entry per position (index has size 1 along ``axis``), by a gather: ~25x faster

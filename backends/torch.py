@@ -113,6 +113,7 @@ class TorchOps(Ops):
     square = staticmethod(torch.square)
     exp = staticmethod(torch.exp)
     log = staticmethod(torch.log)
+    xlogy = staticmethod(torch.xlogy)
     log1p = staticmethod(torch.log1p)
     sigmoid = staticmethod(torch.sigmoid)     # exact at +-inf
     log_sigmoid = staticmethod(F.logsigmoid)  # exact at +-inf: 0 and -inf
@@ -158,8 +159,13 @@ class TorchOps(Ops):
         return x.requires_grad and torch.is_grad_enabled() or not _plain_eager() or _forward_mode()
 
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
-        if neg_weight is not None or _no_second_tangent(pos_weight):  # (torch's kernel has no neg_weight)
-            return super().bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
+        if neg_weight is not None:  # (torch's kernel has no neg_weight)
+            return self.bce_with_logits_exact(targets, logits, pos_weight, neg_weight)
+        return self.bce_with_logits_as_torch(targets, logits, pos_weight)
+
+    def bce_with_logits_as_torch(self, targets, logits, pos_weight):
+        if _no_second_tangent(pos_weight):
+            return super().bce_with_logits_as_torch(targets, logits, pos_weight)
         if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
             pos_weight = logits.new_tensor(pos_weight)
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -237,13 +237,16 @@ def check_traced(case, backend: str, trace: str) -> Result:
 COMPAT_TOLERANCE = {"float64": (1e-6, 1e-12), "float32": (1e-5, 1e-6)}
 
 
-def check_compat(case, profile: str, dtype: str, reduction: str) -> Result:
-    """crossloss.get(..., compat=profile) against the framework's own loss on the same inputs."""
+def check_compat(case, profile: str, dtype: str, reduction: str, backend: str | None = None) -> Result:
+    """crossloss.get(..., compat=profile) on ``backend`` (the framework's own by default)
+    against the framework's own loss on the same values: a profile is for migrations, so it
+    must give the framework's number on every backend."""
     from . import own
-    backend = own.FRAMEWORK[profile]
+    framework = own.FRAMEWORK[profile]
+    backend = backend or framework
     result = Result(case.loss, case.name, backend, dtype, reduction, f"compat={profile} vs {profile}'s own loss",
                     False, float("inf"))
-    args = _args(case, backend, dtype)[:2]
+    args, their_args = _args(case, backend, dtype)[:2], _args(case, framework, dtype)[:2]
     try:
         ours = to_numpy(crossloss.get(case.loss, backend=backend, reduction=reduction, compat=profile, **case.params)(*args))
         theirs = own.keras_loss(case.loss, case.params, reduction, dtype) if profile == "keras" else \
@@ -252,13 +255,14 @@ def check_compat(case, profile: str, dtype: str, reduction: str) -> Result:
         result.detail = f"{type(error).__name__}: {error}"
         return result
     try:
-        result.passed, result.error, result.detail = compare(ours, to_numpy(theirs(*args)), dtype, COMPAT_TOLERANCE[dtype])
+        result.passed, result.error, result.detail = compare(ours, to_numpy(theirs(*their_args)), dtype,
+                                                             COMPAT_TOLERANCE[dtype])
     except Exception as error:  # the framework refuses the inputs (torch's BCE: (B,) against (B, 1))
         result.detail = f"{type(error).__name__}: {error}"
-    entry = _divergence(result)
+    entry = _divergence(replace(result, backend=framework))  # (an entry names the framework whose number it is)
     if entry is not None:  # the framework's number is none to keep: crossloss's against what it stands for
         result.passed, result.error, result.detail = compare(
-            ours, to_numpy(own.STAND_INS[entry["instead"]](theirs, *args)), dtype, COMPAT_TOLERANCE[dtype])
+            ours, to_numpy(own.STAND_INS[entry["instead"]](theirs, *their_args)), dtype, COMPAT_TOLERANCE[dtype])
         result.accepted = entry["reason"] if result.passed else ""
         result.detail = result.detail and f"{result.detail} (against the stand-in {entry['instead']!r})"
     return result
@@ -276,19 +280,19 @@ def value_groups(backends, dtypes=None) -> list[tuple[str, str]]:
             for dtype in DTYPES[backend] if selected(dtype, dtypes)]
 
 
-def compat_checks(losses, backends, dtypes=None) -> list[Result]:
-    """Every profile whose framework is installed, at each selected one of COMPAT_DTYPES,
-    every reduction."""
+def compat_checks(losses, backends, dtypes=None, only=None) -> list[Result]:
+    """Every profile (``only`` that one) whose framework is installed, on each selected
+    backend, at each selected one of COMPAT_DTYPES, every reduction."""
     from . import own
     from crossloss.compat import profiles
     results = []
     for profile, names in profiles().items():
-        if own.FRAMEWORK[profile] not in backends:
+        if own.FRAMEWORK[profile] not in backends or only not in (None, profile):
             continue
         for loss in (n for n in names if n in losses):
             for case in own.profile_cases(profile, loss):
-                for dtype in (d for d in COMPAT_DTYPES if selected(d, dtypes)):
-                    results += [check_compat(case, profile, dtype, r) for r in REDUCTIONS]
+                for backend, dtype in ((b, d) for b in backends for d in COMPAT_DTYPES if selected(d, dtypes)):
+                    results += [check_compat(case, profile, dtype, r, backend) for r in REDUCTIONS]
     return results  # (check_compat has weighed each against its divergence's stand-in)
 
 

@@ -5,14 +5,15 @@ documented in docs/semantics.md; what each profile changes, and why, in docs/com
 torch (``torch.nn.functional``): logs clamped at -100 (as the default); cross-entropies take
 logits only, class axis 1, ``ignore_index=-100``, class-weighted means and label smoothing
 inside the weighted form (as the default); ``kl_div`` takes log-probabilities and its "mean"
-divides by the element count, "batchmean" by the batch size; a mean over nothing is NaN.
+divides by the element count, "batchmean" by the batch size; a mean over nothing is NaN; BCE
+with logits and ``kl_div`` in torch's forms, whose rounding shows where their terms cancel.
 
 keras (``keras.losses``, TensorFlow backend): ranks aligned as Keras aligns them (a trailing
 axis of 1 squeezed, or added to a 1-D input); probabilities clipped to [1e-7, 1 - 1e-7];
 categorical CE renormalises ``p / sum(p)`` first, sparse CE clips first and renormalises in log
 space; the loss is first averaged over the last axis per sample, so "sum" adds per-sample means;
 label smoothing uses the size of the last axis; KL clips both inputs to [1e-7, 1]; Dice sums over
-``axis`` (None: everything) with 1e-7 in the denominator.
+``axis`` (None: everything) with 1e-7 in the denominator; BCE with logits in TensorFlow's form.
 Infinite logits keep crossloss's limits in both profiles where the frameworks give NaN.
 """
 from __future__ import annotations
@@ -59,6 +60,9 @@ def _torch_binary(base: LossSpec):
     compute = _torch_empty_is_nan(base.compute)
 
     def run(c, y_true, y_pred):
+        if c.from_logits:  # torch's form on every backend, its cancellation included (docs/compat.md)
+            return Terms(c.ops.bce_with_logits(y_true, y_pred, c.pos_weight, c.pred_range,
+                                               form=c.ops.bce_with_logits_as_torch), nan_if_empty=True)
         c.neg_weight, c.label_smoothing = None, 0.0
         return compute(c, y_true, y_pred)
     return run
@@ -80,12 +84,13 @@ def _torch_cross_entropy(base: LossSpec):
 
 
 def _torch_kl(c, y_true, log_q):
-    """torch.nn.functional.kl_div(input=log q, target=p): elementwise p (log p - log q), 0 at p = 0."""
+    """torch.nn.functional.kl_div(input=log q, target=p): elementwise p log p - p log q, in that
+    form (it rounds otherwise than p (log p - log q), by up to 1e-3 relative in float32 where q is
+    near p), with 0 for both terms at p = 0 (torch: 0 * -inf = NaN at log q = -inf)."""
     ops = c.ops
     if c.log_target:
         return Terms(ops.exp(y_true) * (y_true - log_q), nan_if_empty=True)
-    log_p = ops.where(y_true > 0, ops.log(ops.where(y_true > 0, y_true, 1.0)), 0.0)
-    return Terms(ops.mul_no_nan(y_true, log_p - log_q), nan_if_empty=True)
+    return Terms(ops.xlogy(y_true, y_true) - ops.mul_no_nan(y_true, log_q), nan_if_empty=True)
 
 
 def _torch_kl_targets(params) -> str:
@@ -143,8 +148,8 @@ def _keras_clipped(c, p):
 def _keras_binary(c, y_true, y_pred):
     ops = c.ops
     y = y_true * (1.0 - c.label_smoothing) + 0.5 * c.label_smoothing if c.label_smoothing else y_true
-    if c.from_logits:
-        elementwise = ops.bce_with_logits(y, y_pred)
+    if c.from_logits:  # TensorFlow's form on every backend (torch's fused kernel's cancels)
+        elementwise = ops.bce_with_logits(y, y_pred, form=ops.bce_with_logits_exact)
     else:
         p = _keras_clipped(c, y_pred)
         elementwise = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))

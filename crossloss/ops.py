@@ -101,11 +101,23 @@ class Ops:
     def log_softmax_finite_at(self, x, index, axis: int):  # log_softmax_finite(x) at index; a backend may hold less
         return self.take_along_axis(self.log_softmax_finite(x, axis), index, axis)
     def bce_with_logits_finite(self, targets, logits, pos_weight, neg_weight=None):
+        """BCE with logits for finite x in the backend's fastest form: ``bce_with_logits_exact``
+        here; torch's fused kernel, ``bce_with_logits_as_torch``, on torch (docs/semantics.md)."""
+        return self.bce_with_logits_exact(targets, logits, pos_weight, neg_weight)
+    def bce_with_logits_exact(self, targets, logits, pos_weight, neg_weight=None):
         """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] for finite x (w: pos_weight, v:
-        neg_weight, or 1); both terms >= 0, so nothing cancels. A backend may run a fused kernel instead."""
+        neg_weight, or 1); both terms >= 0, so nothing cancels (TensorFlow's kernel, unweighted)."""
         positive = targets if pos_weight is None else targets * pos_weight
         negative = 1.0 - targets if neg_weight is None else (1.0 - targets) * neg_weight
         return -(positive * self.log_sigmoid(logits) + negative * self.log_sigmoid(-logits))
+    def bce_with_logits_as_torch(self, targets, logits, pos_weight):
+        """(1 - y) x - (1 + (w - 1) y) log_sigmoid(x) for finite x (w: pos_weight, or 1), the form of
+        torch's binary_cross_entropy_with_logits (bit for bit on torch's CPU kernel): a hard
+        target's small term cancels (y = 0 at x = -16 gives 0 in float32 for 1.1e-7), so only its
+        log_sigmoid's rounding gives torch's numbers: min(x, 0) - log1p(exp(-|x|)), as torch's
+        (TensorFlow's kernel drops log1p(exp(-|x|)) from |x| > 13.9 in float32: 0 at x = -14 for 9.5e-7)."""
+        weight = 1.0 if pos_weight is None else self.affine(targets * (pos_weight - 1.0), 1.0, 1.0)
+        return self.affine(targets, -1.0, 1.0) * logits - weight * Ops.log_sigmoid(self, logits)
     def isinf(self, x): raise NotImplementedError
     def take_along_axis(self, x, index, axis: int): raise NotImplementedError  # index: size 1 along axis, or 1-D x
     def take_labels(self, x, labels, axis: int):
@@ -298,17 +310,20 @@ class Ops:
         entry near -finfo.max / 4 is 0, k tied +inf entries get 1/k each, a row of all -inf 1/C."""
         return self.softmax_finite(x if self.finite_logits(x, known) else self._clamped(x), axis)
 
-    def bce_with_logits(self, targets, logits, pos_weight=None, known=None, neg_weight=None):
-        """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] with the limits at infinite logits.
+    def bce_with_logits(self, targets, logits, pos_weight=None, known=None, neg_weight=None, form=None):
+        """-[w y log_sigmoid(x) + v (1 - y) log_sigmoid(-x)] with the limits at infinite logits,
+        computed by ``form`` for finite logits (``bce_with_logits_finite`` unless given).
 
         Fused kernels are NaN at +-inf. On logits clamped to +-finfo.max / 4 they give the
         limit where it is 0, and about weight * finfo.max / 4 where it is infinite (a positive
         term at an infinite logit): those entries are set to inf. The slope there is the
         clamp's, 0. ``known`` finite logits need neither step.
         """
+        form = form or self.bce_with_logits_finite
+        weights = (pos_weight,) if neg_weight is None else (pos_weight, neg_weight)
         if self.finite_logits(logits, known):
-            return self.bce_with_logits_finite(targets, logits, pos_weight, neg_weight)
-        loss = self.bce_with_logits_finite(targets, self._clamped(logits), pos_weight, neg_weight)
+            return form(targets, logits, *weights)
+        loss = form(targets, self._clamped(logits), *weights)
         return self.masked_fill_(loss, self.isinf(logits) & (loss > 0), math.inf)
 
     def sum_product(self, a, b, axis):
@@ -400,6 +415,10 @@ class Ops:
         every class weight 0, an empty batch) is 0, whatever its sum."""
         empty = b == 0
         return self.where(empty, 0.0, a / self.where(empty, 1.0, b))
+
+    def xlogy(self, x, y):
+        """x log y, exactly 0 where x == 0 (at y = 0 too), as tf.math.xlogy (torch.xlogy: NaN at a NaN y)."""
+        return x * self.log(self.where(x == 0, 1.0, y))
 
     def mul_no_nan(self, weight, value):
         """weight * value, exactly 0 where weight == 0 even if value is +-inf.
