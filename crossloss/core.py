@@ -371,8 +371,9 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
             contract.check_plain_real(loss, argument, value)
     if not ops.is_tensor(y_pred):
         like = y_true if ops.is_tensor(y_true) else None
-        # Python numbers have no dtype of their own: they take a float y_true's, as NumPy 2 and torch
-        # promote them, and floats otherwise the framework's default (torch.tensor's, tf.constant's)
+        # Python numbers have no dtype of their own: they take a float y_true's (its compute dtype: not
+        # a half type's rounding), as NumPy 2 and torch promote them, and floats otherwise the
+        # framework's default (torch.tensor's, tf.constant's)
         numbers = not isinstance(y_pred, np.ndarray)
         dtype = _float_dtype(ops, y_true) if numbers else None
         # through NumPy, as y_true: a list of 0-d arrays or other frameworks' scalars is no torch or TF input
@@ -385,10 +386,9 @@ def _as_tensors(loss, ops, y_true, y_pred, sample_weight):
 
 
 def _float_dtype(ops, y_true):
-    """y_true's dtype name where it is a float of a tensor or NumPy array, else None."""
+    """The compute dtype of y_true's float dtype (a tensor's or NumPy array's), else None."""
     dtype = ops.dtype_name(y_true) if ops.is_tensor(y_true) else getattr(y_true, "dtype", None)
-    dtype = getattr(dtype, "name", dtype)  # a NumPy y_true's np.dtype
-    return dtype if dtype in contract.COMPUTE_DTYPE else None
+    return contract.COMPUTE_DTYPE.get(getattr(dtype, "name", dtype))  # (a NumPy y_true's np.dtype)
 
 
 def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None = None):

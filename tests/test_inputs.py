@@ -1030,6 +1030,21 @@ def test_a_python_y_pred_takes_the_float_dtype_of_y_true(backend, dtype):
     assert float(to_numpy(out)) == pytest.approx(expected, rel=1e-6, abs=0)
 
 
+def test_a_python_y_pred_beside_half_targets_is_read_in_their_compute_dtype(backend):
+    """float16 and bfloat16 are computed in float32: Python numbers beside such targets were
+    rounded to the half type first (2049 to 2048 and 0.3 off by 3e-4 in float16; 2.6e-3 in
+    bfloat16), where the same numbers as y_true stay exact (a helper's audit)."""
+    halves = ["float16"] + (["bfloat16"] if backend != "numpy" else [])
+    y_pred = [0.2, 0.6, 2049.0]
+    for dtype in halves:
+        y_true = to_backend(backend, np.array([0.1, 0.3, 0.0]), dtype)
+        targets = to_numpy(y_true).astype(np.float32).astype(np.float64)
+        expected = (np.array(y_pred, np.float32).astype(np.float64) - targets) ** 2
+        got = crossloss.get("mse", reduction="none")(y_true, y_pred)
+        assert "float32" in str(got.dtype)  # torch.float32, <dtype: 'float32'>, float32
+        np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-6, atol=0, err_msg=dtype)
+
+
 @pytest.mark.parametrize("y_true", [np.array([0, 1]), np.array([False, True]), [0, 1], [0.0, 1.0]],
                          ids=["int64", "bool", "int-list", "float-list"])
 def test_python_floats_take_the_frameworks_default_dtype_where_y_true_is_not_float(backend, y_true):
