@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -17,6 +18,13 @@ from .options import CURRENT
 from .spec import LossSpec, Terms
 
 
+def _read_only(name: str):
+    def refuse(loss, value):
+        raise AttributeError(f"{loss!r}: '{name}' is read-only (get() checked it, and the loss's plans are made for "
+                             f"it): make another loss with crossloss.get()")
+    return refuse
+
+
 class Loss:
     """A callable loss. Argument order is Keras's: ``loss(y_true, y_pred, sample_weight=None)``.
 
@@ -25,9 +33,7 @@ class Loss:
 
     def __init__(self, spec: LossSpec, params: dict, reduction: str, backend: str | None):
         self.spec = spec
-        self.params = params
-        self.reduction = reduction
-        self.backend = backend
+        self._params, self._reduction, self._named = params, reduction, backend  # read-only (the properties)
         # per-class parameter -> its weights as Python numbers, which a trace takes as constants
         # (torch.compile makes a NumPy array a graph input, whose guard fails under inference_mode)
         self._per_class = {p.name: _numbers(params[p.name]) for p in spec.params
@@ -42,6 +48,13 @@ class Loss:
             _backends.load_imported()  # dispatch then imports nothing, which a torch.compile trace could not
         self._repr = self._call_text()
 
+    # A loss's plans were made for its parameters, which get() checked: a write would skip both
+    # (a negative Huber delta gave -27.5 before the first call, and was ignored after it)
+    # (a mapping proxy of its own dict: Dynamo traces none whose dict a trace has seen change)
+    params = property(lambda self: MappingProxyType(self._params), _read_only("params"), doc="the parameters")
+    reduction = property(lambda self: self._reduction, _read_only("reduction"), doc="'mean', 'sum' or 'none'")
+    backend = property(lambda self: self._named, _read_only("backend"), doc="the backend get() named, or None")
+
     def __reduce__(self):
         """Pickled (and deep-copied) as the ``get()`` call that rebuilds it: its spec holds
         functions, and its plans are a cache of per-signature classes."""
@@ -53,20 +66,20 @@ class Loss:
     def _call_text(self) -> str:
         """The get() call that makes this loss. Formatted once: torch.func.vmap names the
         function it maps by its repr, and a torch.compile trace cannot format an array."""
-        changed = {k: v for k, v in self.params.items() if _differs(v, self.spec.defaults()[k])}
+        changed = {k: v for k, v in self._params.items() if _differs(v, self.spec.defaults()[k])}
         args = [repr(self.spec.extra.get("base", self.spec.name))] + [f"{k}={v!r}" for k, v in changed.items()]
-        if self.reduction != "mean":
-            args.append(f"reduction={self.reduction!r}")
+        if self._reduction != "mean":
+            args.append(f"reduction={self._reduction!r}")
         if self.spec.compat:
             args.append(f"compat={self.spec.compat!r}")
-        if self.backend:
-            args.append(f"backend={self.backend!r}")
+        if self._named:
+            args.append(f"backend={self._named!r}")
         return f"crossloss.get({', '.join(args)})"
 
     def get_config(self) -> dict:
         """Everything needed to rebuild this loss with ``crossloss.get(**config)``."""
-        config = {"name": self.spec.extra.get("base", self.spec.name), "backend": self.backend,
-                  "reduction": self.reduction, **self.params}
+        config = {"name": self.spec.extra.get("base", self.spec.name), "backend": self._named,
+                  "reduction": self._reduction, **self._params}
         if self.spec.compat:
             config["compat"] = self.spec.compat
         return config
@@ -104,7 +117,7 @@ class Loss:
             contract.explain_failure(plan.checks, settings, call, *given)
             raise
         if result is None:
-            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self.reduction, y_pred, plan.divisors,
+            result = _reduce(self.spec.name, plan.ops, terms, sample_weight, self._reduction, y_pred, plan.divisors,
                              plan.weights)
         guard = plan.guards.get(settings.value_checks)
         return result if guard is None else guard(result, y_true, y_pred)
@@ -141,7 +154,7 @@ class Loss:
                                  "sample, so that the shards' sums and counts add up to the global mean; got "
                                  f"values over the whole batch (shape {ops.static_shape(terms.values)})")
         total = ops.sum(terms.values)
-        if self.reduction == "batchmean":
+        if self._reduction == "batchmean":
             count = _batch_size(ops, terms.values)
         else:
             count = ops.traced_size(terms.values) if terms.count is None else terms.count
@@ -198,16 +211,17 @@ class Loss:
         dtype = contract.compute_dtype(spec.name, ops, y_pred)
         contract.check_real(spec.name, "y_true", ops, y_true)
         contract.check_device(spec.name, ops, y_true, y_pred)
-        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self.params, dtype, spec.name)
+        self._check_in_dtype(dtype)
+        call = contract.Call(ops, self._params_for(ops, y_pred, dtype) if self._per_class else self._params, dtype, spec.name)
         true_shape, pred_shape = contract.layout(spec.name, spec, call, y_true, y_pred)
         if self._per_class:
             self._check_per_class(call, ops.static_shape(y_pred))
         true_dtype = "int64" if call.labels else dtype
         choose = backend.NATIVE.get(spec.name)
-        native = choose and choose(call, self.reduction, y_pred)
+        native = choose and choose(call, self._reduction, y_pred)
         # for a sample_weight: the kernel's "none", where the mean counts every entry (no label
         # left out: sparse CE without ignore_index or class weights)
-        native_values = (native if self.reduction == "none" else choose(call, "none", y_pred)) \
+        native_values = (native if self._reduction == "none" else choose(call, "none", y_pred)) \
             if choose and spec.values_per_entry else None
         if spec.gathers_labels and not getattr(native_values, "counts_every_entry", False):
             native_values = None
@@ -227,10 +241,19 @@ class Loss:
                      guards, native, native_values,
                      {} if reused else None, {} if reused else None, ops.matcher(y_true, y_pred) if reused else None)
 
+    def _check_in_dtype(self, dtype: str):
+        """Numbers beyond the compute dtype's range are inf there: Dice's smoothing of 1e39 made
+        float32 inputs' loss NaN or -inf where float64's is a number."""
+        limit = float(np.finfo(dtype).max)
+        for p in self.spec.params:
+            if p.in_dtype and abs(self._params[p.name]) > limit:
+                raise bad_value(self.spec.name, p.name, f"a number up to {limit:.6g} for inputs computed in {dtype}",
+                                f"{self._params[p.name]:.6g}")
+
     def _params_for(self, ops, like, dtype) -> dict:
         """Parameters, with per-class arrays as tensors of ``like``'s framework, device and dtype
         (once per input signature: the plan keeps them)."""
-        params = dict(self.params)
+        params = dict(self._params)
         limit, tiny = float(np.finfo(dtype).max), float(np.finfo(dtype).tiny)
         for k, weights in self._per_class.items():
             each = weights if isinstance(weights, tuple) else (weights,)

@@ -38,6 +38,7 @@ class Param:
     check: Callable[[Any], Any] | None = None
     per_class: bool = False  # an array laid along the class axis: converted to the inputs' framework
     one_for_all: bool = False  # a per-class array of one entry weighs every class (as torch broadcasts pos_weight)
+    in_dtype: bool = False  # a number that must be finite in the compute dtype (checked per input signature)
 
 
 class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a frozen dataclass

@@ -8,6 +8,7 @@ import pytest
 
 import crossloss
 from crossloss import BackendUnavailableError, LossSpec, LossTypeError, LossValueError, Terms, UnknownLossError
+from crossloss.conformance.frameworks import to_backend, to_numpy
 from crossloss.options import Options
 
 from conftest import BACKENDS
@@ -622,3 +623,19 @@ def test_a_loss_remembers_the_plans_of_many_shapes():
     for x in inputs:
         loss(x, x)
     assert len(plans) == 200 and all(loss._plans[key] is plan for key, plan in plans.items())
+
+
+def test_a_losss_parameters_reduction_and_backend_are_read_only(backend):
+    """They were plain attributes that skipped get()'s checks: a Huber delta of -5 written before
+    the first call gave -27.5 (a negative loss) on NumPy and TensorFlow, and after it the write was
+    ignored; reduction='avg' was taken as the mean (a helper's audit)."""
+    loss = crossloss.get("huber", delta=2.0, backend=backend)
+    for name, value in (("params", {"delta": -5.0}), ("reduction", "avg"), ("backend", "numpy")):
+        with pytest.raises(AttributeError, match=rf"^crossloss.get\('huber', delta=2.0, backend='{backend}'\): "
+                                                 rf"'{name}' is read-only"):
+            setattr(loss, name, value)
+    with pytest.raises(TypeError):
+        loss.params["delta"] = -5.0
+    assert dict(loss.params) == {"delta": 2.0} and loss.reduction == "mean" and loss.backend == backend
+    y_true, y_pred = (to_backend(backend, np.array(v), "float64") for v in ([0.0], [3.0]))
+    assert float(to_numpy(loss(y_true, y_pred))) == 2.0 * (3.0 - 0.5 * 2.0)

@@ -332,6 +332,20 @@ def test_weights_beyond_the_compute_dtype_are_refused(backend, name, param, y_tr
     assert np.isfinite(float(to_numpy(loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64")))))
 
 
+@pytest.mark.parametrize("param", ["smooth_nr", "smooth_dr"])
+def test_dice_smoothing_beyond_the_compute_dtype_is_refused(backend, param):
+    """smooth_dr=1e39 gave NaN and smooth_nr=1e39 -inf for float32 inputs, where float64's loss
+    is 1.0 and -2.2e38 (a helper's audit): refused there, as weights are."""
+    y_true = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    y_pred = np.array([[[0.7, 0.2], [0.3, 0.8]]])
+    loss = crossloss.get("dice", **{param: 1e39})
+    for dtype in ("float32", "float16"):
+        with pytest.raises(LossValueError, match=f"^dice: argument '{param}' expected a number up to 3.40282e\\+38 "
+                                                 f"for inputs computed in float32; got 1e\\+39$"):
+            loss(to_backend(backend, y_true, dtype), to_backend(backend, y_pred, dtype))
+    assert np.isfinite(float(to_numpy(loss(to_backend(backend, y_true, "float64"), to_backend(backend, y_pred, "float64")))))
+
+
 @pytest.mark.parametrize("weights", [[1e-50] * 3, [1.0, 1e-40, 1.0]])
 def test_weights_that_vanish_in_the_compute_dtype_are_refused(backend, weights):
     """1e-50 is 0 in float32: sum(w_t l) / sum(w_t) was 0 / 0, the mean over nothing, 0 with no

@@ -113,9 +113,10 @@ SPECS = [
         params=(
             Param("activation", None, "applied to y_pred first: None, 'sigmoid' or 'softmax' (over the class axis)",
                   one_of(None, "sigmoid", "softmax")),
-            Param("smooth_nr", 1e-5, "added to the numerator (>= 0)", non_negative),
+            Param("smooth_nr", 1e-5, "added to the numerator (>= 0)", non_negative, in_dtype=True),
             Param("smooth_dr", 1e-5, "added to the denominator (>= 0; with 0 an empty mask and empty "
-                  "prediction give 0/0 = NaN, or -inf where smooth_nr > 0, as the formula does)", non_negative),
+                  "prediction give 0/0 = NaN, or -inf where smooth_nr > 0, as the formula does)", non_negative,
+                  in_dtype=True),
             Param("squared", False, "sums of squares in the denominator (the V-Net form)", boolean),
             Param("per_class", True, "one Dice per class; False pools the classes of a sample", boolean),
             Param("batch", False, "sum over the batch too (one Dice per class for the whole batch)", boolean),
