@@ -83,6 +83,8 @@ class Loss(keras.losses.Loss):
         reduction already weighed and scaled, so that its sum over their number is the mean.
         """
         mask = get_keras_mask(y_pred)
+        for argument, value in (("y_true", y_true), ("y_pred", y_pred)):
+            _check_real(self.loss_name, argument, value)
         with keras.name_scope(self.name):
             convert = functools.partial(keras.ops.convert_to_tensor, dtype=self.dtype)
             terms = self._loss.terms(keras.tree.map_structure(convert, y_true), keras.tree.map_structure(convert, y_pred))
@@ -120,6 +122,22 @@ class Loss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+
+def _check_real(loss, argument, value):
+    """Keras casts the inputs to the loss's float dtype, which drops a complex number's
+    imaginary part (keras.losses' own losses then give a number): refused first, as
+    crossloss.get refuses it. One input of a structure (a dict of outputs) is checked by Keras."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (list, tuple, complex)):
+        dtype = np.asarray(value).dtype
+    try:
+        name = keras.backend.standardize_dtype(dtype) if dtype is not None else ""
+    except ValueError:  # no dtype Keras knows (an object array): its conversion raises
+        return
+    if name.startswith("complex") or name == "string":
+        raise LossTypeError(f"{loss}: argument '{argument}' expected a real (float, integer or bool) tensor; "
+                            f"got dtype {name}")
 
 
 def _check_shard(loss, ops, terms):

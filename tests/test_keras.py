@@ -190,6 +190,15 @@ def test_an_unknown_reduction_is_a_crossloss_error(run):
     assert "'sum_over_batch_size'" in message and message.endswith("got 'avg'")
 
 
+def test_complex_inputs_are_refused_before_keras_casts_them_to_floats(run):
+    """Keras's conversion to the loss's dtype drops an imaginary part: NumPy arrays, the Keras
+    backend's tensors and lists of complex numbers gave a number (a helper's audit)."""
+    assert result(run, "complex_refused") == ["LossTypeError: binary_crossentropy: argument 'y_pred' expected a real "
+                                              "(float, integer or bool) tensor; got dtype complex64"] * 2 + [
+        "LossTypeError: binary_crossentropy: argument 'y_pred' expected a real (float, integer or bool) tensor; "
+        "got dtype complex128"]
+
+
 def test_an_empty_batch_reduces_to_zero_and_an_unknown_name_names_the_function(run):
     """Keras returns a (0,) batch's values unreduced; crossloss's mean over nothing is 0."""
     assert result(run, "empty_batch") == {"sum_over_batch_size": 0.0, "sum": 0.0, "mean_with_sample_weight": 0.0,

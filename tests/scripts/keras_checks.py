@@ -307,6 +307,10 @@ dice_seq.compile(loss=crossloss.keras.Dice())
 out["dice_mask_refused"] = refusal(lambda: dice_seq.evaluate(np.array([[5, 7, 0], [3, 2, 9]]),
                                                               np.array([[0, 1, 2], [2, 2, 1]]), verbose=0))
 out["bad_reduction"] = refusal(lambda: crossloss.keras.get("mse", reduction="avg"))
+# Keras casts inputs to the loss's dtype, which dropped the imaginary part (keras.losses' own give a number)
+complex_pred = np.array([[0.2 + 5j, 0.7 - 3j]], np.complex64)
+out["complex_refused"] = [refusal(lambda: crossloss.keras.get("bce")(np.array([[0.0, 1.0]]), p))
+                          for p in (complex_pred, keras.ops.convert_to_tensor(complex_pred), complex_pred.tolist())]
 out["keras_name"] = crossloss.keras.get("scce", from_logits=True, name="seg_ce").name  # Keras's name=, not the loss's
 out["positional_refused"] = refusal(lambda: crossloss.keras.Huber(2.0))  # keras.losses.Huber(2.0) is delta=2.0
 out["int_dtype_refused"] = refusal(lambda: crossloss.keras.Huber(dtype="int32"))  # inputs cast to it: 0.9 -> 0
