@@ -67,6 +67,17 @@ def test_assert_backends_agree_with_one_input_names_the_other(given):
         crossloss.testing.assert_backends_agree("mse", **given)
 
 
+@pytest.mark.parametrize("name,y_true,y_pred,error", [
+    ("bce", np.ones((2, 2)), np.full((2, 2), 1.5), "argument 'y_pred' expected probabilities in \\[0, 1\\]"),
+    ("scce", np.array([0, 5]), np.full((2, 3), 1 / 3), "argument 'y_true' expected integer labels in \\[0, 3\\)"),
+    ("mse", np.ones(3), np.ones(4), "shape")])
+def test_given_inputs_the_loss_refuses_raise_its_error_not_a_disagreement(name, y_true, y_pred, error):
+    """Every backend refused them, and the refusals were reported as the backends disagreeing
+    ("AssertionError: binary_crossentropy disagrees in 2 of 2 checks"; a helper's audit)."""
+    with pytest.raises(LossValueError, match=error):
+        crossloss.testing.assert_backends_agree(name, y_true, y_pred)
+
+
 def test_given_inputs_with_an_infinity_get_no_finite_differences():
     """Central differences at an infinite input are NaN: a correct loss must still pass."""
     assert crossloss.testing.assert_backends_agree("mse", np.array([0.0, 1.0]), np.array([np.inf, 3.0])) > 0
