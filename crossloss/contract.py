@@ -427,10 +427,11 @@ def _check_probabilities(loss, argument, found):
     _check_bounded(loss, argument, found, PROBABILITIES)
 
 
-def _refuse(loss, argument, found, expected, bounds):
+def _refuse(loss, argument, found, expected, bounds, hint=""):
     if any(math.isnan(v) for v in found):  # a reduction that meets a NaN returns it
         raise bad_value(loss, argument, expected, "values including NaN")
-    raise bad_value(loss, argument, expected, f"values from {_shown(found[0], bounds)} to {_shown(found[1], bounds)}")
+    raise bad_value(loss, argument, expected,
+                    f"values from {_shown(found[0], bounds)} to {_shown(found[1], bounds)}{hint}")
 
 
 def _shown(value, bounds) -> str:
@@ -449,6 +450,8 @@ def _shown(value, bounds) -> str:
 def _check_labels(loss, call, y_true, found, read, fractional):
     ops = call.ops
     ignore = getattr(call, "ignore_index", None)
+    if call.num_classes == 0:  # [0, 0) would read as a range
+        raise bad_value(loss, "y_pred", "a class axis of one class or more for integer labels", "a class axis of size 0")
     if not 0 <= found[0] <= found[1] < call.num_classes:
         if ignore is not None and _holds(ops.dtype_name(y_true), ignore):
             if ops.dtype_name(y_true) == "bool":  # (TensorFlow compares no bool with a number)
@@ -456,7 +459,9 @@ def _check_labels(loss, call, y_true, found, read, fractional):
                 read = ops.range_reader(y_true, force=True)
             found = read(ops.where(y_true == ignore, 0, y_true))  # ignored labels are fine
         if not (0 <= found[0] and found[1] <= call.num_classes - 1):  # NaN fails too
-            _refuse(loss, "y_true", found, _expected_labels(call, ignore), (0, call.num_classes - 1))
+            hint = " (-100 is torch's default ignore_index, which crossloss does not assume: pass " \
+                   "ignore_index=-100)" if ignore is None and found[0] == -100 else ""
+            _refuse(loss, "y_true", found, _expected_labels(call, ignore), (0, call.num_classes - 1), hint)
     if fractional:
         dtype = ops.dtype_name(y_true)
         if read(ops.abs(y_true - ops.cast(ops.cast(y_true, "int64"), dtype)))[1] != 0:

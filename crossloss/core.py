@@ -523,8 +523,10 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
     if not isinstance(reduction, str):
         raise bad_type(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)), repr(reduction))
     if reduction not in spec.reductions:
-        raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)),
-                        repr(reduction) + did_you_mean(reduction, spec.reductions))
+        hint = (f"; did you mean {reduction.lower()!r}?" if reduction.lower() in spec.reductions else
+                "; did you mean 'mean' (Keras's sum_over_batch_size)?" if reduction == "sum_over_batch_size" else
+                did_you_mean(reduction, spec.reductions))
+        raise bad_value(spec.name, "reduction", "one of " + ", ".join(map(repr, spec.reductions)), repr(reduction) + hint)
     if backend is not None:
         backend = _backends.canonical(backend, spec.name)
     return Loss(spec, bind(spec, params), reduction, backend)
@@ -534,6 +536,24 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
 _FRAMEWORK_NAMES = {"ignore_class": "ignore_index", "weight": "class_weight"}
 
 
+def _framework_hint(name: str, known) -> str:
+    """Where ``name`` is Keras's or torch's for what crossloss names otherwise (did_you_mean
+    would find a name of like spelling instead: Dice's ignore_class, 'per_class'), the hint."""
+    if name == "ignore_class" and "ignore_index" in known:
+        return "; did you mean 'ignore_index' (Keras's ignore_class)?"
+    if name == "weight":
+        return ("; did you mean 'class_weight' (torch's weight)?" if "class_weight" in known else
+                "; did you mean the call's sample_weight, loss(y_true, y_pred, sample_weight=...) (torch's weight "
+                "weighs each entry)?")
+    if name == "sample_weight":
+        return "; did you mean the call's sample_weight, loss(y_true, y_pred, sample_weight=...)?"
+    if name in ("dim", "class_axis") and "axis" in known:
+        return "; did you mean 'axis'?"
+    if name == "from_logits" and "activation" in known:
+        return "; did you mean activation='sigmoid' or activation='softmax' (applied to y_pred first)?"
+    return ""
+
+
 def bind(spec: LossSpec, params: dict, own=("reduction", "backend")) -> dict:
     """Validated parameters with defaults filled in; unknown names get a hint among them and
     ``own``, the keywords of the function that takes them."""
@@ -541,9 +561,7 @@ def bind(spec: LossSpec, params: dict, own=("reduction", "backend")) -> dict:
     unknown = [k for k in params if k not in known]
     if unknown:
         name, choices = unknown[0], [*own, *known]
-        hint = did_you_mean(name, choices)
-        if not hint and _FRAMEWORK_NAMES.get(name) in known:
-            hint = f"; did you mean {_FRAMEWORK_NAMES[name]!r}?"
+        hint = _framework_hint(name, known) or did_you_mean(name, choices)
         raise bad_type(spec.name, name, f"a parameter of {spec.name} ({', '.join(choices)})",
                        f"{name}={params[name]!r}{hint}")
     bound = {}

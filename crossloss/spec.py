@@ -242,5 +242,8 @@ def _as_numpy(value) -> np.ndarray:
         value = (value.double() if value.is_floating_point() else value).numpy()
     elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # tensorflow eager
         value = value.numpy()
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError:  # NumPy's own text ("setting an array element with a sequence...") would stand as the expected
+        raise ValueError("an array of numbers (a ragged list is none)") from None
     return array.astype(np.float64) if array.dtype.name == "bfloat16" else array  # TensorFlow's, via ml_dtypes

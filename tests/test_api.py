@@ -70,8 +70,18 @@ def test_unknown_names_suggest_the_nearest(typo, suggestion):
     (lambda: crossloss.get("dice", activation="softmx"), "did you mean 'softmax'?"),
     (lambda: crossloss.set_options(value_check="never"), "did you mean 'value_checks'?"),
     (lambda: crossloss.set_options(value_checks="alway"), "did you mean 'always'?"),
-    (lambda: crossloss.get("scce", ignore_class=255), "did you mean 'ignore_index'?"),  # Keras's name
-    (lambda: crossloss.get("cce", weight=[1.0, 2.0]), "did you mean 'class_weight'?"),  # torch's
+    (lambda: crossloss.get("scce", ignore_class=255), "did you mean 'ignore_index' (Keras's ignore_class)?"),
+    (lambda: crossloss.get("cce", weight=[1.0, 2.0]), "did you mean 'class_weight' (torch's weight)?"),
+    # other frameworks' names that did_you_mean took for crossloss names of like spelling (a helper's audit)
+    (lambda: crossloss.get("dice", ignore_class=255), "did you mean 'ignore_index' (Keras's ignore_class)?"),
+    (lambda: crossloss.get("bce", weight=[1.0]), "did you mean the call's sample_weight, loss(y_true, y_pred, "
+                                                 "sample_weight=...) (torch's weight weighs each entry)?"),
+    (lambda: crossloss.get("scce", sample_weight=[1.0]), "did you mean the call's sample_weight"),
+    (lambda: crossloss.get("cce", class_axis=1), "did you mean 'axis'?"),
+    (lambda: crossloss.get("cce", dim=1), "did you mean 'axis'?"),
+    (lambda: crossloss.get("dice", from_logits=True), "did you mean activation='sigmoid' or activation='softmax'"),
+    (lambda: crossloss.get("mse", reduction="MEAN"), "got 'MEAN'; did you mean 'mean'?"),
+    (lambda: crossloss.get("mse", reduction="sum_over_batch_size"), "did you mean 'mean' (Keras's sum_over_batch_size)?"),
 ])
 def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_function(call, message):
     with pytest.raises((LossTypeError, LossValueError, UnknownLossError)) as info:
@@ -94,6 +104,8 @@ def test_unknown_parameter_and_backend_names_suggest_the_nearest_and_name_their_
     ("dice", {"smooth_dr": -1}, "smooth_dr", ">= 0", LossValueError),
     ("huber", {"delta": "1"}, "delta", "finite real number", LossTypeError),
     ("cce", {"class_weight": ["a", "b"]}, "class_weight", "1-D array of numbers", LossTypeError),
+    ("cce", {"class_weight": [[1.0], [1.0, 2.0]]}, "class_weight", "an array of numbers (a ragged list is none)",
+     LossValueError),  # NumPy's own text stood as the expected
     ("mse", {"delta": 1.0}, "delta", "a parameter of mean_squared_error", LossTypeError),
     ("mse", {"reduction": "avg"}, "reduction", "'mean', 'sum', 'none'", LossValueError),
     ("mse", {"reduction": None}, "reduction", "'mean', 'sum', 'none'", LossTypeError),

@@ -863,6 +863,29 @@ def test_bool_labels_against_an_ignore_index_they_cannot_hold_are_checked_as_lab
         crossloss.get("scce", ignore_index=5)(y, p)
 
 
+@pytest.mark.parametrize("name,y_pred", [("scce", np.full((2, 3), 1 / 3)), ("dice", np.full((2, 3, 4), 1 / 3))])
+def test_labels_of_minus_100_are_refused_with_torchs_default_named(backend, name, y_pred):
+    """-100 is torch's ignore_index by default, and crossloss assumes none: a migration's
+    padded labels meet this error first, which now says so (a helper's audit)."""
+    labels = np.array([-100, 1]) if name == "scce" else np.array([[-100, 1, 2, 0], [0, 1, 1, 2]])
+    with pytest.raises(LossValueError, match=r"got values from -100 to 2? ?\(-100 is torch's default ignore_index, "
+                                             r"which crossloss does not assume: pass ignore_index=-100\)$|"
+                                             r"got values from -100 to \d \(-100 is torch's default"):
+        crossloss.get(name, axis=1)(to_backend(backend, labels, "int64"), to_backend(backend, y_pred, "float32"))
+    with pytest.raises(LossValueError, match=r"got values from -3 to \d$"):  # no hint for another value
+        crossloss.get(name, axis=1)(to_backend(backend, labels + 97 * (labels < 0), "int64"),
+                                    to_backend(backend, y_pred, "float32"))
+
+
+@pytest.mark.parametrize("name,y_pred", [("scce", np.zeros((2, 0))), ("dice", np.zeros((2, 0, 4)))])
+def test_labels_against_an_empty_class_axis_are_refused_for_the_axis(backend, name, y_pred):
+    """The message read "expected integer labels in [0, 0)", a range, for a class axis of size 0."""
+    labels = np.zeros((2,) if name == "scce" else (2, 4), np.int64)
+    with pytest.raises(LossValueError, match=f"^{crossloss.spec(name).name}: argument 'y_pred' expected a class axis "
+                                             "of one class or more for integer labels; got a class axis of size 0$"):
+        crossloss.get(name, axis=1)(to_backend(backend, labels, "int64"), to_backend(backend, y_pred, "float32"))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bool_labels_out_of_range_against_a_bool_ignore_index_are_refused_as_labels(backend):
     """With one class, True is out of range unless it is ignored: ignore_index=0 leaves it
