@@ -97,10 +97,19 @@ class Loss(torch.nn.Module):
         try:
             return self.loss(target, input, sample_weight)
         except (LossValueError, LossTypeError) as error:  # said in forward's own argument names
-            raise type(error)(_TORCH_NAMES.sub(lambda m: _TORCH_NAME[m.group()], str(error))) from None
+            message = _TORCH_NAMES.sub(lambda m: _TORCH_NAME[m.group()], str(error))
+            if _labels_first(input, target):
+                message += " (a module takes (input, target), torch's order: integer labels came as input)"
+            raise type(error)(message) from None
 
     def extra_repr(self) -> str:
         return self._extra_repr
+
+
+def _labels_first(input, target) -> bool:
+    """Integer labels given as input and floats as target: Keras's order, (y_true, y_pred)."""
+    return isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor) and \
+        not (input.is_floating_point() or input.is_complex()) and target.is_floating_point()
 
 
 def get(name: str, **params) -> Loss:

@@ -130,6 +130,19 @@ def test_errors_name_forward_s_arguments(args, argument):
     assert argument in message and "y_true" not in message and "y_pred" not in message
 
 
+@pytest.mark.parametrize("name,labels,scores", [("scce", torch.tensor([0, 1, 2, 1]), torch.rand(4, 3)),
+                                               ("dice", torch.randint(0, 3, (2, 4, 4)), torch.rand(2, 3, 4, 4))])
+def test_labels_given_first_in_kerass_order_are_named_as_such(name, labels, scores):
+    """A module takes (input, target); labels first read "expected an axis of input, which has
+    shape (4,)" with no word of the order (a helper's audit)."""
+    with pytest.raises(crossloss.LossValueError, match=r"\(a module takes \(input, target\), torch's order: integer "
+                                                       r"labels came as input\)$"):
+        crossloss.torch.get(name)(labels, scores)
+    with pytest.raises(crossloss.LossValueError) as info:  # the right order's errors stay as they were
+        crossloss.torch.get(name)(scores, labels + 5)
+    assert "torch's order" not in str(info.value)
+
+
 def test_a_0d_cpu_weight_follows_y_pred_s_device_and_others_are_refused_by_name():
     """torch's ops take a 0-d CPU tensor beside device tensors as a number; a weight of any
     other shape on another device is a clear error, not torch's device message."""
