@@ -419,6 +419,10 @@ def _weighted(loss, ops, terms: Terms, sample_weight, like, fitted: dict | None 
     values = terms.values
     if sample_weight is None:
         return values
+    if isinstance(sample_weight, (int, float)) and not isinstance(sample_weight, bool):
+        # a Python number multiplies as one: as a tensor it was a constant of a trace, and torch.compile
+        # compiled a graph per value (the 9th failed fullgraph=True's recompile limit)
+        return values * float(sample_weight)
     sample_weight = ops.current(sample_weight)  # (an eager tf.Variable's declared shape may leave sizes unknown)
     signature = ops.signature(sample_weight, values) if fitted is not None and ops.is_tensor(sample_weight) else None
     key = None if signature is None else (type(sample_weight), signature)  # (a tensor subclass)

@@ -479,6 +479,28 @@ def test_python_numbers_lists_and_arrays_join_a_compiled_call(sample_weight):
 
 
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+@pytest.mark.parametrize("name,params", [("mse", {}), ("scce", {"from_logits": True}), ("dice", {"axis": 1})])
+def test_a_python_number_weight_that_changes_compiles_as_plain_torch_does(name, params):
+    """It became a tensor, a constant of the trace: one graph per value, and with fullgraph=True
+    the 9th value failed dynamo's recompile limit (a helper's audit). Plain torch's `l * w`
+    compiles twice (the second graph takes w as a symbol); so does crossloss's now."""
+    import torch
+    from torch._dynamo.testing import CompileCounter
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    loss = crossloss.get(name, **params)
+    compiled = torch.compile(lambda t, p, w: loss(t, p, sample_weight=w), backend=counter, fullgraph=True)
+    rng = np.random.default_rng(0)
+    y_pred = torch.tensor(rng.uniform(0.05, 0.95, (4, 3, 5)) if name == "dice" else rng.normal(size=(4, 3)))
+    y_true = torch.tensor(rng.integers(0, 3, (4, 5) if name == "dice" else (4,)) if name != "mse" else
+                          rng.normal(size=(4, 3)))
+    for step in range(12):
+        weight = 0.1 * (step + 1)
+        assert torch.allclose(compiled(y_true, y_pred, weight), loss(y_true, y_pred, sample_weight=weight), rtol=1e-12)
+    assert counter.frame_count <= 2
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
 @pytest.mark.parametrize("y_true,y_pred", [([0.0, 1.0], [0.5, 0.25]), ([0, 1], [0.5, 0.25]), (1.0, 0.5),
                                            ([0.5, 1.0], [0, 1])], ids=["float64", "int64", "number", "int-list"])
 def test_a_y_pred_of_python_numbers_joins_a_compiled_call(y_true, y_pred):
