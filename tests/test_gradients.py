@@ -575,3 +575,39 @@ def test_tensorflow_softmax_before_the_last_axis_has_torchs_first_and_second_der
     traced = tf.function(tf_loss, jit_compile=True)(tf.constant(y_true), x)
     for found, expected in ((tf_value, value), (traced, value), (tf_grad, grad), (tf_hvp, hvp)):
         np.testing.assert_allclose(found.numpy(), expected.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_forward_mode_dice_slope_keeps_its_precision_where_the_loss_is_near_1():
+    """torch.autograd.forward_ad, where no tensor requires grad: if differentiated() answered
+    no there, Dice took its value's own slope, which cancels for a class the target lacks (0
+    where the slope is 2.0e-9); a mutant that dropped the forward-mode test survived every
+    test (a helper's mutation audit)."""
+    import torch
+    import torch.autograd.forward_ad as forward_ad
+    rng = np.random.default_rng(0)
+    p = torch.tensor(rng.uniform(0.2, 0.9, (1, 2, 128, 128)), dtype=torch.float32)
+    t = torch.zeros_like(p)
+    t[:, 0] = 1.0  # class 1 absent from the target
+    direction = torch.zeros_like(p)
+    direction[:, 1] = 1.0
+    loss = crossloss.get("dice", backend="torch", axis=1, reduction="none")
+    with forward_ad.dual_level():
+        tangent = forward_ad.unpack_dual(loss(t, forward_ad.make_dual(p, direction))).tangent[0, 1]
+    # d/dp of 1 - smooth_nr / (P + smooth_dr) along the direction, in float64
+    P = float(p[0, 1].double().sum())
+    expected = 128 * 128 * 1e-5 / (P + 1e-5) ** 2
+    assert float(tangent) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
+def test_ignored_labels_on_probabilities_leave_anomaly_detection_quiet():
+    """An ignored row's gathered probability is set to 1 before the floored log: set to 0, the
+    values and slopes were the same, but the backward computed 0/0 there, and
+    torch.autograd.detect_anomaly() stopped on every batch with an ignored label (a helper's
+    mutation audit)."""
+    import torch
+    probs = torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]], requires_grad=True)
+    with torch.autograd.detect_anomaly():
+        crossloss.get("scce", ignore_index=255)(torch.tensor([0, 255, 2]), probs).backward()
+    np.testing.assert_allclose(probs.grad.numpy(), [[-2.5, 0, 0], [0, 0, 0], [0, 0, -0.625]], rtol=1e-6)

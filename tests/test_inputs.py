@@ -1467,3 +1467,30 @@ def test_torch_large_probability_reads_of_other_dtypes_and_negative_views(name, 
     bad = torch.complex(torch.zeros_like(bad), -bad).conj().imag
     with pytest.raises(LossValueError, match="argument 'y_pred'"):
         loss(torch.tensor(y_true, dtype=torch.float32), bad)
+
+
+@pytest.mark.parametrize("pixels", [64, 128, 4096])
+def test_dice_with_labels_keeps_the_compute_dtype_where_its_sums_add_in_float64(backend, pixels):
+    """From 128 pixels a sample the label sums add in float64 and are cast back: without the cast
+    torch's result was float64 for float32 and float16 inputs, with every value right, so no
+    value check saw it (a helper's mutation audit)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, (2, pixels))
+    probs = rng.dirichlet(np.ones(3), (2, pixels)).transpose(0, 2, 1)
+    for dtype in ("float32", "float16"):
+        out = crossloss.get("dice", axis=1)(to_backend(backend, labels, "int64"), to_backend(backend, probs, dtype))
+        assert "float32" in str(out.dtype), (dtype, out.dtype)
+
+
+def test_dice_with_labels_that_leave_the_last_class_out_counts_it_on_every_path(backend):
+    """From 2^12 label pixels torch counts them with bincount, which must be told the class
+    count: without minlength a class no label takes came out missing, and the reshape to
+    (batch, classes) failed (a helper's mutation audit)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, (1, 64, 64))  # class 3 of 4 absent
+    probs = rng.dirichlet(np.ones(4), (1, 64, 64)).transpose(0, 3, 1, 2)
+    dice = crossloss.get("dice", axis=1, reduction="none")
+    got = to_numpy(dice(to_backend(backend, labels, "int64"), to_backend(backend, probs, "float64")))
+    t = np.moveaxis(np.eye(4)[labels], -1, 1)
+    intersection, total = (probs * t).sum((2, 3)), probs.sum((2, 3)) + t.sum((2, 3))
+    np.testing.assert_allclose(got, 1 - (2 * intersection + 1e-5) / (total + 1e-5), rtol=1e-12)
