@@ -151,6 +151,8 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
         weights = rng.uniform(0.0, 2.0, y_pred.shape[0])
         if not params.get("batch"):
             cases.append(Case(spec.name, "random, sample_weight", params, y_true, y_pred, weights))
+            # (B, 1) weighs each sample as (B,) does; the reference's squeeze of it had no case
+            cases.append(Case(spec.name, "random, (B, 1) sample_weight", params, y_true, y_pred, weights[:, None]))
         if _elementwise(spec, params):  # any rank
             for label, shape in (("random, 1-D", (7,)), ("random, 4-D", (2, 3, 2, 5))):
                 cases.append(Case(spec.name, label, params, *random_inputs(spec, params, rng, shape, labels=labels)))
