@@ -54,6 +54,7 @@ def worker(rank, port, params, queue):
     x, labels, weights = (t[rank * 4:(rank + 1) * 4] for t in data())
     logits, target = shaped(name, net(x), labels)
     total, count = crossloss.get(name, axis=1, **params).parts(target, logits, weights if name != "dice" else None)
+    count_before = count.detach().clone()
     value = crossloss.distributed.global_mean(total, count)
     value.backward()  # DDP averages the gradients over the two processes
     reported = value.detach().clone()
@@ -61,7 +62,9 @@ def worker(rank, port, params, queue):
     naive = (total / count).detach().clone()  # each replica's own mean: what global_mean avoids
     dist.all_reduce(naive)
     if rank == 0:
-        queue.put((float(reported) / 2, net.module.weight.grad.tolist(), float(naive) / 2))
+        # (global_mean reduces a copy: the parts stay this replica's)
+        queue.put((float(reported) / 2, net.module.weight.grad.tolist(), float(naive) / 2,
+                   bool(torch.equal(count, count_before))))
     dist.barrier()  # both ranks are done communicating
     # Leave without interpreter teardown: gloo's threads can abort (SIGABRT, "terminate called
     # without an active exception") in C++ destructors at exit, about one run in four here.
