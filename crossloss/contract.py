@@ -20,6 +20,7 @@ from .spec import DENSE_OR_LABELS, LABELS, LOG_PROBABILITIES, LOGITS, PROBABILIT
 # float16/bfloat16 are computed in float32 (their range and precision break log/exp forms).
 COMPUTE_DTYPE = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 _DENSE = "a dense array or tensor of numbers"
+REAL = "a real (float, integer or bool) tensor"  # what a complex or string input is refused for
 INTEGER = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 EXACT_INDICES = INTEGER[:-1]  # labels whose cast to int64 keeps every value (not uint64's from 2**63)
 
@@ -125,7 +126,7 @@ def check_plain_real(loss: str, argument: str, value) -> None:
         raise bad_value(loss, argument, "an array, a tensor, a number or nested lists of equal lengths",
                         f"a {type(value).__name__} NumPy cannot make an array of ({error})") from None
     if kind.name not in COMPUTE_DTYPE and kind.name not in INTEGER:  # e.g. a long double no framework has
-        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", _unfit_entry(value, kind))
+        raise bad_type(loss, argument, REAL, _unfit_entry(value, kind))
 
 
 def _unfit_entry(value, kind) -> str:
@@ -169,7 +170,7 @@ def check_real(loss: str, argument: str, ops, x) -> str:
         raise bad_type(loss, argument, _DENSE, unfit)
     name = ops.dtype_name(x)
     if name not in COMPUTE_DTYPE and name not in INTEGER:
-        raise bad_type(loss, argument, "a real (float, integer or bool) tensor", f"dtype {name}")
+        raise bad_type(loss, argument, REAL, f"dtype {name}")
     return name
 
 

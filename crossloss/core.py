@@ -299,7 +299,7 @@ def unknown_keyword(spec: LossSpec, unknown: dict, arguments: tuple, names: dict
     names) a parameter of the loss, says so; else the nearest argument, or the one another
     framework's ``names`` mean."""
     name = next(iter(unknown))
-    parameter = name if name in spec.defaults() else _FRAMEWORK_NAMES.get(name)  # torch's weight: class_weight
+    parameter = name if name in spec.defaults() else _FRAMEWORK_NAMES.get(name, (None,))[0]  # torch's weight
     if parameter in spec.defaults():
         hint = f"; {parameter!r} is a parameter of the loss, bound when it is made"
     else:
@@ -536,18 +536,18 @@ def get(name: str, backend: str | None = None, *, reduction: str = "mean", compa
     return Loss(spec, bind(spec, params), reduction, backend)
 
 
-# Keras's and torch's names of crossloss's parameters, too far from them for did_you_mean
-_FRAMEWORK_NAMES = {"ignore_class": "ignore_index", "weight": "class_weight"}
+# Keras's and torch's names of crossloss's parameters, too far from them for did_you_mean: (ours, whose)
+_FRAMEWORK_NAMES = {"ignore_class": ("ignore_index", "Keras"), "weight": ("class_weight", "torch")}
 
 
 def _framework_hint(name: str, known) -> str:
     """Where ``name`` is Keras's or torch's for what crossloss names otherwise (did_you_mean
     would find a name of like spelling instead: Dice's ignore_class, 'per_class'), the hint."""
-    if name == "ignore_class" and "ignore_index" in known:
-        return "; did you mean 'ignore_index' (Keras's ignore_class)?"
-    if name == "weight":
-        return ("; did you mean 'class_weight' (torch's weight)?" if "class_weight" in known else
-                "; did you mean the call's sample_weight, loss(y_true, y_pred, sample_weight=...) (torch's weight "
+    ours, whose = _FRAMEWORK_NAMES.get(name, (None, None))
+    if ours in known:
+        return f"; did you mean {ours!r} ({whose}'s {name})?"
+    if name == "weight":  # where no class_weight is: BCE's, which weighs each entry
+        return ("; did you mean the call's sample_weight, loss(y_true, y_pred, sample_weight=...) (torch's weight "
                 "weighs each entry)?")
     if name == "sample_weight":
         return "; did you mean the call's sample_weight, loss(y_true, y_pred, sample_weight=...)?"

@@ -36,7 +36,7 @@ from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
 from crossloss import contract, core, dispatch, distributed, registry
-from crossloss.errors import LossTypeError, bad_value
+from crossloss.errors import LossTypeError, bad_type, bad_value
 from crossloss.spec import _as_numpy
 
 __all__ = ["Loss", "get"]
@@ -136,8 +136,7 @@ def _check_real(loss, argument, value):
     except ValueError:  # no dtype Keras knows (an object array): its conversion raises
         return
     if name.startswith("complex") or name == "string":
-        raise LossTypeError(f"{loss}: argument '{argument}' expected a real (float, integer or bool) tensor; "
-                            f"got dtype {name}")
+        raise bad_type(loss, argument, contract.REAL, f"dtype {name}")
 
 
 def _check_shard(loss, ops, terms):
