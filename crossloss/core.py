@@ -511,16 +511,22 @@ def _differs(a, b) -> bool:
         return True
 
 
-def get(name: str, backend: str | None = None, *, reduction: str = "mean", compat: str | None = None,
-        **params) -> Loss:
+def get(name: str | None = None, /, backend: str | None = None, *, reduction: str = "mean",
+        compat: str | None = None, **params) -> Loss:
     """The loss ``name`` with its parameters bound and validated now.
 
     ``backend``: "numpy" | "torch" | "tensorflow" (or None: inferred per call from the inputs).
     ``reduction``: "mean" (default) | "sum" | "none" (and "batchmean" for compat="torch" KL).
     ``compat``: None (crossloss's semantics) | "torch" | "keras": that framework's own numbers,
-    quirks included, with its parameters (see docs/compat.md).
+    quirks included, with its parameters (see docs/compat.md). ``name`` may come as a keyword
+    too, as ``get_config()`` gives it.
     """
+    if name is None:
+        name = params.pop("name", None)
     spec = registry.lookup(name, caller="get")
+    if "name" in params:  # a Keras user's display name (keras.losses.Huber(name="h")), after the loss's own
+        raise bad_type(spec.name, "name", "one name, get()'s first argument (a display name is Keras's: "
+                       "crossloss.keras.get(..., name=...))", f"{name!r} and name={params['name']!r}")
     if compat is not None:
         from . import compat as profiles
         spec = profiles.lookup(compat, spec.name)

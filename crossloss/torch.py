@@ -45,8 +45,10 @@ class Loss(torch.nn.Module):
     ``state_dict`` is empty).
     """
 
-    def __init__(self, name: str, **params):
+    def __init__(self, name: str | None = None, /, **params):
         super().__init__()
+        if name is None:  # (by keyword: a second name= is left to get(), which refuses it)
+            name = params.pop("name", None)
         spec = registry.lookup(name, caller="crossloss.torch.get")
         if "backend" in params:  # a module is torch's: only the torch backend runs it ("Torch", "pt" too)
             backend = params.pop("backend")
@@ -112,6 +114,6 @@ def _labels_first(input, target) -> bool:
         not (input.is_floating_point() or input.is_complex()) and target.is_floating_point()
 
 
-def get(name: str, **params) -> Loss:
+def get(name: str | None = None, /, **params) -> Loss:
     """The loss ``name`` as a ``torch.nn.Module`` (class axis 1 unless ``axis`` is given)."""
     return Loss(name, **params)

@@ -188,6 +188,23 @@ def test_config_and_repr_carry_every_parameter():
     assert repr(weighted) == "crossloss.get('categorical_crossentropy', class_weight=array([1., 2.]))"
 
 
+def test_a_second_name_is_refused_by_name_and_a_keyword_name_alone_is_the_loss():
+    """Keras users give a loss a display name (keras.losses.Huber(name="h")); here the loss's
+    own name is get()'s first argument, which get(**config) gives by keyword."""
+    getters = [crossloss.get]
+    if "torch" in BACKENDS:
+        from crossloss import torch as torch_modules
+        getters.append(torch_modules.get)
+    for get in getters:
+        with pytest.raises(LossTypeError) as info:
+            get("huber", name="h")
+        assert str(info.value).startswith("huber: argument 'name' expected one name") and \
+            "got 'huber' and name='h'" in str(info.value)
+        assert repr(get(name="huber", delta=2.0)).endswith("('huber', delta=2.0)")
+        with pytest.raises(LossTypeError, match="argument 'name' expected a loss name"):
+            get()
+
+
 def test_options_validate_and_restore():
     with crossloss.options(value_checks="never"):
         assert crossloss.get_options().value_checks == "never"
