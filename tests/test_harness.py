@@ -9,6 +9,8 @@ from crossloss.conformance import cases, harness
 from crossloss.errors import LossTypeError, LossValueError, UnknownLossError
 from crossloss.spec import LossSpec, Param, Terms
 
+from conftest import BACKENDS
+
 
 def squared_error(y_true, y_pred):
     return (y_pred - y_true) ** 2
@@ -81,6 +83,23 @@ def test_given_inputs_the_loss_refuses_raise_its_error_not_a_disagreement(name, 
 def test_given_inputs_with_an_infinity_get_no_finite_differences():
     """Central differences at an infinite input are NaN: a correct loss must still pass."""
     assert crossloss.testing.assert_backends_agree("mse", np.array([0.0, 1.0]), np.array([np.inf, 3.0])) > 0
+
+
+def test_a_reference_that_raises_fails_its_checks_with_its_error_and_the_report_goes_on():
+    """A user's reference that raised stopped the parity report with a traceback, no report
+    written (a helper's audit)."""
+    def reference(y_true, y_pred):
+        raise RuntimeError("boom")
+    crossloss.register(LossSpec("raising_reference", lambda c, y_true, y_pred: Terms(c.ops.square(y_pred - y_true)),
+                                formula="e^2", none_shape="y_pred's shape", reference=reference))
+    try:
+        checks = ["value"] + ["gradient vs finite differences"] * ("torch" in BACKENDS)  # (gradients need one)
+        report = crossloss.conformance.check("raising_reference", backends="torch" if "torch" in BACKENDS else "numpy")
+        assert not report.passed
+        for check in checks:
+            assert {r.detail for r in report.results if r.check == check} == {"the reference raised RuntimeError: boom"}
+    finally:
+        crossloss.unregister("raising_reference")
 
 
 def test_a_loss_without_reference_is_refused_by_the_harness():
