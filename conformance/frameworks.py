@@ -73,7 +73,8 @@ def value_and_gradient(backend: str, loss, y_true, y_pred, sample_weight=None, w
         import torch
         inputs[wrt] = inputs[wrt].detach().clone().requires_grad_(True)
         value = loss(**inputs)
-        (grad,) = torch.autograd.grad(value.sum(), inputs[wrt], allow_unused=True)
+        total = value.sum()  # (no path to any input that needs a gradient: a zero one, as TensorFlow's None)
+        grad = torch.autograd.grad(total, inputs[wrt], allow_unused=True)[0] if total.requires_grad else None
         return to_numpy(value), to_numpy(grad if grad is not None else torch.zeros_like(inputs[wrt]))
     if backend == "tensorflow":
         import tensorflow as tf

@@ -102,6 +102,22 @@ def test_a_reference_that_raises_fails_its_checks_with_its_error_and_the_report_
         crossloss.unregister("raising_reference")
 
 
+@pytest.mark.skipif("torch" not in BACKENDS, reason="needs torch")
+def test_a_loss_with_no_slope_in_its_targets_passes_the_torch_target_gradient_check():
+    """Targets that only choose a branch (hinge's 2 [t > 0.5] - 1) give the loss no path back
+    to y_true: torch refused the gradient ('does not require grad'), TensorFlow gave None."""
+    def compute(c, y_true, y_pred):
+        return Terms(c.ops.square(y_pred - c.ops.cast(y_true > 0.5, c.dtype)))
+    crossloss.register(LossSpec("thresholded_error", compute, formula="(p - [t > 0.5])^2", none_shape="y_pred's shape",
+                                reference=lambda y_true, y_pred: (y_pred - (y_true > 0.5)) ** 2))
+    try:
+        report = crossloss.conformance.check("thresholded_error", backends="torch")
+        targets = [r for r in report.results if r.check == "target gradient vs finite differences"]
+        assert targets and all(r.passed for r in targets), [r.detail for r in targets if not r.passed][:1]
+    finally:
+        crossloss.unregister("thresholded_error")
+
+
 def test_a_loss_without_reference_is_refused_by_the_harness():
     """Without an independent reference the harness would compare NumPy with itself: a loss
     wrong on every backend passed (a helper's audit)."""
