@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from crossloss.backends.kernels import bce_from_logits
 from crossloss.backends.numpy import UNSIGNED, bound_of_largest_pattern, nonnegative_bound
-from crossloss.ops import Ops, around_axis, class_zero_positions
+from crossloss.ops import Ops, around_axis, class_zero_positions, refuse_two_numbers
 
 
 _BINCOUNT_FROM = 1 << 15  # values from which a weighted bincount beats unsorted_segment_sum (measured)
@@ -119,6 +119,7 @@ class TensorflowOps(Ops):
         return tf.reduce_any(x, axis=_axes(x, axis))
 
     def where(self, condition, a, b):
+        refuse_two_numbers(a, b)
         a, b = _like(a, b), _like(b, a)
         return tf.where(condition, a, b)
 

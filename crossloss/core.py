@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backends as _backends
 from . import contract, dispatch, registry
-from .errors import LossTypeError, LossValueError, bad_type, bad_value, did_you_mean
+from .errors import CrosslossError, LossTypeError, LossValueError, bad_type, bad_value, did_you_mean
 from .options import CURRENT
 from .spec import LossSpec, Terms
 
@@ -586,5 +586,21 @@ def bind(spec: LossSpec, params: dict, own=("reduction", "backend")) -> dict:
                 raise bad_value(spec.name, p.name, str(error), repr(value) + getattr(error, "hint", "")) from None
         bound[p.name] = value
     if spec.check_params is not None:
-        spec.check_params(bound)
+        _check_combination(spec, params, bound)
     return bound
+
+
+def _check_combination(spec: LossSpec, given: dict, bound: dict) -> None:
+    """``spec.check_params``: crossloss's errors pass as they are; a plain ValueError or
+    TypeError, or a False returned, names the loss and the parameters given."""
+    got = ", ".join(f"{k}={v!r}" for k, v in given.items()) or "the defaults"
+    try:
+        accepted = spec.check_params(bound) is not False
+    except CrosslossError:
+        raise
+    except ValueError as error:
+        raise bad_value(spec.name, "parameters", str(error) or "a combination check_params accepts", got) from None
+    except TypeError as error:
+        raise bad_type(spec.name, "parameters", str(error) or "a combination check_params accepts", got) from None
+    if not accepted:
+        raise bad_value(spec.name, "parameters", "a combination check_params accepts", got)

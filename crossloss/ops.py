@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .errors import bad_type
 from .spec import LOG_FLOOR
 
 _BELOW_FLOOR = 3.7e-44  # < exp(LOG_FLOOR) = 3.72e-44 in float64 and as a float32 subnormal
@@ -28,6 +29,16 @@ WIDE_SUMS_FROM = 1 << 7  # see Ops.sums_wide
 SUM_BLOCK = 16  # slabs of a summed axis that the first pass of a wide sum adds (Ops.sum_over)
 _FLOAT32_MAX = 3.4028234663852886e38  # the smallest range a loss computes in (float16 is computed in float32)
 _FINITE_BOUNDS: dict = {}  # a framework's dtype object -> _FINITE * its finfo.max
+
+
+_PYTHON_NUMBERS = (float, int, bool)
+
+
+def refuse_two_numbers(a, b) -> None:
+    """``Ops.where``'s a and b may not both be Python numbers: no tensor gives the result's dtype."""
+    if type(a) in _PYTHON_NUMBERS and type(b) in _PYTHON_NUMBERS:  # (not NumPy's 0-d results, which have a dtype)
+        raise bad_type("ops.where", "a, b", "a tensor among them (a Python number takes the other's dtype; e.g. "
+                       "where(c, ops.ones_like(x) * 0.1, 0.3))", f"two Python numbers, {a!r} and {b!r}")
 
 
 class Ops:
@@ -72,7 +83,7 @@ class Ops:
     def sum(self, x, axis=None, keepdims=False): raise NotImplementedError
     def mean(self, x, axis=None, keepdims=False): raise NotImplementedError
     def any(self, x, axis=None): raise NotImplementedError
-    def where(self, condition, a, b): raise NotImplementedError  # a, b may be Python numbers
+    def where(self, condition, a, b): raise NotImplementedError  # a or b may be a Python number (not both)
     def maximum(self, x, y): raise NotImplementedError
     def minimum(self, x, y): raise NotImplementedError
     def abs(self, x): raise NotImplementedError

@@ -35,7 +35,22 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     loss of the same name registered before (not a built-in one, and no other loss's alias)."""
     if not isinstance(spec, LossSpec):
         raise bad_type("register", "spec", "a LossSpec", type(spec).__name__)
+    if callable(spec.compute):
+        spec = dataclasses.replace(spec, compute=_returning_terms(spec.compute))
     return _added(spec, replace, "register")
+
+
+def _returning_terms(compute):
+    """A user's compute, whose unreduced values (or Terms) come back as Terms, as the built-ins' do."""
+    if getattr(compute, "returns_terms", False):
+        return compute
+
+    def as_terms(call, y_true, y_pred):
+        out = compute(call, y_true, y_pred)
+        return out if isinstance(out, Terms) else Terms(out)
+    functools.update_wrapper(as_terms, compute)  # (its name and module: a reloaded module re-registers)
+    as_terms.returns_terms = True
+    return as_terms
 
 
 def register_built_in(spec: LossSpec) -> None:
@@ -225,11 +240,7 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
             raise bad_type(name, "compute", "a function (call, y_true, y_pred) -> values or Terms, decorated "
                            "by crossloss.loss", repr(compute))
 
-        def as_terms(call, true, pred):
-            out = compute(call, true, pred)
-            return out if isinstance(out, Terms) else Terms(out)
-        functools.update_wrapper(as_terms, compute)  # (its name and module: a reloaded module re-registers)
-        spec = LossSpec(name, as_terms, formula=formula, none_shape=none_shape, params=tuple(params),
+        spec = LossSpec(name, _returning_terms(compute), formula=formula, none_shape=none_shape, params=tuple(params),
                         aliases=aliases if isinstance(aliases, str) else tuple(aliases),  # (a str is refused)
                         y_true=y_true, y_pred=y_pred, class_axis=class_axis,
                         doc=doc or (compute.__doc__ or "").strip(), reference=reference,

@@ -50,6 +50,11 @@ class Loss(torch.nn.Module):
         if name is None:  # (by keyword: a second name= is left to get(), which refuses it)
             name = params.pop("name", None)
         spec = registry.lookup(name, caller="crossloss.torch.get")
+        taken = [p.name for p in spec.params if p.name in _MODULE_NAMES]
+        if taken:  # as attributes, they would be torch's: eval() would set a parameter named training
+            raise LossValueError(f"{spec.name}: argument {taken[0]!r} expected a parameter name that torch.nn.Module "
+                                 f"does not use itself (a module's parameters are its attributes); got {taken[0]!r}: "
+                                 f"crossloss.get({spec.name!r}, backend='torch') runs the loss as a function")
         if "backend" in params:  # a module is torch's: only the torch backend runs it ("Torch", "pt" too)
             backend = params.pop("backend")
             if crossloss.backends.canonical(backend, spec.name) != "torch":
@@ -106,6 +111,10 @@ class Loss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return self._extra_repr
+
+
+# what a module's attributes mean already (training is an instance's, not the class's)
+_MODULE_NAMES = frozenset(dir(torch.nn.Module())) | frozenset(vars(Loss)) | {"loss", "loss_name"}
 
 
 def _labels_first(input, target) -> bool:

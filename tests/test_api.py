@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import crossloss
-from crossloss import BackendUnavailableError, LossSpec, LossTypeError, LossValueError, Terms, UnknownLossError
+from crossloss import BackendUnavailableError, LossSpec, LossTypeError, LossValueError, Param, Terms, UnknownLossError
 from crossloss.conformance.frameworks import to_backend, to_numpy
 from crossloss.options import Options
 
@@ -668,3 +668,80 @@ def test_a_losss_parameters_reduction_and_backend_are_read_only(backend):
     assert dict(loss.params) == {"delta": 2.0} and loss.reduction == "mean" and loss.backend == backend
     y_true, y_pred = (to_backend(backend, np.array(v), "float64") for v in ([0.0], [3.0]))
     assert float(to_numpy(loss(y_true, y_pred))) == 2.0 * (3.0 - 0.5 * 2.0)
+
+
+# ---- the op table and registration, as a user's own loss meets them (a helper's audit) -------
+
+def _ops(backend):
+    return crossloss.backends.load(backend).OPS
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "any", "sum_over", "sum_product"])
+def test_a_reduction_over_no_axes_leaves_its_input_on_every_backend(backend, reduce):
+    """torch reduces every axis over an empty tuple of them; a per-sample, per-class formula
+    on (B, C) inputs has no spatial axes to sum, and its mean came out 0.25 for 0.5756."""
+    ops, x = _ops(backend), np.arange(6.0).reshape(2, 3)
+    t = to_backend(backend, x > 2 if reduce == "any" else x, "float64")
+    out = {"sum": lambda: ops.sum(t, axis=()), "mean": lambda: ops.mean(t, axis=()), "any": lambda: ops.any(t, ()),
+           "sum_over": lambda: ops.sum_over(t, ()), "sum_product": lambda: ops.sum_product(t, t, ())}[reduce]()
+    np.testing.assert_array_equal(to_numpy(out), x * x if reduce == "sum_product" else x > 2 if reduce == "any" else x)
+
+
+def test_maximum_and_minimum_take_a_python_number_first_too(backend):
+    ops, x = _ops(backend), np.array([-1.0, 0.5, 2.0])
+    t = to_backend(backend, x, "float64")
+    np.testing.assert_array_equal(to_numpy(ops.maximum(0.0, t)), np.maximum(0.0, x))
+    np.testing.assert_array_equal(to_numpy(ops.minimum(1.0, t)), np.minimum(1.0, x))
+
+
+def test_where_of_two_python_numbers_is_refused_by_name(backend):
+    """No tensor gives the dtype: NumPy made float64 of float32 inputs, torch float32 of float64
+    ones, TensorFlow raised an AttributeError."""
+    ops, t = _ops(backend), to_backend(backend, np.array([1.0, 3.0]), "float32")
+    with pytest.raises(LossTypeError, match=r"ops.where: argument 'a, b' expected a tensor among them.*got two "
+                                            r"Python numbers, 0.1 and 0.3"):
+        ops.where(t > 2, 0.1, 0.3)
+    assert crossloss.backends.load(backend).OPS.dtype_name(ops.where(t > 2, t, 0.3)) == "float32"
+
+
+def test_a_spec_whose_compute_returns_plain_values_is_registered_as_the_decorator_does():
+    spec = crossloss.register(LossSpec("plain_values", lambda c, y_true, y_pred: c.ops.square(y_pred - y_true),
+                                       formula="e^2", none_shape="y_pred's shape"))
+    try:
+        assert float(crossloss.get("plain_values")(np.zeros(2), np.array([1.0, 3.0]))) == 5.0
+        assert crossloss.register(spec, replace=True).compute is spec.compute  # wrapped once
+    finally:
+        crossloss.unregister("plain_values")
+
+
+@pytest.mark.parametrize("check,message", [
+    (lambda p: p["a"] > 0, "expected a combination check_params accepts; got a=-1.0"),  # False was taken as yes
+    (lambda p: (_ for _ in ()).throw(ValueError("a > 0")) if p["a"] <= 0 else None, "expected a > 0; got a=-1.0"),
+])
+def test_check_params_refusals_name_the_loss_and_the_parameters_given(check, message):
+    crossloss.register(LossSpec("checked_scale", lambda c, y_true, y_pred: c.a * c.ops.square(y_pred - y_true),
+                                formula="a e^2", none_shape="y_pred's shape", params=(Param("a", 1.0, "scale"),),
+                                check_params=check))
+    try:
+        with pytest.raises(LossValueError) as info:
+            crossloss.get("checked_scale", a=-1.0)
+        assert str(info.value) == f"checked_scale: argument 'parameters' {message}"
+        assert crossloss.get("checked_scale", a=2.0).params["a"] == 2.0
+    finally:
+        crossloss.unregister("checked_scale")
+
+
+@pytest.mark.skipif("torch" not in BACKENDS, reason="needs torch")
+def test_a_torch_module_refuses_a_parameter_that_nn_module_uses_itself():
+    """eval() set a parameter named training to False, and the loss changed with it."""
+    from crossloss import torch as torch_modules
+    crossloss.register(LossSpec("trained_scale", lambda c, y_true, y_pred: c.ops.square(y_pred - y_true),
+                                formula="e^2", none_shape="y_pred's shape",
+                                params=(Param("training", True, "a flag"),)))
+    try:
+        with pytest.raises(LossValueError, match="trained_scale: argument 'training' expected a parameter name that "
+                                                 "torch.nn.Module does not use itself"):
+            torch_modules.get("trained_scale")
+        assert crossloss.get("trained_scale", backend="torch").params["training"] is True
+    finally:
+        crossloss.unregister("trained_scale")
