@@ -621,12 +621,15 @@ if __name__ == "__main__":
 
 def from_unreduced(unreduced):
     """A full reference (sample weights, reductions, (B,) vs (B, 1) alignment) from a float64
-    function ``unreduced(y_true, y_pred, **params)`` that returns the per-element loss."""
+    function ``unreduced(y_true, y_pred, **params)`` that returns the per-element loss, or
+    (the per-element loss, the count its mean divides by), as a ``Terms`` with a count."""
 
     @functools.wraps(unreduced)
     def full(y_true, y_pred, sample_weight=None, *, reduction="mean", **params):
         with np.errstate(all="ignore"):
             y_true, y_pred = _align(_f64(y_true) if np.asarray(y_true).dtype.kind == "f" else np.asarray(y_true), _f64(y_pred))
-            return _reduce(_f64(unreduced(y_true, y_pred, **params)), sample_weight, reduction)
+            out = unreduced(y_true, y_pred, **params)
+            values, count = out if isinstance(out, tuple) else (out, None)
+            return _reduce(_f64(values), sample_weight, reduction, count)
 
     return full

@@ -232,7 +232,7 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
     It then dispatches on every backend and gets reductions, sample weights, dtype rules and
     checks from crossloss, and the conformance harness checks it against ``reference``: an
     independent float64 NumPy ``reference(y_true, y_pred, **params)`` returning the unreduced
-    loss, at the default parameters and at each of ``parameter_sets`` (dicts of parameters).
+    loss (or it and the count its mean divides by), at the default parameters and at each of ``parameter_sets`` (dicts of parameters).
     Returns the ``LossSpec``.
     """
     def register_function(compute):

@@ -90,7 +90,8 @@ class LossSpec:
     class_axis: bool = False
     doc: str = ""
     # For user-registered losses: an independent float64 NumPy function (y_true, y_pred, **params)
-    # -> the unreduced loss (what reduction="none" returns); the harness adds the reduction.
+    # -> the unreduced loss (what reduction="none" returns), or (it, the count its mean divides
+    # by) where the loss's Terms carry a count; the harness adds the reduction.
     reference: Callable | None = None
     # For user-registered losses: parameter dicts the harness checks besides the defaults.
     parameter_sets: tuple = ()

@@ -118,6 +118,37 @@ def test_a_loss_with_no_slope_in_its_targets_passes_the_torch_target_gradient_ch
         crossloss.unregister("thresholded_error")
 
 
+def test_a_users_reference_gives_the_count_its_mean_divides_by():
+    """A mean over the labels kept (Terms(count=...)) could not be checked: the reference's
+    mean divided by every entry, and a right loss failed (a helper's audit)."""
+    def values(y_true, y_pred, ignore_index=-100):
+        keep = y_true != ignore_index
+        log_q = y_pred - np.log(np.sum(np.exp(y_pred), axis=-1, keepdims=True))
+        return np.where(keep, -np.take_along_axis(log_q, np.where(keep, y_true, 0)[..., None], -1)[..., 0], 0.0), keep
+
+    def compute(c, labels, logits):
+        ignored = labels == c.ignore_index
+        kept = 1.0 - c.ops.cast(ignored, c.dtype)
+        log_q = c.ops.log_softmax_at(logits, c.label_index(c.ops.where(ignored, 0, labels), logits), c.axis)
+        return Terms(c.ops.where(ignored, 0.0, -c.ops.reshape(log_q, c.ops.shape(labels))), count=c.ops.sum(kept),
+                     counted=kept)
+    for name, reference in (("counted_nll", lambda *a, **k: (lambda v, keep: (v, keep.sum()))(*values(*a, **k))),
+                            ("uncounted_nll", lambda *a, **k: values(*a, **k)[0])):
+        crossloss.register(LossSpec(name, compute, formula="-log q_t over the labels kept", none_shape="labels'",
+                                    class_axis=True, y_true="labels", y_pred="logits", reference=reference,
+                                    params=(Param("ignore_index", -100, "a label left out"), Param("axis", -1, "")),
+                                    parameter_sets=({"ignore_index": 2},)))
+    try:
+        means = {name: [r for r in crossloss.conformance.check(name, backends="numpy", dtypes="float64").results
+                        if r.reduction == "mean" and r.case.startswith(f"{name}(ignore_index=2) random")]
+                 for name in ("counted_nll", "uncounted_nll")}
+        assert means["counted_nll"] and all(r.passed for r in means["counted_nll"])
+        assert not any(r.passed for r in means["uncounted_nll"])  # the same loss, its count left to the harness
+    finally:
+        crossloss.unregister("counted_nll")
+        crossloss.unregister("uncounted_nll")
+
+
 def test_a_loss_without_reference_is_refused_by_the_harness():
     """Without an independent reference the harness would compare NumPy with itself: a loss
     wrong on every backend passed (a helper's audit)."""
