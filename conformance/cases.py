@@ -6,7 +6,7 @@ a user-registered loss gets cases too. Built-in losses add representative parame
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -72,8 +72,17 @@ PARAMETERS: dict[str, list[dict]] = {
 
 
 def parameter_sets(loss: str) -> list[dict]:
-    """The built-ins' representative sets; a user's loss: the defaults, then its own sets."""
-    return PARAMETERS.get(loss) or [{}, *crossloss.spec(loss).parameter_sets]
+    """The built-ins' representative sets; a user's loss: the defaults, then its own sets (each
+    with dense targets and again with integer labels, where it takes both)."""
+    return PARAMETERS.get(loss) or with_label_forms(loss, [{}, *crossloss.spec(loss).parameter_sets])
+
+
+def with_label_forms(loss: str, sets: list[dict]) -> list[dict]:
+    """A user's sets, and for a loss whose targets are dense or labels each set again with
+    integer labels ("labels": the cases' own key): that path runs other math."""
+    if loss in PARAMETERS or crossloss.spec(loss).y_true != DENSE_OR_LABELS:
+        return sets
+    return [*sets, *({**params, "labels": True} for params in sets)]
 
 
 def _class_axis(spec, params):
@@ -146,6 +155,7 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
     for params in params_list or parameter_sets(spec.name):
         params = dict(params)
         labels = params.pop("labels", False)
+        start = len(cases)
         y_true, y_pred = random_inputs(spec, params, rng, labels=labels)
         cases.append(Case(spec.name, "random", params, y_true, y_pred))
         weights = rng.uniform(0.0, 2.0, y_pred.shape[0])
@@ -166,7 +176,14 @@ def random_cases(loss: str, seed: int = SEED, params_list=None) -> list[Case]:
                                   *random_inputs(spec, layout_params, rng, shape, labels=labels)))
         if spec.name == "dice" and params.get("axis", -1) is not None:  # (B, C): no spatial axes, each entry a region
             cases.append(Case(spec.name, "random, 2-D", params, *random_inputs(spec, params, rng, (5, 4), labels=labels)))
+        if labels:
+            cases[start:] = _with_labels(cases[start:])
     return cases
+
+
+def _with_labels(cases: list[Case]) -> list[Case]:
+    """Cases of integer labels, named so: their parameters alone do not show it."""
+    return [replace(case, label=f"{case.label} (integer labels)") for case in cases]
 
 
 def edge_cases(loss: str, params_list=None) -> list[Case]:
@@ -178,6 +195,7 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
     for params in params_list:
         params = dict(params)
         labels = params.pop("labels", False)
+        start = len(cases)
         kind = spec.prediction_kind({**spec.defaults(), **params})
         shape = _shape(spec, params)
         y_true, y_pred = random_inputs(spec, params, rng, shape, labels=labels)
@@ -236,6 +254,8 @@ def edge_cases(loss: str, params_list=None) -> list[Case]:
                 one_class[axis] = 1
                 mask = np.squeeze(rng.uniform(size=one_class) < 0.5, axis).astype(np.float64)
                 add("one class, its mask without the class axis", mask, rng.uniform(0.02, 0.98, one_class))
+        if labels:
+            cases[start:] = _with_labels(cases[start:])
     return cases
 
 

@@ -49,7 +49,7 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
         raise crossloss.LossValueError(f"{caller}: argument {missing!r} expected an array beside {given} (both "
                                        f"inputs, or neither for the random cases); got None")
     if y_true is None:
-        checked = cases.all_cases(name, params_list=[params] if params else None)
+        checked = cases.all_cases(name, params_list=cases.with_label_forms(name, [params]) if params else None)
     else:
         arrays = [np.asarray(a) for a in (y_true, y_pred)]
         weight = None if sample_weight is None else np.asarray(sample_weight)

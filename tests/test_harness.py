@@ -149,6 +149,35 @@ def test_a_users_reference_gives_the_count_its_mean_divides_by():
         crossloss.unregister("uncounted_nll")
 
 
+@pytest.mark.parametrize("wrong_on_labels", [False, True])
+def test_a_users_loss_of_dense_targets_or_labels_is_checked_on_both(wrong_on_labels):
+    """Integer labels run other math than dense targets; the harness gave a user's loss dense
+    targets only, and one 1.5x too large on labels passed (a helper's audit)."""
+    def compute(c, y_true, y_pred):
+        if not c.labels:
+            return 1.0 - c.ops.sum(y_true * y_pred, axis=c.axis)
+        q = c.ops.reshape(c.ops.take_along_axis(y_pred, c.label_index(y_true, y_pred), c.axis), c.ops.shape(y_true))
+        return (1.0 - q) * (1.5 if wrong_on_labels else 1.0)
+
+    def reference(y_true, y_pred, axis=-1):
+        p = np.moveaxis(y_pred, axis, -1)
+        if y_true.dtype.kind == "f":
+            return 1.0 - np.sum(np.moveaxis(y_true, axis, -1) * p, axis=-1)
+        return 1.0 - np.take_along_axis(p, y_true[..., None], -1)[..., 0]
+    crossloss.register(LossSpec("target_probability", compute, formula="1 - q_t", none_shape="y_pred's less the "
+                                "class axis", class_axis=True, y_true="dense or labels", y_pred="probabilities",
+                                reference=reference, params=(Param("axis", -1, "the class axis"),)))
+    try:
+        failures = crossloss.conformance.check("target_probability", backends="numpy", dtypes="float64").failures
+        assert bool(failures) == wrong_on_labels
+        assert all(f.case.endswith(" (integer labels)") for f in failures)
+        assert crossloss.testing.assert_backends_agree("target_probability", backends=["numpy"]) if not wrong_on_labels \
+            else pytest.raises(AssertionError, crossloss.testing.assert_backends_agree, "target_probability", axis=1,
+                               backends=["numpy"])
+    finally:
+        crossloss.unregister("target_probability")
+
+
 def test_a_loss_without_reference_is_refused_by_the_harness():
     """Without an independent reference the harness would compare NumPy with itself: a loss
     wrong on every backend passed (a helper's audit)."""
