@@ -225,16 +225,24 @@ def list_losses() -> list[str]:
 
 def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_true="values",
          y_pred="values", class_axis=False, none_shape="y_pred's shape", doc="", parameter_sets=(),
-         replace=False):
+         replace=False, **fields):
     """Register the decorated function as a loss: ``fn(call, y_true, y_pred)`` written against
     ``call.ops`` (the op table), returning the unreduced values or a ``Terms``.
 
     It then dispatches on every backend and gets reductions, sample weights, dtype rules and
     checks from crossloss, and the conformance harness checks it against ``reference``: an
     independent float64 NumPy ``reference(y_true, y_pred, **params)`` returning the unreduced
-    loss (or it and the count its mean divides by), at the default parameters and at each of ``parameter_sets`` (dicts of parameters).
+    loss (or it and the count its mean divides by), at the default parameters and at each of
+    ``parameter_sets`` (dicts of parameters). ``fields``: ``LossSpec``'s others by name
+    (``check_params``, ``values_per_entry``, ...).
     Returns the ``LossSpec``.
     """
+    others = sorted({f.name for f in dataclasses.fields(LossSpec)} - {"name", "compute", "compat", "extra"})
+    unknown = sorted(set(fields) - set(others))
+    if unknown:
+        raise bad_type(name, unknown[0], f"a field of LossSpec ({', '.join(others)})",
+                       f"the keyword {unknown[0]!r}{did_you_mean(unknown[0], others)}")
+
     def register_function(compute):
         if not callable(compute):
             raise bad_type(name, "compute", "a function (call, y_true, y_pred) -> values or Terms, decorated "
@@ -244,6 +252,6 @@ def loss(name: str, *, formula: str, reference=None, params=(), aliases=(), y_tr
                         aliases=aliases if isinstance(aliases, str) else tuple(aliases),  # (a str is refused)
                         y_true=y_true, y_pred=y_pred, class_axis=class_axis,
                         doc=doc or (compute.__doc__ or "").strip(), reference=reference,
-                        parameter_sets=tuple(parameter_sets))
+                        parameter_sets=tuple(parameter_sets), **fields)
         return _added(spec, replace, "loss")
     return register_function

@@ -745,3 +745,22 @@ def test_a_torch_module_refuses_a_parameter_that_nn_module_uses_itself():
         assert crossloss.get("trained_scale", backend="torch").params["training"] is True
     finally:
         crossloss.unregister("trained_scale")
+
+
+def test_the_decorator_takes_the_specs_other_fields_by_name():
+    """check_params (and values_per_entry, ...) were LossSpec's alone (a helper's audit)."""
+    def positive(params):
+        if params["a"] <= 0:
+            raise ValueError("a > 0")
+
+    @crossloss.loss("decorated_scale", formula="a e^2", params=(Param("a", 1.0, "scale"),), check_params=positive)
+    def decorated_scale(c, y_true, y_pred):
+        return c.a * c.ops.square(y_pred - y_true)
+    try:
+        with pytest.raises(LossValueError, match="decorated_scale: argument 'parameters' expected a > 0; got a=-1"):
+            crossloss.get("decorated_scale", a=-1)
+        with pytest.raises(LossTypeError, match="argument 'check_param' expected a field of LossSpec .*; got the "
+                                                "keyword 'check_param'; did you mean 'check_params'"):
+            crossloss.loss("misspelt", formula="e", check_param=positive)
+    finally:
+        crossloss.unregister("decorated_scale")
