@@ -178,6 +178,22 @@ def test_a_users_loss_of_dense_targets_or_labels_is_checked_on_both(wrong_on_lab
         crossloss.unregister("target_probability")
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")  # (the loss's, on NumPy)
+def test_a_reference_that_is_nan_on_random_inputs_fails_the_value_checks():
+    """NaN against NaN passed: a loss NaN everywhere, its reference too, passed every value check
+    of its random cases, which then checked nothing (a helper's audit)."""
+    crossloss.register(LossSpec("log_of_values", lambda c, y_true, y_pred: c.ops.log(y_pred) - y_true, formula="log p - t",
+                                none_shape="y_pred's shape", reference=lambda y_true, y_pred: np.log(y_pred) - y_true))
+    try:
+        report = crossloss.conformance.check("log_of_values", backends="numpy", dtypes="float64")
+        random = [r for r in report.results if r.check == "value" and " random" in r.case]
+        assert random and not any(r.passed for r in random)  # random values: some negative, their log NaN
+        assert {r.detail for r in random} == {"the reference is NaN on a random case (inputs outside the loss's "
+                                              "domain?)"}
+    finally:
+        crossloss.unregister("log_of_values")
+
+
 def test_a_loss_without_reference_is_refused_by_the_harness():
     """Without an independent reference the harness would compare NumPy with itself: a loss
     wrong on every backend passed (a helper's audit)."""
