@@ -36,7 +36,7 @@ from keras.src.losses.loss import reduce_weighted_values
 
 import crossloss
 from crossloss import contract, core, dispatch, distributed, registry
-from crossloss.errors import LossTypeError, bad_type, bad_value
+from crossloss.errors import LossTypeError, UnknownLossError, bad_type, bad_value
 from crossloss.spec import _as_numpy
 
 __all__ = ["Loss", "get"]
@@ -122,6 +122,14 @@ class Loss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, **self.loss_params}
+
+    @classmethod
+    def from_config(cls, config):
+        try:
+            return super().from_config(config)
+        except UnknownLossError as error:  # load_model in a process where the loss's own module is not imported
+            raise UnknownLossError(f"{error}; a loss that your own module registers needs that module imported "
+                                   "before keras.models.load_model") from None
 
 
 def _check_real(loss, argument, value):

@@ -184,6 +184,14 @@ def test_a_compat_profile_is_refused_by_name(run):
     assert refused.endswith("got 'keras'")
 
 
+def test_a_model_with_a_users_loss_loaded_without_its_module_says_to_import_it(run):
+    message = result(run, "users_loss_unregistered_on_load")
+    assert message.startswith("UnknownLossError: crossloss.keras.get: argument 'name' expected a registered loss name; "
+                              "got 'users_own_error'"), message
+    assert message.endswith("a loss that your own module registers needs that module imported before "
+                            "keras.models.load_model")
+
+
 def test_an_unknown_reduction_is_a_crossloss_error(run):
     message = result(run, "bad_reduction")
     assert message.startswith("LossValueError: mean_squared_error: argument 'reduction' expected one of")

@@ -300,6 +300,24 @@ def _():
 
 
 out["compat_refused"] = refusal(lambda: crossloss.keras.get("mse", compat="keras"))
+
+
+@section("users_loss_unregistered_on_load")
+def _():
+    """A model saved with a user's own loss, loaded where the module that registers it is not imported."""
+    @crossloss.loss("users_own_error", formula="e^2", reference=lambda y_true, y_pred: (y_pred - y_true) ** 2)
+    def users_own_error(c, y_true, y_pred):
+        return c.ops.square(y_pred - y_true)
+    small = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    small.compile(loss=crossloss.keras.get("users_own_error"))
+    saved = os.path.join(sys.argv[1], f"users_loss_{out['backend']}.keras")
+    small.save(saved)
+    crossloss.unregister("users_own_error")
+    try:
+        keras.models.load_model(saved)
+    except crossloss.UnknownLossError as error:
+        return f"{type(error).__name__}: {error}"
+    return "no error"
 # Dice's values are per sample and class: a (B, T) mask with T == C would pass as class weights
 dice_seq = keras.Sequential([keras.Input((3,)), keras.layers.Embedding(20, 4, mask_zero=True),
                              keras.layers.Dense(3, activation="softmax")])
