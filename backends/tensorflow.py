@@ -1,8 +1,7 @@
 """TensorFlow backend: the op table on ``tf.Tensor`` (eager, ``tf.function`` and XLA).
 
-TensorFlow's fused losses (``sigmoid_cross_entropy_with_logits``, ``sparse_softmax_...``)
-return NaN at infinite logits, so they are the op table's primitives for finite logits and
-the generic formulas supply the limits; reduced BCE with logits reads its one-number result
+TensorFlow's fused ``sigmoid_cross_entropy_with_logits`` returns NaN at infinite logits, so it
+is the op table's primitive for finite logits and the generic formulas supply the limits; reduced BCE with logits reads its one-number result
 instead of the logits (``NATIVE``, as NumPy's).
 """
 from __future__ import annotations
@@ -349,9 +348,6 @@ def _device_bound(x):
     return bound_of_largest_pattern(top, np.dtype(x.dtype.as_numpy_dtype)) or _device_range(x)
 
 
-# An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts
-# it: tf.reshape(x, (8, 121)) takes 113 us, 40 us with a constant (reduce_sum over a tuple of
-# axes or over all axes: 137 or 68 us, 32 us). Eager calls reuse one constant per tuple.
 def _rows_in_float64(rows, axis):
     return rows if not axis else tf.cast(tf.reduce_sum(tf.cast(rows, tf.float64), _axes(rows, axis)), rows.dtype)
 
@@ -419,6 +415,9 @@ def _trailing(x, axis) -> bool:
     return tuple(axis) == tuple(range(rank - len(axis), rank))
 
 
+# An eager op given a Python tuple (a shape, axes) leaves TensorFlow's fast path and converts
+# it: tf.reshape(x, (8, 121)) takes 113 us, 40 us with a constant (reduce_sum over a tuple of
+# axes or over all axes: 137 or 68 us, 32 us). Eager calls reuse one constant per tuple.
 def _dims(shape):
     if isinstance(shape, tuple) and tf.executing_eagerly() and all(type(d) is int for d in shape):
         return _constant(shape)

@@ -94,7 +94,7 @@ TRACES = {"torch": ("torch.compile(fullgraph=True)", "torch meta tensors"),
 
 
 def traced(backend: str, trace: str, loss, y_true, y_pred):
-    """The loss run under ``trace``; for 'meta', the (shape, dtype) it gives instead of values."""
+    """The loss run under ``trace``; for meta tensors, the (shape, dtype, device type) it gives instead of values."""
     if trace == "torch.compile(fullgraph=True)":
         import torch
         torch._dynamo.reset()

@@ -622,7 +622,8 @@ if __name__ == "__main__":
 def from_unreduced(unreduced):
     """A full reference (sample weights, reductions, (B,) vs (B, 1) alignment) from a float64
     function ``unreduced(y_true, y_pred, **params)`` that returns the per-element loss, or
-    (the per-element loss, the count its mean divides by), as a ``Terms`` with a count."""
+    the pair (the per-element loss, the count its mean divides by), as a ``Terms`` with a count
+    gives them."""
 
     @functools.wraps(unreduced)
     def full(y_true, y_pred, sample_weight=None, *, reduction="mean", **params):

@@ -1,4 +1,4 @@
-"""Rendering results: a compact terminal table and JSON."""
+"""Rendering results: a terminal table, JSON, Markdown, JUnit XML and an HTML page."""
 from __future__ import annotations
 
 import html
@@ -57,8 +57,8 @@ def environment() -> dict:
 
 
 def text(results: list[Result], backends: list[str]) -> str:
-    """One row per loss and dtype, one column per backend: 'ok 0.03' is the worst error
-    as a fraction of the tolerance; 'FAIL 3/120' counts failed checks."""
+    """One row per loss and dtype, one column per backend: 'ok 0.03 (120)' is the worst error
+    as a fraction of the tolerance (and the count of checks); 'FAIL 3/120' counts failed checks."""
     table = summarise(results)
     losses = sorted({k[0] for k in table})
     dtypes = [d for d in TOLERANCES if any(k[2] == d for k in table)]
@@ -95,8 +95,9 @@ def text(results: list[Result], backends: list[str]) -> str:
 
 
 def as_json(results: list[Result], backends: list[str]) -> str:
-    """Schema: {"environment", "tolerances": {dtype: [rtol, atol]}, "summary": [{loss, backend,
-    dtype, checks, failed, accepted, worst}], "failures": [Result fields], "passed": bool}.
+    """Schema: {"environment", "backends": [run labels], "tolerances": {dtype: [rtol, atol]},
+    "summary": [{loss, backend, dtype, checks, failed, accepted, worst}], "failures": [Result
+    fields], "passed": bool}.
     ``worst`` is over every check but the reviewed divergences, failures included; an error
     that is NaN or infinite (a NaN result, a shape mismatch) is null: strict JSON has neither."""
     summary = [{"loss": k[0], "backend": k[1], "dtype": k[2], **v, "worst": v["worst_any"]}

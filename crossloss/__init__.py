@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """``crossloss.torch`` (and future adapters) load on first use: importing them imports the framework."""
+    """``crossloss.torch``, ``.keras``, ``.conformance``, ``.testing`` and ``.distributed`` load on first
+    use: the adapters import their framework."""
     if name in ("torch", "keras", "conformance", "testing", "distributed"):
         import importlib
         return importlib.import_module(f"crossloss.{name}")

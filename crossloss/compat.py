@@ -13,7 +13,7 @@ axis of 1 squeezed, or added to a 1-D input); probabilities clipped to [1e-7, 1 
 categorical CE renormalises ``p / sum(p)`` first, sparse CE clips first and renormalises in log
 space; the loss is first averaged over the last axis per sample, so "sum" adds per-sample means;
 label smoothing uses the size of the last axis; KL clips both inputs to [1e-7, 1]; Dice sums over
-``axis`` (None: everything) with 1e-7 in the denominator; BCE with logits in TensorFlow's form.
+``axes`` (None: everything) with 1e-7 in the denominator; BCE with logits in TensorFlow's form.
 Infinite logits keep crossloss's limits in both profiles where the frameworks give NaN.
 """
 from __future__ import annotations

@@ -174,8 +174,8 @@ class Loss:
         if plan is None:
             plan = self._plan(backend, y_true, y_pred, reused=key is not None)
             if key is not None:
-                if len(self._plans) >= _MAX_PLANS:  # the oldest goes: clearing all made every call of a
-                    self._plans.pop(next(iter(self._plans)), None)  # 65-size cycle plan anew (8x at 1e3)
+                if len(self._plans) >= _MAX_PLANS:  # the oldest goes: clearing all at the cap (64 then)
+                    self._plans.pop(next(iter(self._plans)), None)  # planned a cycle of 65 anew each call (8x at 1e3)
                 self._plans[key] = plan
         if plan.matches is not None:
             self._last = plan

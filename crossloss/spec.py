@@ -30,7 +30,8 @@ DENSE_OR_LABELS = "dense or labels"  # y_pred's shape (values in [0, 1]) or inte
 
 @dataclass(frozen=True)
 class Param:
-    """A loss parameter. ``check(value) -> value`` normalises or raises ``ValueError(expected)``."""
+    """A loss parameter. ``check(value) -> value`` normalises, or raises ``TypeError(expected)``
+    for a value of the wrong type and ``ValueError(expected)`` for a wrong value."""
 
     name: str
     default: Any
@@ -74,7 +75,8 @@ class Terms(NamedTuple):  # a tuple: built on every call, ~3x cheaper than a fro
 class LossSpec:
     """A loss, specified once for every backend.
 
-    y_true / y_pred kinds: ``VALUES``, ``LOGITS``, ``PROBABILITIES``, ``LABELS``, ``DENSE_OR_LABELS``;
+    y_true / y_pred kinds: ``VALUES``, ``LOGITS``, ``PROBABILITIES``, ``LOG_PROBABILITIES``, ``LABELS``,
+    ``DENSE_OR_LABELS``;
     ``y_pred`` may be a function of the bound parameters (e.g. logits when ``from_logits``).
     ``class_axis``: the loss has a class axis given by its ``axis`` parameter.
     """

@@ -18,7 +18,7 @@ def assert_backends_agree(name: str, y_true=None, y_pred=None, sample_weight=Non
     y_pred, in a real-valued y_true and in sample_weight, against finite differences of the
     reference (cases without infinite inputs), and torch's against TensorFlow's. ``traces``:
     also the random cases (float32, "mean") under torch.compile(fullgraph=True), on meta
-    tensors and in tf.function (with XLA) against eager.
+    tensors and in tf.function (with XLA, and with an unknown batch size) against eager.
     ``backends``, ``dtypes``, ``reductions``: lists of names, a str being one name; gradient
     checks run if float64 is selected, trace checks if float32 is.
     Before any check, an unknown name, a selection that would run nothing, a loss without a

@@ -109,7 +109,7 @@ SPECS = [
         check_params=_check_params,
         none_shape="(batch, classes) (classes less the background with include_background=False); (batch,) "
                    "with per_class=False or axis=None; (classes,) with "
-                   "batch=True; () with batch=True and per_class=False",
+                   "batch=True; () with batch=True and per_class=False or axis=None",
         params=(
             Param("activation", None, "applied to y_pred first: None, 'sigmoid' or 'softmax' (over the class axis)",
                   one_of(None, "sigmoid", "softmax")),

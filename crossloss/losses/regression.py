@@ -21,7 +21,7 @@ def _mae(c, y_true, y_pred):
 def huber_terms(ops, error, delta, per_delta=False):
     """q (|e| - q / 2) with q = min(|e|, delta): both Huber branches in one expression, with
     the rounding of torch's kernel in each, infinite (not NaN) at |e| = inf. Its slope has
-    no delta - delta to cancel: 0.5 e^2 + delta (|e| - q) had one, and lost q entirely (a
+    no delta - delta to cancel: 0.5 q^2 + delta (|e| - q) had one, and lost q entirely (a
     zero gradient) once delta > 2^24 |e| in float32. ``per_delta``: divided by delta (Smooth
     L1), as (q / delta)(|e| - q / 2), whose factors stay in range where the result is
     (e^2 overflowed at e = 1e25, beta = 1e30 in float32). ``error`` is a temporary."""
