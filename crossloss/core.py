@@ -175,7 +175,7 @@ class Loss:
             plan = self._plan(backend, y_true, y_pred, reused=key is not None)
             if key is not None:
                 if len(self._plans) >= _MAX_PLANS:  # the oldest goes: clearing all at the cap (64 then)
-                    self._plans.pop(next(iter(self._plans)), None)  # planned a cycle of 65 anew each call (8x at 1e3)
+                    _drop_oldest(self._plans)  # planned a cycle of 65 anew each call (8x at 1e3)
                 self._plans[key] = plan
         if plan.matches is not None:
             self._last = plan
@@ -344,9 +344,18 @@ def _shared_plans(spec: LossSpec, params: dict, reduction: str, backend: str | N
     entry = _SHARED.get(key)
     if entry is None or entry[0] is not spec:  # (the spec is kept in the entry: its id is not reused)
         if len(_SHARED) >= _MAX_SHARED:
-            _SHARED.pop(next(iter(_SHARED)), None)
+            _drop_oldest(_SHARED)
         entry = _SHARED[key] = (spec, {})
     return entry[1]
+
+
+def _drop_oldest(cache: dict) -> None:
+    """A bounded cache's oldest entry out. Another thread may add one between iter() and
+    next(), which then raises (or empty it): the cache then stays one entry over its bound."""
+    try:
+        cache.pop(next(iter(cache)), None)
+    except (RuntimeError, StopIteration):
+        pass
 
 
 @dataclass(frozen=True)
