@@ -31,11 +31,16 @@ class Options:
 
 
 class _Current(threading.local):
-    """The settings in force: every loss call reads ``CURRENT.options`` (an attribute, not a call).
-    The class attribute holds the process's settings (``set_options``); a ``with options(...)``
-    block sets its own thread's instance attribute, which shadows them in that thread only."""
+    """The settings in force: every loss call reads ``CURRENT.options`` (an attribute, not a call:
+    Dynamo traces it, where it cannot trace a ContextVar's get). The class attribute holds the
+    process's settings (``set_options``); a ``with options(...)`` block sets its own thread's
+    instance attribute, which shadows them in that thread only. ``blocks``: this thread's open
+    blocks' settings, in the order they were entered."""
 
     options = Options()
+
+    def __init__(self):
+        self.blocks = []
 
 
 CURRENT = _Current()
@@ -58,16 +63,24 @@ def set_options(**changes) -> Options:
 @contextlib.contextmanager
 def options(**changes):
     """Change settings inside a ``with`` block only, and in this thread only: threads started
-    inside it (eager ``MirroredStrategy.run`` runs each replica in one) see the process's."""
-    outer = vars(CURRENT).get("options")  # an enclosing block's, or None: the process's
-    CURRENT.options = _validated(replace(CURRENT.options, **_known(changes)))
+    inside it (eager ``MirroredStrategy.run`` runs each replica in one) see the process's.
+
+    Blocks that asyncio tasks or generators hold open across a suspension overlap on one
+    thread without nesting: the latest entered is in force while they overlap, and leaving
+    one restores the latest of those still open (the process's once none is), so no block
+    removes another's setting or leaves its own behind."""
+    settings = _validated(replace(CURRENT.options, **_known(changes)))
+    blocks = CURRENT.blocks
+    blocks.append(settings)
+    CURRENT.options = settings
     try:
-        yield CURRENT.options
+        yield settings
     finally:
-        if outer is None:
-            del CURRENT.options
+        blocks.pop(max(i for i, open_block in enumerate(blocks) if open_block is settings))
+        if blocks:
+            CURRENT.options = blocks[-1]
         else:
-            CURRENT.options = outer
+            del CURRENT.options
 
 
 def _known(changes: dict) -> dict:

@@ -205,6 +205,42 @@ def test_a_second_name_is_refused_by_name_and_a_keyword_name_alone_is_the_loss()
             get()
 
 
+def test_options_blocks_that_overlap_without_nesting_leave_no_setting_behind():
+    """asyncio tasks (or generators) holding blocks across a suspension: the block left first
+    deleted the other's setting, and the other's exit then restored "never" on the thread for
+    good, so a probability of 1.5 gave NaN, unchecked (a helper's audit)."""
+    import asyncio
+    seen = {}
+
+    async def block(mode, pause, name):
+        with crossloss.options(value_checks=mode):
+            await asyncio.sleep(pause)
+            seen[name] = crossloss.get_options().value_checks
+
+    async def both():
+        await asyncio.gather(block("never", 0, "first"), block("always", 0.01, "second"))
+    asyncio.run(both())
+    assert seen["second"] == "always"  # its own, though the first block left meanwhile
+    assert crossloss.get_options().value_checks == "auto"
+    with pytest.raises(LossValueError, match="y_pred' expected probabilities in"):
+        crossloss.get("bce")(np.array([0.0, 1.0]), np.array([0.5, 1.5]))
+
+
+def test_dropping_a_caches_oldest_entry_survives_another_threads_insert():
+    """Another thread's insert between iter() and next() raised "dictionary changed size during
+    iteration" out of a loss call, or out of get() (a helper's audit: 8 threads, 5 of 8 runs)."""
+    from crossloss import core
+
+    class Racing(dict):
+        def __iter__(self):
+            keys = super().__iter__()
+            self["another thread's"] = None
+            return keys
+    cache = Racing(oldest=1, newer=2)
+    core._drop_oldest(cache)
+    assert "newer" in cache
+
+
 def test_options_validate_and_restore():
     with crossloss.options(value_checks="never"):
         assert crossloss.get_options().value_checks == "never"
