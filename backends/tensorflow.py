@@ -1,8 +1,9 @@
 """TensorFlow backend: the op table on ``tf.Tensor`` (eager, ``tf.function`` and XLA).
 
 TensorFlow's fused ``sigmoid_cross_entropy_with_logits`` returns NaN at infinite logits, so it
-is the op table's primitive for finite logits and the generic formulas supply the limits; reduced BCE with logits reads its one-number result
-instead of the logits (``NATIVE``, as NumPy's).
+is the op table's primitive for finite logits and the generic formulas supply the limits;
+reduced BCE with logits reads its one-number result instead of the logits (``NATIVE``, as
+NumPy's).
 """
 from __future__ import annotations
 

@@ -622,8 +622,8 @@ if __name__ == "__main__":
 def from_unreduced(unreduced):
     """A full reference (sample weights, reductions, (B,) vs (B, 1) alignment) from a float64
     function ``unreduced(y_true, y_pred, **params)`` that returns the per-element loss, or
-    the pair (the per-element loss, the count its mean divides by), as a ``Terms`` with a count
-    gives them."""
+    the pair (the per-element loss, the count its mean divides by) for a loss whose ``Terms``
+    carry a count."""
 
     @functools.wraps(unreduced)
     def full(y_true, y_pred, sample_weight=None, *, reduction="mean", **params):
