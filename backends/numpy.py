@@ -14,7 +14,7 @@ from crossloss.ops import WIDE_SUMS_FROM, Ops, around_axis, class_zero_positions
 _values_per_result = functools.lru_cache(maxsize=256)(values_per_result)
 
 
-_SLICE_FROM = 1 << 18  # values from which bce_with_logits_finite goes in slices
+_SLICE_FROM = 1 << 18  # values from which NumpyOps.bce_with_logits_exact goes in slices
 _SLICE = 1 << 15  # values per slice (its temporaries: 5 x 128 KB in float32, within a 2 MB L2 cache)
 
 _NAMES = {np.dtype(n): n for n in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",

@@ -620,8 +620,9 @@ def _cross_entropy(call, reduction, y_pred):
     """torch's fused log-softmax + NLL (class axis 1): one pass fewer than the guarded log-softmax.
     It skips the label equal to its ignore_index, which cannot be turned off: without the
     loss's it is given the least int64, which no narrower label dtype holds once cast, so
-    only int64 labels need a read, of their minimum (``contract.value_checker``); it never
-    runs on unread ones."""
+    only int64 labels need a read, of their minimum (``contract.value_checker``). Where int64
+    labels go unread (CUDA, value_checks="never") it does not run: the formula's gathers
+    refuse every label out of range, -2**63 too."""
     weight = call.class_weight
     if not call.from_logits or call.axis != 1 or weight is not None and weight.numel() == 1:
         return None  # one weight for every class: the generic formula
